@@ -1,0 +1,134 @@
+#include "quarry/collection.h"
+
+#include <tbb/parallel_for.h>
+
+#include "common/coding.h"
+#include "engine/collection_impl.h"
+#include "engine/snippet.h"
+
+namespace quarry {
+
+std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs}; }
+
+Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Collection::~Collection() = default;
+
+const std::string& Collection::dir() const { return impl_->store->dir(); }
+
+Result<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, const OpenOptions& options) {
+  StoreOptions so;
+  so.create_if_missing = options.create_if_missing;
+  so.read_only = options.read_only;
+  so.extra_column_families = IndexColumnFamilies();
+  auto impl = std::make_unique<Impl>();
+  QUARRY_ASSIGN_OR_RETURN(impl->store, Store::Open(dir, so));
+  if (!options.read_only) {
+    rocksdb::WriteBatch init;
+    QUARRY_ASSIGN_OR_RETURN(impl->lexical_writer, LexicalWriter::Open(impl->store.get(), &init));
+    if (init.Count() > 0) QUARRY_RETURN_IF_ERROR(impl->store->Write(&init, /*sync=*/true));
+  }
+  QUARRY_ASSIGN_OR_RETURN(impl->next_docnum, impl->store->GetCounter(kMetaNextDocNum));
+  QUARRY_ASSIGN_OR_RETURN(impl->n_docs, impl->store->GetCounter(kMetaNumDocs));
+  return std::unique_ptr<Collection>(new Collection(std::move(impl)));
+}
+
+Result<std::optional<Document>> Collection::Get(std::string_view id) const {
+  auto snap = impl_->store->TakeSnapshot();
+  QUARRY_ASSIGN_OR_RETURN(auto docnum, impl_->store->LookupDocNum(id, snap.get()));
+  if (!docnum) return std::optional<Document>();
+  QUARRY_ASSIGN_OR_RETURN(auto doc, impl_->store->GetDocument(*docnum, snap.get()));
+  if (!doc) {
+    return Status::Corruption(dir() + ": id '" + std::string(id) + "' maps to missing doc " +
+                              std::to_string(*docnum));
+  }
+  return doc;
+}
+
+Result<std::shared_ptr<const LexicalIndex>> Collection::Impl::CurrentLexicalIndex() const {
+  std::lock_guard lock(index_mu);
+  const uint64_t gen = generation.load();
+  if (!lexical || lexical_generation != gen) {
+    auto snap = store->TakeSnapshot();
+    QUARRY_ASSIGN_OR_RETURN(lexical, LexicalIndex::Load(*store, snap.get()));
+    lexical_generation = gen;
+  }
+  return lexical;
+}
+
+namespace {
+
+// One Analyzer per thread: ICU iterators and stemmers are not thread-safe.
+Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
+  thread_local std::unique_ptr<Analyzer> analyzer;
+  thread_local std::string settings_json;
+  const std::string want = settings.ToJson();
+  if (!analyzer || settings_json != want) {
+    QUARRY_ASSIGN_OR_RETURN(analyzer, Analyzer::Create(settings));
+    settings_json = want;
+  }
+  return analyzer.get();
+}
+
+Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, std::string_view query,
+                                         const SearchOptions& options) {
+  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, ThreadAnalyzer(index.analyzer_settings()));
+  std::vector<std::string> terms;
+  analyzer->Analyze(query, &terms);
+  std::vector<SearchHit> hits;
+  const std::set<std::string> term_set(terms.begin(), terms.end());
+  for (const auto& h : index.Search(terms, options.k, options.exhaustive)) {
+    SearchHit hit;
+    hit.id = index.ExternalId(h.doc);
+    hit.score = h.score;
+    hit.doc = h.doc;
+    if (options.hydrate) {
+      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(h.doc));
+      if (doc) {
+        Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
+        hit.snippet = std::move(snippet.text);
+        hit.highlights = std::move(snippet.highlights);
+        hit.title = std::move(doc->title);
+        hit.text = std::move(doc->text);
+      }
+    }
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+}  // namespace
+
+Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options) const {
+  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  return SearchOne(*impl_->store, *index, query, options);
+}
+
+Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
+                                                                    const SearchOptions& options) const {
+  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  std::vector<std::vector<SearchHit>> results(queries.size());
+  std::vector<Status> errors(queries.size());
+  tbb::parallel_for(size_t{0}, queries.size(), [&](size_t i) {
+    auto r = SearchOne(*impl_->store, *index, queries[i], options);
+    if (r.ok()) results[i] = std::move(*r);
+    else errors[i] = r.status();
+  });
+  for (auto& e : errors) {
+    if (!e.ok()) return e;
+  }
+  return results;
+}
+
+Result<CollectionStats> Collection::Stats() const {
+  auto snap = impl_->store->TakeSnapshot();
+  CollectionStats s;
+  s.format_version = kFormatVersion;
+  QUARRY_ASSIGN_OR_RETURN(s.n_docs, impl_->store->GetCounter(kMetaNumDocs, snap.get()));
+  QUARRY_ASSIGN_OR_RETURN(s.next_docnum, impl_->store->GetCounter(kMetaNextDocNum, snap.get()));
+  QUARRY_ASSIGN_OR_RETURN(s.lex_doc_count, impl_->store->GetCounter(kMetaLexDocCount, snap.get()));
+  QUARRY_ASSIGN_OR_RETURN(s.lex_sum_ttf, impl_->store->GetCounter(kMetaLexSumTtf, snap.get()));
+  s.disk_bytes = impl_->store->DiskBytes();
+  return s;
+}
+
+}  // namespace quarry

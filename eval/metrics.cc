@@ -1,0 +1,128 @@
+#include "eval/metrics.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <sstream>
+
+namespace quarry::eval {
+
+Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
+  std::vector<Metric> out;
+  std::stringstream in(spec);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::string lower;
+    for (char c : item) {
+      if (!std::isspace(static_cast<unsigned char>(c))) lower.push_back(static_cast<char>(std::tolower(c)));
+    }
+    if (lower.empty()) continue;
+    const size_t at = lower.find('@');
+    const std::string name = lower.substr(0, at);
+    size_t k = 0;
+    if (at != std::string::npos) {
+      try {
+        size_t used = 0;
+        const long v = std::stol(lower.substr(at + 1), &used);
+        if (used != lower.size() - at - 1 || v <= 0) throw std::invalid_argument("k");
+        k = static_cast<size_t>(v);
+      } catch (const std::exception&) {
+        return Status::InvalidArgument("metric '" + item + "': cut-off must be a positive integer");
+      }
+    }
+    const std::string ks = k ? "@" + std::to_string(k) : "";
+    if (name == "ndcg" && k) out.push_back({MetricKind::kNdcg, k, "nDCG" + ks});
+    else if (name == "recall" && k) out.push_back({MetricKind::kRecall, k, "Recall" + ks});
+    else if (name == "mrr" && k) out.push_back({MetricKind::kMrr, k, "MRR" + ks});
+    else if (name == "p" && k) out.push_back({MetricKind::kPrecision, k, "P" + ks});
+    else if (name == "map") out.push_back({MetricKind::kMap, k, "MAP" + ks});
+    else {
+      return Status::InvalidArgument("unknown metric '" + item +
+                                     "' (known: ndcg@k, recall@k, mrr@k, p@k, map, map@k)");
+    }
+  }
+  if (out.empty()) return Status::InvalidArgument("no metrics given");
+  return out;
+}
+
+double ScoreQuery(const Metric& metric, const std::vector<RunEntry>& ranked,
+                  const std::map<std::string, int>& judged) {
+  auto grade = [&](const std::string& doc) {
+    auto it = judged.find(doc);
+    return it == judged.end() ? 0 : it->second;
+  };
+  size_t n_relevant = 0;
+  for (const auto& [doc, g] : judged) n_relevant += g > 0;
+  if (n_relevant == 0) return 0;
+  const size_t depth = metric.k ? std::min(metric.k, ranked.size()) : ranked.size();
+  switch (metric.kind) {
+    case MetricKind::kNdcg: {
+      double dcg = 0;
+      for (size_t i = 0; i < depth; ++i) {
+        const int g = grade(ranked[i].doc);
+        if (g > 0) dcg += g / std::log2(i + 2.0);
+      }
+      std::vector<int> ideal;
+      for (const auto& [doc, g] : judged) {
+        if (g > 0) ideal.push_back(g);
+      }
+      std::sort(ideal.rbegin(), ideal.rend());
+      double idcg = 0;
+      for (size_t i = 0; i < ideal.size() && i < metric.k; ++i) idcg += ideal[i] / std::log2(i + 2.0);
+      return idcg > 0 ? dcg / idcg : 0;
+    }
+    case MetricKind::kRecall: {
+      size_t hits = 0;
+      for (size_t i = 0; i < depth; ++i) hits += grade(ranked[i].doc) > 0;
+      return static_cast<double>(hits) / n_relevant;
+    }
+    case MetricKind::kMrr:
+      for (size_t i = 0; i < depth; ++i) {
+        if (grade(ranked[i].doc) > 0) return 1.0 / (i + 1);
+      }
+      return 0;
+    case MetricKind::kPrecision: {
+      size_t hits = 0;
+      for (size_t i = 0; i < depth; ++i) hits += grade(ranked[i].doc) > 0;
+      return static_cast<double>(hits) / metric.k;
+    }
+    case MetricKind::kMap: {
+      double sum = 0;
+      size_t hits = 0;
+      for (size_t i = 0; i < depth; ++i) {
+        if (grade(ranked[i].doc) > 0) sum += static_cast<double>(++hits) / (i + 1);
+      }
+      return sum / n_relevant;
+    }
+  }
+  return 0;
+}
+
+Evaluation Evaluate(const Qrels& qrels, Run run, const std::vector<Metric>& metrics, const EvalOptions& options) {
+  if (options.ignore_self) {
+    for (auto& [qid, entries] : run) {
+      std::erase_if(entries, [&qid = qid](const RunEntry& e) { return e.doc == qid; });
+    }
+  }
+  SortRun(&run);
+  Evaluation ev;
+  ev.metrics = metrics;
+  for (const auto& [qid, judged] : qrels) {
+    if (std::any_of(judged.begin(), judged.end(), [](const auto& j) { return j.second > 0; })) ev.qids.push_back(qid);
+  }
+  const std::vector<RunEntry> empty;
+  ev.per_query.assign(metrics.size(), std::vector<double>(ev.qids.size(), 0));
+  ev.mean.assign(metrics.size(), 0);
+  for (size_t q = 0; q < ev.qids.size(); ++q) {
+    auto it = run.find(ev.qids[q]);
+    const auto& ranked = it == run.end() ? empty : it->second;
+    const auto& judged = qrels.at(ev.qids[q]);
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      ev.per_query[m][q] = ScoreQuery(metrics[m], ranked, judged);
+      ev.mean[m] += ev.per_query[m][q];
+    }
+  }
+  for (auto& v : ev.mean) v = ev.qids.empty() ? 0 : v / ev.qids.size();
+  return ev;
+}
+
+}  // namespace quarry::eval

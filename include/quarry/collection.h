@@ -1,0 +1,102 @@
+// Collection: a directory holding Quarry's documents and indexes (a RocksDB database).
+//
+//   auto c = quarry::Collection::Open("scifact", {.create_if_missing = true});
+//   if (!c.ok()) { std::cerr << c.status().ToString(); return 1; }
+//   auto report = (*c)->IngestFile("corpus.jsonl", {}, {});
+//   auto hits = (*c)->Search("cholesterol statins", {.k = 10});
+//
+// Thread safety: every method may be called from many threads at once. Writes (Upsert, Delete,
+// IngestFile) are serialised; each write batch is atomic. Readers see consistent snapshots: a Get or
+// a Search never observes half of a batch. Search answers from an in-memory index that is reloaded
+// after writes.
+// Errors: every call returns Status/Result; no exception escapes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quarry/document.h"
+#include "quarry/options.h"
+#include "quarry/status.h"
+
+namespace quarry {
+
+struct IngestReport {
+  uint64_t n_read = 0;      // valid documents read
+  uint64_t n_added = 0;     // new ids
+  uint64_t n_replaced = 0;  // ids that existed (upserts)
+  uint64_t n_skipped = 0;   // bad lines skipped (skip_invalid)
+  uint64_t n_batches = 0;
+  uint64_t n_lines = 0;     // input lines consumed
+  double seconds = 0;
+};
+
+struct SearchHit {
+  std::string id;
+  float score = 0;
+  uint32_t doc = 0;        // internal doc number
+  std::string title, text;  // filled when SearchOptions::hydrate
+  std::string snippet;      // a window of the text around the first query-term match (hydrate)
+  std::vector<std::pair<size_t, size_t>> highlights;  // byte spans of query terms in `snippet`
+};
+
+struct CollectionStats {
+  uint32_t format_version = 0;
+  uint64_t n_docs = 0;           // live documents
+  uint64_t next_docnum = 0;      // doc numbers ever assigned
+  uint64_t lex_doc_count = 0;    // documents with at least one indexed term
+  uint64_t lex_sum_ttf = 0;      // indexed terms in all documents
+  uint64_t disk_bytes = 0;
+};
+
+struct CheckReport {
+  uint64_t n_docs = 0;
+  uint64_t n_ids = 0;
+  uint64_t n_lex_docs = 0;
+  uint64_t n_postings_blocks = 0;
+  std::vector<std::string> problems;  // empty when the column families agree
+  bool ok() const { return problems.empty(); }
+};
+
+class Collection {
+ public:
+  static Result<std::unique_ptr<Collection>> Open(const std::string& dir, const OpenOptions& options = {});
+  ~Collection();
+
+  const std::string& dir() const;
+
+  // Adds or replaces (by id) the documents as one atomic batch. Ids must be non-empty UTF-8; a later
+  // duplicate in `docs` replaces an earlier one.
+  Status Upsert(const std::vector<Document>& docs);
+  // true when the id existed and is now deleted; false when there was no such id.
+  Result<bool> Delete(std::string_view id);
+  Result<std::optional<Document>> Get(std::string_view id) const;
+
+  // Streams a corpus file into the collection in atomic batches. On a bad line (without skip_invalid)
+  // it returns the error naming file and line; earlier batches stay committed, the failing batch is
+  // not applied.
+  Result<IngestReport> IngestFile(const std::string& path, const ReaderOptions& reader,
+                                  const IngestOptions& options);
+
+  // BM25 (Lucene 8 EnglishAnalyzer, k1 0.9, b 0.4) over title + " " + text.
+  Result<std::vector<SearchHit>> Search(std::string_view query, const SearchOptions& options = {}) const;
+  // Many queries in parallel (oneTBB); results in input order.
+  Result<std::vector<std::vector<SearchHit>>> SearchBatch(const std::vector<std::string>& queries,
+                                                          const SearchOptions& options = {}) const;
+
+  Result<CollectionStats> Stats() const;
+  // Verifies that docs, ids, lex_docs, postings and counters agree.
+  Result<CheckReport> Check() const;
+
+  class Impl;
+
+ private:
+  explicit Collection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quarry

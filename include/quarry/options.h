@@ -1,0 +1,70 @@
+// Options structs of the public API. Every field has an in-class default, stated on its `Default:` line.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace quarry {
+
+struct OpenOptions {
+  // Default: false. Create the collection when the directory holds none.
+  bool create_if_missing = false;
+  // Default: false. Read-only: no write lock, so any number of processes may read while one writes;
+  // the collection is seen as it was when opened.
+  bool read_only = false;
+};
+
+enum class InputFormat {
+  kBeir,     // corpus.jsonl: {"_id", "title", "text", "metadata"}
+  kMsMarco,  // collection.tsv: pid<TAB>text
+  kJsonl     // JSON lines with the field names below
+};
+
+struct ReaderOptions {
+  // Default: kBeir.
+  InputFormat format = InputFormat::kBeir;
+  // Default: "id". Field names used by kJsonl (kBeir always reads _id/title/text/metadata).
+  std::string id_field = "id";
+  // Default: "title". An absent title reads as "".
+  std::string title_field = "title";
+  // Default: "text". Must be present in every line.
+  std::string text_field = "text";
+  // Default: "metadata". Any JSON value, stored as compact JSON.
+  std::string metadata_field = "metadata";
+  // Default: 1 MiB. A longer document (title + text + metadata bytes) is bad input.
+  uint64_t max_doc_bytes = 1 << 20;
+};
+
+struct IngestBatchInfo {
+  uint64_t batch_index;   // 0-based
+  uint64_t n_docs;        // documents in this batch
+  uint64_t total_docs;    // documents committed by this ingest so far
+  uint64_t last_line;     // the input line through which everything is committed
+};
+
+struct IngestOptions {
+  // Default: 1000. Documents per atomic write batch.
+  uint64_t batch_docs = 1000;
+  // Default: false. Skip bad lines (counted, and listed in `report_path`) instead of stopping.
+  bool skip_invalid = false;
+  // Default: "" (no report). Where skipped lines are listed, one "file:line: reason" per line.
+  std::string report_path;
+  // Default: true. fsync each batch, so an acknowledged batch survives power loss too.
+  bool sync = true;
+  // Default: false. Draw a progress line (rate, ETA) on stderr when it is a terminal.
+  bool progress = false;
+  // Default: none. Called after each batch is committed (acknowledged).
+  std::function<void(const IngestBatchInfo&)> on_batch;
+};
+
+struct SearchOptions {
+  // Default: 10. Number of hits.
+  size_t k = 10;
+  // Default: false. Score every posting instead of MaxScore pruning (same results; for checking).
+  bool exhaustive = false;
+  // Default: true. Fill in each hit's title and text from the store.
+  bool hydrate = true;
+};
+
+}  // namespace quarry

@@ -1,0 +1,358 @@
+#include "index/lexical/lexical_index.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "common/coding.h"
+
+namespace quarry {
+
+std::string LexicalText(const Document& doc) { return doc.title + " " + doc.text; }
+
+namespace {
+
+std::string PostingsKey(std::string_view term, DocNum first_doc) {
+  std::string key(term);
+  key.push_back('\0');
+  PutFixed32BE(&key, first_doc);
+  return key;
+}
+
+void PutCounter(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* meta, const char* key, uint64_t v) {
+  std::string value;
+  PutFixed64BE(&value, v);
+  batch->Put(meta, key, value);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LexicalWriter>> LexicalWriter::Open(Store* store, rocksdb::WriteBatch* batch) {
+  std::unique_ptr<LexicalWriter> w(new LexicalWriter(store));
+  QUARRY_ASSIGN_OR_RETURN(auto settings_json, store->Get(kCfMeta, kMetaLexAnalyzer));
+  AnalyzerSettings settings;
+  if (settings_json) {
+    QUARRY_ASSIGN_OR_RETURN(settings, AnalyzerSettings::FromJson(*settings_json));
+  } else {
+    batch->Put(store->cf(kCfMeta), kMetaLexAnalyzer, settings.ToJson());
+  }
+  QUARRY_ASSIGN_OR_RETURN(w->analyzer_, Analyzer::Create(settings));
+  QUARRY_ASSIGN_OR_RETURN(w->sum_ttf_, store->GetCounter(kMetaLexSumTtf));
+  QUARRY_ASSIGN_OR_RETURN(w->doc_count_, store->GetCounter(kMetaLexDocCount));
+  w->Discard();
+  return w;
+}
+
+void LexicalWriter::Add(DocNum docnum, const Document& doc) {
+  analyzer_->Analyze(LexicalText(doc), &terms_);
+  std::sort(terms_.begin(), terms_.end());
+  for (size_t i = 0; i < terms_.size();) {
+    size_t j = i;
+    while (j < terms_.size() && terms_[j] == terms_[i]) ++j;
+    pending_postings_[terms_[i]].emplace_back(docnum, static_cast<uint32_t>(j - i));
+    i = j;
+  }
+  const auto length = static_cast<uint32_t>(terms_.size());
+  pending_lengths_[docnum] = length;
+  std::string value;
+  PutVarint32(&value, length);
+  value.append(doc.id);
+  pending_docs_.emplace_back(docnum, std::move(value));
+  pending_sum_ttf_ += length;
+  if (length > 0) ++pending_doc_count_;
+}
+
+Status LexicalWriter::Remove(DocNum docnum) {
+  uint32_t length;
+  if (auto it = pending_lengths_.find(docnum); it != pending_lengths_.end()) {
+    length = it->second;
+    pending_lengths_.erase(it);
+    // Its lex_docs put is still pending: drop it rather than write and delete in one batch.
+    std::erase_if(pending_docs_, [docnum](const auto& d) { return d.first == docnum; });
+  } else {
+    QUARRY_ASSIGN_OR_RETURN(auto value, store_->Get(kCfLexDocs, EncodeFixed32BE(docnum)));
+    if (!value) return Status::Corruption("lexical index: live doc " + std::to_string(docnum) + " has no lex_docs entry");
+    std::string_view in = *value;
+    if (!GetVarint32(&in, &length)) return Status::Corruption("lexical index: bad lex_docs entry " + std::to_string(docnum));
+    pending_removed_.push_back(docnum);
+  }
+  pending_sum_ttf_ -= length;
+  if (length > 0) --pending_doc_count_;
+  return Status::Ok();
+}
+
+void LexicalWriter::Flush(rocksdb::WriteBatch* batch) {
+  auto* postings_cf = store_->cf(kCfLexPostings);
+  auto* docs_cf = store_->cf(kCfLexDocs);
+  std::string block;
+  for (auto& [term, postings] : pending_postings_) {
+    // Postings of a batch's documents are in ascending doc order (doc numbers only grow).
+    block.clear();
+    PutVarint32(&block, static_cast<uint32_t>(postings.size()));
+    DocNum prev = postings.front().first;
+    for (auto [doc, tf] : postings) {
+      PutVarint32(&block, doc - prev);
+      PutVarint32(&block, tf);
+      prev = doc;
+    }
+    batch->Put(postings_cf, PostingsKey(term, postings.front().first), block);
+  }
+  for (DocNum doc : pending_removed_) batch->Delete(docs_cf, EncodeFixed32BE(doc));
+  for (auto& [doc, value] : pending_docs_) batch->Put(docs_cf, EncodeFixed32BE(doc), value);
+  auto* meta = store_->cf(kCfMeta);
+  PutCounter(batch, meta, kMetaLexSumTtf, pending_sum_ttf_);
+  PutCounter(batch, meta, kMetaLexDocCount, pending_doc_count_);
+  sum_ttf_ = pending_sum_ttf_;
+  doc_count_ = pending_doc_count_;
+  Discard();
+}
+
+void LexicalWriter::Discard() {
+  pending_sum_ttf_ = sum_ttf_;
+  pending_doc_count_ = doc_count_;
+  pending_postings_.clear();
+  pending_lengths_.clear();
+  pending_docs_.clear();
+  pending_removed_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& store, const Store::Snapshot* snap,
+                                                               Bm25Params params) {
+  AnalyzerSettings settings;
+  QUARRY_ASSIGN_OR_RETURN(auto settings_json, store.Get(kCfMeta, kMetaLexAnalyzer, snap));
+  if (settings_json) {
+    QUARRY_ASSIGN_OR_RETURN(settings, AnalyzerSettings::FromJson(*settings_json));
+  }
+  const std::string& dir = store.dir();
+  auto* docs_cf = store.cf(kCfLexDocs);
+  auto* postings_cf = store.cf(kCfLexPostings);
+
+  // Pass 1: live documents, their lengths and ids.
+  std::vector<uint32_t> lengths;
+  std::vector<uint8_t> live;
+  std::vector<uint64_t> id_offsets{0};
+  std::string ids;
+  uint64_t sum_ttf = 0, doc_count = 0;
+  if (docs_cf) {
+    std::unique_ptr<rocksdb::Iterator> it(const_cast<rocksdb::DB*>(const_cast<Store&>(store).db())
+                                              ->NewIterator(ReadOptionsAt(snap), docs_cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 4) return Status::Corruption(dir + ": lex_docs key of wrong size");
+      const DocNum doc = DecodeFixed32BE(it->key().data());
+      std::string_view in(it->value().data(), it->value().size());
+      uint32_t length;
+      if (!GetVarint32(&in, &length)) return Status::Corruption(dir + ": lex_docs entry " + std::to_string(doc));
+      if (doc >= lengths.size()) {
+        lengths.resize(doc + 1, 0);
+        live.resize(doc + 1, 0);
+        id_offsets.resize(doc + 2, ids.size());
+      }
+      lengths[doc] = length;
+      live[doc] = 1;
+      ids.append(in);
+      id_offsets[doc + 1] = ids.size();
+      sum_ttf += length;
+      if (length > 0) ++doc_count;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_docs");
+  }
+  const float avgdl = doc_count ? static_cast<float>(static_cast<double>(sum_ttf) / doc_count) : 1.0f;
+  std::shared_ptr<LexicalIndex> index(new LexicalIndex(params, avgdl));
+  index->analyzer_settings_ = settings;
+  index->doc_count_ = doc_count;
+  index->ids_ = std::move(ids);
+  index->id_offsets_ = std::move(id_offsets);
+  index->doc_norms_.resize(lengths.size());
+  for (size_t d = 0; d < lengths.size(); ++d) index->doc_norms_[d] = IntToByte4(lengths[d]);
+
+  // Pass 2: postings blocks, term by term in key order, keeping live documents only.
+  if (postings_cf) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        const_cast<Store&>(store).db()->NewIterator(ReadOptionsAt(snap), postings_cf));
+    std::string current;
+    TermEntry entry{};
+    auto finish_term = [&]() {
+      entry.end = static_cast<uint32_t>(index->docs_.size());
+      if (entry.end > entry.begin) {
+        entry.idf = Bm25Idf(doc_count, entry.end - entry.begin);
+        index->terms_.emplace(current, entry);
+      }
+    };
+    bool have_term = false;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (key.size() < 5 || key[key.size() - 5] != '\0') return Status::Corruption(dir + ": lex_postings key");
+      std::string_view term = key.substr(0, key.size() - 5);
+      DocNum doc = DecodeFixed32BE(key.data() + key.size() - 4);
+      if (!have_term || term != current) {
+        if (have_term) finish_term();
+        current.assign(term);
+        entry = TermEntry{static_cast<uint32_t>(index->docs_.size()), 0, 0.0f, 0.0f};
+        have_term = true;
+      }
+      std::string_view in(it->value().data(), it->value().size());
+      uint32_t n;
+      if (!GetVarint32(&in, &n)) return Status::Corruption(dir + ": lex_postings block of '" + current + "'");
+      for (uint32_t i = 0; i < n; ++i) {
+        uint32_t delta, tf;
+        if (!GetVarint32(&in, &delta) || !GetVarint32(&in, &tf)) {
+          return Status::Corruption(dir + ": truncated lex_postings block of '" + current + "'");
+        }
+        doc += delta;
+        if (doc < live.size() && live[doc]) {
+          index->docs_.push_back(doc);
+          index->tfs_.push_back(tf);
+          entry.max_saturation =
+              std::max(entry.max_saturation, index->norms_.Saturation(tf, index->doc_norms_[doc]));
+        }
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_postings");
+    if (have_term) finish_term();
+  }
+  return std::shared_ptr<const LexicalIndex>(std::move(index));
+}
+
+std::string_view LexicalIndex::ExternalId(DocNum doc) const {
+  if (doc + 1 >= id_offsets_.size()) return {};
+  return std::string_view(ids_).substr(id_offsets_[doc], id_offsets_[doc + 1] - id_offsets_[doc]);
+}
+
+namespace {
+
+// true when `a` ranks above `b`. As a heap's "less", it puts the worst hit on top.
+bool RanksAbove(const LexicalHit& a, const LexicalHit& b) {
+  return a.score != b.score ? a.score > b.score : a.doc < b.doc;
+}
+
+class TopK {
+ public:
+  explicit TopK(size_t k) : k_(k) { heap_.reserve(k + 1); }
+  // The score a new hit must beat; -inf until k hits are held.
+  float threshold() const { return heap_.size() < k_ ? -std::numeric_limits<float>::infinity() : heap_.front().score; }
+  bool full() const { return heap_.size() >= k_; }
+  void Push(LexicalHit h) {
+    if (k_ == 0) return;
+    if (heap_.size() < k_) {
+      heap_.push_back(h);
+      std::push_heap(heap_.begin(), heap_.end(), RanksAbove);
+    } else if (RanksAbove(h, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), RanksAbove);
+      heap_.back() = h;
+      std::push_heap(heap_.begin(), heap_.end(), RanksAbove);
+    }
+  }
+  std::vector<LexicalHit> Take() {
+    std::sort(heap_.begin(), heap_.end(), RanksAbove);
+    return std::move(heap_);
+  }
+
+ private:
+  size_t k_;
+  std::vector<LexicalHit> heap_;
+};
+
+}  // namespace
+
+std::vector<LexicalHit> LexicalIndex::Search(const std::vector<std::string>& terms, size_t k, bool exhaustive,
+                                             LexicalSearchStats* stats) const {
+  std::map<std::string_view, int> counts;
+  for (const auto& t : terms) ++counts[t];
+  std::vector<QueryTerm> q;
+  for (auto [term, count] : counts) {
+    auto it = terms_.find(std::string(term));
+    if (it == terms_.end()) continue;
+    const float weight = static_cast<float>(count) * it->second.idf;
+    q.push_back({&it->second, weight, Bm25Norms::Score(weight, it->second.max_saturation)});
+  }
+  if (q.empty() || k == 0) return {};
+  return exhaustive ? SearchExhaustive(q, k, stats) : SearchMaxScore(std::move(q), k, stats);
+}
+
+std::vector<LexicalHit> LexicalIndex::SearchExhaustive(const std::vector<QueryTerm>& q, size_t k,
+                                                       LexicalSearchStats* stats) const {
+  std::vector<double> acc(doc_norms_.size(), 0.0);
+  std::vector<uint8_t> seen(doc_norms_.size(), 0);
+  std::vector<DocNum> touched;
+  for (const auto& t : q) {
+    for (uint32_t i = t.entry->begin; i < t.entry->end; ++i) {
+      const DocNum d = docs_[i];
+      acc[d] += Bm25Norms::Score(t.weight, norms_.Saturation(tfs_[i], doc_norms_[d]));
+      if (!seen[d]) seen[d] = 1, touched.push_back(d);
+    }
+    if (stats) stats->postings_scored += t.entry->end - t.entry->begin;
+  }
+  if (stats) stats->docs_scored += touched.size();
+  TopK top(k);
+  std::sort(touched.begin(), touched.end());
+  for (DocNum d : touched) top.Push({d, static_cast<float>(acc[d])});
+  return top.Take();
+}
+
+std::vector<LexicalHit> LexicalIndex::SearchMaxScore(std::vector<QueryTerm> q, size_t k,
+                                                     LexicalSearchStats* stats) const {
+  // Terms by ascending upper bound; bound_prefix[i] = sum of the bounds of terms 0..i. Terms below
+  // `first_essential` can only add to documents found through the essential ones: a document they
+  // alone contain scores at most bound_prefix[first_essential - 1] <= threshold.
+  std::sort(q.begin(), q.end(), [](const QueryTerm& a, const QueryTerm& b) { return a.upper_bound < b.upper_bound; });
+  const size_t m = q.size();
+  std::vector<double> bound_prefix(m);
+  double running = 0;
+  for (size_t i = 0; i < m; ++i) bound_prefix[i] = running += q[i].upper_bound;
+  std::vector<uint32_t> pos(m), end(m);
+  for (size_t i = 0; i < m; ++i) pos[i] = q[i].entry->begin, end[i] = q[i].entry->end;
+
+  TopK top(k);
+  size_t first_essential = 0;
+  const DocNum kNoDoc = std::numeric_limits<DocNum>::max();
+  uint64_t postings = 0, scored = 0;
+  for (;;) {
+    DocNum doc = kNoDoc;
+    for (size_t i = first_essential; i < m; ++i) {
+      if (pos[i] < end[i]) doc = std::min(doc, docs_[pos[i]]);
+    }
+    if (doc == kNoDoc) break;
+    const uint8_t norm = doc_norms_[doc];
+    double score = 0;
+    for (size_t i = first_essential; i < m; ++i) {
+      if (pos[i] < end[i] && docs_[pos[i]] == doc) {
+        score += Bm25Norms::Score(q[i].weight, norms_.Saturation(tfs_[pos[i]], norm));
+        ++pos[i];
+        ++postings;
+      }
+    }
+    const double threshold = top.threshold();
+    bool competitive = true;
+    for (size_t i = first_essential; i-- > 0;) {
+      if (score + bound_prefix[i] <= threshold) {
+        competitive = false;
+        break;
+      }
+      // Gallop to the first posting >= doc.
+      uint32_t lo = pos[i], step = 1;
+      while (lo + step < end[i] && docs_[lo + step] < doc) lo += step, step <<= 1;
+      pos[i] = static_cast<uint32_t>(
+          std::lower_bound(docs_.begin() + lo, docs_.begin() + std::min<uint64_t>(lo + step, end[i]), doc) -
+          docs_.begin());
+      if (pos[i] < end[i] && docs_[pos[i]] == doc) {
+        score += Bm25Norms::Score(q[i].weight, norms_.Saturation(tfs_[pos[i]], norm));
+        ++postings;
+      }
+    }
+    ++scored;
+    // Documents arrive in ascending order, so a later one that ties the threshold never displaces.
+    if (competitive && static_cast<float>(score) > threshold) {
+      top.Push({doc, static_cast<float>(score)});
+      if (top.full()) {
+        const double t = top.threshold();
+        while (first_essential < m && bound_prefix[first_essential] <= t) ++first_essential;
+      }
+    }
+  }
+  if (stats) stats->postings_scored += postings, stats->docs_scored += scored;
+  return top.Take();
+}
+
+}  // namespace quarry

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Quarry builds against (../shared/DESIGN.md), only those missing.
+# Idempotent; safe to run on every build. Needs root (or sudo) when something is missing.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  librocksdb-dev libfaiss-dev libopenblas-dev libsentencepiece-dev libtbb-dev
+  libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libicu-dev libstemmer-dev
+  libedit-dev libbenchmark-dev python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

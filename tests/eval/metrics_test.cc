@@ -1,0 +1,97 @@
+#include "eval/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace quarry::eval {
+namespace {
+
+double Metric1(const std::string& spec, const Qrels& qrels, const ::quarry::eval::Run& run, EvalOptions options = {}) {
+  auto m = ParseMetrics(spec);
+  EXPECT_TRUE(m.ok()) << spec;
+  return Evaluate(qrels, run, *m, options).mean[0];
+}
+
+class Conventions : public ::testing::Test {
+ protected:
+  // q1: graded judgements and an unjudged hit; q2: one relevant doc found first; q3: no relevant
+  // document (not evaluated); q4: judged but absent from the run (scores 0).
+  Qrels qrels_ = {{"q1", {{"a", 1}, {"b", 2}, {"c", 0}}},
+                  {"q2", {{"x", 1}}},
+                  {"q3", {{"y", 0}}},
+                  {"q4", {{"z", 1}}}};
+  // q1 ranks c (3), then the tie a/b broken by docid descending: b, a; then unjudged d.
+  ::quarry::eval::Run run_ = {{"q1", {{"a", 2.0}, {"d", 1.0}, {"c", 3.0}, {"b", 2.0}}},
+              {"q2", {{"x", 5.0}}},
+              {"q3", {{"y", 1.0}}},
+              {"extra", {{"x", 1.0}}}};
+};
+
+TEST_F(Conventions, TableOfMetrics) {
+  const double ndcg3_q1 = (2 / std::log2(3.0) + 1 / std::log2(4.0)) / (2 + 1 / std::log2(3.0));
+  const struct {
+    std::string metric;
+    double q1;  // q2 scores 1 on every metric below, q4 scores 0
+  } cases[] = {
+      {"ndcg@3", ndcg3_q1},
+      {"ndcg@1", 0.0},
+      {"recall@2", 0.5},
+      {"recall@3", 1.0},
+      {"mrr@10", 0.5},
+      {"mrr@1", 0.0},
+      {"map", (1.0 / 2 + 2.0 / 3) / 2},
+      {"map@2", (1.0 / 2) / 2},
+  };
+  for (const auto& c : cases) {
+    EXPECT_NEAR(Metric1(c.metric, qrels_, run_), (c.q1 + 1 + 0) / 3, 1e-12) << c.metric;
+  }
+  // P@k divides by k even when fewer documents were retrieved (q2 has one).
+  EXPECT_NEAR(Metric1("p@2", qrels_, run_), (0.5 + 0.5 + 0) / 3, 1e-12);
+  EXPECT_NEAR(Metric1("p@5", qrels_, run_), (0.4 + 0.2 + 0) / 3, 1e-12);
+}
+
+TEST_F(Conventions, EvaluatesOnlyQueriesWithARelevantJudgement) {
+  auto m = ParseMetrics("ndcg@10");
+  ASSERT_TRUE(m.ok());
+  const auto ev = Evaluate(qrels_, run_, *m);
+  EXPECT_EQ(ev.qids, (std::vector<std::string>{"q1", "q2", "q4"}));
+  EXPECT_EQ(ev.per_query[0][2], 0.0) << "a judged query with no results scores 0";
+}
+
+TEST(Metrics, TiesBreakByDocidDescendingAsStrings) {
+  // trec_eval compares docids with strcmp: "9" > "10", so "9" ranks first.
+  const Qrels qrels = {{"q", {{"10", 1}}}};
+  const ::quarry::eval::Run run = {{"q", {{"10", 1.0}, {"9", 1.0}}}};
+  EXPECT_DOUBLE_EQ(Metric1("mrr@10", qrels, run), 0.5);
+  const ::quarry::eval::Run untied = {{"q", {{"10", 1.5}, {"9", 1.0}}}};
+  EXPECT_DOUBLE_EQ(Metric1("mrr@10", qrels, untied), 1.0);
+}
+
+TEST(Metrics, UnjudgedDocumentsAreNonRelevant) {
+  const Qrels qrels = {{"q", {{"rel", 1}, {"judged-no", 0}}}};
+  const ::quarry::eval::Run run = {{"q", {{"unjudged", 3.0}, {"judged-no", 2.0}, {"rel", 1.0}}}};
+  EXPECT_NEAR(Metric1("ndcg@10", qrels, run), 1 / std::log2(4.0), 1e-12);
+  EXPECT_NEAR(Metric1("mrr@10", qrels, run), 1.0 / 3, 1e-12);
+}
+
+TEST(Metrics, IgnoreSelfDropsHitsNamedLikeTheQuery) {
+  const Qrels qrels = {{"q", {{"x", 1}}}};
+  const ::quarry::eval::Run run = {{"q", {{"q", 9.0}, {"x", 1.0}}}};
+  EXPECT_DOUBLE_EQ(Metric1("mrr@10", qrels, run), 0.5);
+  EXPECT_DOUBLE_EQ(Metric1("mrr@10", qrels, run, {.ignore_self = true}), 1.0);
+}
+
+TEST(Metrics, ParseRejectsUnknownOrMalformedMetrics) {
+  auto ok = ParseMetrics("nDCG@10, Recall@100,mrr@10,P@5,map,MAP@1000");
+  ASSERT_TRUE(ok.ok());
+  std::vector<std::string> names;
+  for (const auto& m : *ok) names.push_back(m.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"nDCG@10", "Recall@100", "MRR@10", "P@5", "MAP", "MAP@1000"}));
+  for (const char* bad : {"ndcg", "ndcg@0", "ndcg@x", "recall@10x", "bleu@4", ""}) {
+    EXPECT_FALSE(ParseMetrics(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace quarry::eval

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "eval/metrics.h"
+#include "eval/qrels.h"
+#include "eval/run.h"
+#include "eval/significance.h"
+#include "tests/test_util.h"
+
+namespace quarry::eval {
+namespace {
+
+TEST(Qrels, ReadsBeirAndTrecFormatsAndNamesBadLines) {
+  quarry::testing::TempDir tmp;
+  quarry::testing::WriteFile(tmp / "beir.tsv", "query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t0\n");
+  quarry::testing::WriteFile(tmp / "trec.txt", "19335 0 7 3\n19335 Q0 8 0\n");
+  auto beir = LoadQrels(tmp / "beir.tsv");
+  ASSERT_TRUE(beir.ok());
+  EXPECT_EQ(*beir, (Qrels{{"1", {{"d1", 1}, {"d2", 0}}}}));
+  auto trec = LoadQrels(tmp / "trec.txt");
+  ASSERT_TRUE(trec.ok());
+  EXPECT_EQ(*trec, (Qrels{{"19335", {{"7", 3}, {"8", 0}}}}));
+  quarry::testing::WriteFile(tmp / "bad.txt", "1 0 d1 1\n1 0 d2 high\n");
+  auto bad = LoadQrels(tmp / "bad.txt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad.txt:2"), std::string::npos) << bad.status().message();
+}
+
+TEST(Run, WritesAndReadsTrecRuns) {
+  quarry::testing::TempDir tmp;
+  ::quarry::eval::Run run = {{"q1", {{"d2", 2.5}, {"d1", 1.25}}}, {"q2", {{"d9", -1.0}}}};
+  ASSERT_TRUE(WriteRun(tmp / "run", run, "tag").ok());
+  EXPECT_EQ(quarry::testing::ReadFile(tmp / "run"),
+            "q1 Q0 d2 1 2.500000 tag\nq1 Q0 d1 2 1.250000 tag\nq2 Q0 d9 1 -1.000000 tag\n");
+  auto back = LoadRun(tmp / "run");
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->at("q1").size(), 2u);
+  EXPECT_EQ(back->at("q1")[1].doc, "d1");
+  EXPECT_EQ(back->at("q1")[1].score, 1.25);
+  quarry::testing::WriteFile(tmp / "bad", "q1 Q0 d1 1 1.0 t\nq1 Q0 d2\n");
+  auto bad = LoadRun(tmp / "bad");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad:2"), std::string::npos);
+  quarry::testing::WriteFile(tmp / "bad2", "q1 Q0 d1 1 1.0x t\n");
+  EXPECT_FALSE(LoadRun(tmp / "bad2").ok());
+}
+
+TEST(Significance, StudentTMatchesTables) {
+  // Two-sided critical values from standard t tables.
+  EXPECT_NEAR(StudentTwoSidedP(2.228, 10), 0.05, 2e-4);
+  EXPECT_NEAR(StudentTwoSidedP(2.045, 29), 0.05, 2e-4);
+  EXPECT_NEAR(StudentTwoSidedP(3.169, 10), 0.01, 1e-4);
+  EXPECT_NEAR(StudentTwoSidedP(1.96, 1e6), 0.05, 1e-4);
+  EXPECT_NEAR(StudentTwoSidedP(0.0, 5), 1.0, 1e-12);
+}
+
+TEST(Significance, RandomisationTestSeparatesEqualFromDifferentSystems) {
+  std::vector<double> a, b, c;
+  for (int i = 0; i < 40; ++i) {
+    a.push_back((i % 7) / 7.0);
+    b.push_back((i % 7) / 7.0);
+    c.push_back((i % 7) / 7.0 + 0.1 + (i % 3) * 0.01);
+  }
+  const auto same = ComparePaired(a, b, 2000);
+  EXPECT_EQ(same.p_randomization, 1.0);
+  EXPECT_EQ(same.mean_diff, 0.0);
+  const auto differ = ComparePaired(a, c, 2000);
+  EXPECT_NEAR(differ.p_randomization, 1.0 / 2001, 1e-12);
+  EXPECT_LT(differ.p_t, 1e-10);
+  EXPECT_NEAR(differ.mean_diff, 0.1 + (13 * 0.01 + 13 * 0.02) / 40, 1e-12);
+}
+
+// ../shared/tools/treceval.py is an independent evaluator; Quarry's metrics must agree with it to
+// 4 decimals, on real runs and on a run made of ties.
+TEST(Treceval, AgreesWithTheIndependentEvaluator) {
+  QUARRY_REQUIRE_SHARED(tool, "tools/treceval.py");
+  QUARRY_REQUIRE_SHARED(dl19, "datasets/trec-dl-2019-passage");
+  if (std::system("python3 -c pass >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 is missing; skipping";
+  quarry::testing::TempDir tmp;
+  auto original = LoadRun(dl19 + "/run.bm25.trec");
+  ASSERT_TRUE(original.ok());
+  ::quarry::eval::Run ties = *original;  // scores rounded to integers: most of a query's hits tie
+  for (auto& [qid, entries] : ties) {
+    for (auto& e : entries) e.score = std::round(e.score);
+  }
+  ASSERT_TRUE(WriteRun(tmp / "ties.trec", ties, "ties").ok());
+  ::quarry::eval::Run truncated = *original;  // fewer than 10 hits for some queries, none for one
+  int n = 0;
+  for (auto it = truncated.begin(); it != truncated.end();) {
+    if (n++ == 0) {
+      it = truncated.erase(it);
+      continue;
+    }
+    it->second.resize(std::min<size_t>(it->second.size(), n % 12));
+    ++it;
+  }
+  ASSERT_TRUE(WriteRun(tmp / "short.trec", truncated, "short").ok());
+
+  auto qrels = LoadQrels(dl19 + "/qrels.txt");
+  ASSERT_TRUE(qrels.ok());
+  auto metrics = ParseMetrics("ndcg@10,recall@100,recall@1000,mrr@10");
+  ASSERT_TRUE(metrics.ok());
+  for (const std::string run_path : {dl19 + "/run.bm25.trec", tmp / "ties.trec", tmp / "short.trec"}) {
+    auto run = LoadRun(run_path);
+    ASSERT_TRUE(run.ok());
+    const auto ev = Evaluate(*qrels, *run, *metrics);
+    auto r = quarry::testing::RunCommand("python3 " + quarry::testing::ShellQuote(tool) + " " +
+                                         quarry::testing::ShellQuote(dl19 + "/qrels.txt") + " " +
+                                         quarry::testing::ShellQuote(run_path));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::map<std::string, double> reference;
+    std::string name;
+    double value;
+    while (lines >> name >> value) reference[name] = value;
+    ASSERT_EQ(reference.size(), 5u) << r.out;
+    EXPECT_EQ(reference["queries"], ev.qids.size());
+    for (size_t m = 0; m < metrics->size(); ++m) {
+      ASSERT_TRUE(reference.count((*metrics)[m].name)) << (*metrics)[m].name;
+      EXPECT_NEAR(ev.mean[m], reference[(*metrics)[m].name], 5e-5) << run_path << " " << (*metrics)[m].name;
+    }
+  }
+  // The published Anserini figure for this run.
+  EXPECT_NEAR(Evaluate(*qrels, *original, *metrics).mean[0], 0.5058, 5e-5);
+}
+
+}  // namespace
+}  // namespace quarry::eval

@@ -1,0 +1,45 @@
+// Helpers shared by the test suites.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace quarry::testing {
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Absolute path of `relative` under ../shared, or "" when it is absent.
+std::string SharedPath(const std::string& relative);
+
+// Writes `content` to `path` (creating parent directories).
+void WriteFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+
+// Runs a shell command; returns its exit status and captures stdout and stderr.
+struct CommandResult {
+  int exit_code;
+  std::string out, err;
+};
+CommandResult RunCommand(const std::string& command);
+
+// Quotes for /bin/sh.
+std::string ShellQuote(const std::string& s);
+
+}  // namespace quarry::testing
+
+// Skips the test, naming the missing file under ../shared.
+#define QUARRY_REQUIRE_SHARED(var, relative)                                                    \
+  const std::string var = ::quarry::testing::SharedPath(relative);                             \
+  if (var.empty()) GTEST_SKIP() << "../shared/" << (relative) << " is missing; skipping"

@@ -1,0 +1,221 @@
+// The quarry CLI end to end: output formats (golden text), exit codes, errors on stderr, and the
+// SIGKILL durability of ingest.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "quarry/collection.h"
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+using testing::RunCommand;
+using testing::ShellQuote;
+
+const std::string kCli = QUARRY_CLI_PATH;
+const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+
+testing::CommandResult Quarry(const std::string& args) { return RunCommand(ShellQuote(kCli) + " " + args); }
+
+TEST(Cli, HelpAndUsageErrors) {
+  auto help = Quarry("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* cmd : {"init", "ingest", "get", "delete", "stats", "check", "search", "eval"}) {
+    EXPECT_NE(help.out.find(cmd), std::string::npos) << cmd;
+  }
+  auto ingest_help = Quarry("ingest --help");
+  EXPECT_EQ(ingest_help.exit_code, 0);
+  EXPECT_NE(ingest_help.out.find("--skip-invalid"), std::string::npos);
+  EXPECT_EQ(Quarry("").exit_code, 2);
+  EXPECT_EQ(Quarry("search").exit_code, 2);
+  EXPECT_EQ(Quarry("ingest x --beir a --msmarco b").exit_code, 2);
+  auto bad_metric = Quarry("eval --qrels x --run y --metrics bleu@4");
+  EXPECT_EQ(bad_metric.exit_code, 1);
+  EXPECT_NE(bad_metric.err.find("unknown metric 'bleu@4'"), std::string::npos) << bad_metric.err;
+}
+
+TEST(Cli, StoreCommandsGoldenOutput) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  auto init = Quarry("init " + ShellQuote(dir));
+  EXPECT_EQ(init.exit_code, 0);
+  EXPECT_EQ(init.out, "created collection " + dir + "\n");
+  EXPECT_EQ(Quarry("init " + ShellQuote(dir)).exit_code, 1);
+
+  auto ingest = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny));
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  EXPECT_EQ(ingest.err, "") << "no progress line when stderr is not a terminal";
+  EXPECT_EQ(ingest.out.rfind("ingested 7 docs (7 added, 0 replaced, 0 skipped) in ", 0), 0u) << ingest.out;
+
+  auto get = Quarry("get " + ShellQuote(dir) + " d3");
+  EXPECT_EQ(get.exit_code, 0);
+  EXPECT_EQ(get.out,
+            "id: d3\ntitle: \ntext: Dietary fat, cholesterol and coronary heart disease: a prospective cohort "
+            "study of 80,000 women followed for fourteen years.\nmetadata: {\"year\":1997}\n");
+  auto get_json = Quarry("get " + ShellQuote(dir) + " d2 --json");
+  EXPECT_EQ(get_json.out, "{\"id\":\"d2\",\"metadata\":{},\"text\":\"The heart is a muscle.\",\"title\":\"\"}\n");
+  auto missing = Quarry("get " + ShellQuote(dir) + " nope");
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_EQ(missing.err, "quarry: no document with id 'nope'\n");
+
+  auto stats = Quarry("stats " + ShellQuote(dir) + " --json");
+  ASSERT_EQ(stats.exit_code, 0);
+  auto j = nlohmann::json::parse(stats.out);
+  EXPECT_EQ(j["documents"], 7);
+  EXPECT_EQ(j["indexed_documents"], 6) << "d5 is all stop words";
+
+  EXPECT_EQ(Quarry("delete " + ShellQuote(dir) + " d5").out, "deleted d5\n");
+  EXPECT_EQ(Quarry("delete " + ShellQuote(dir) + " d5").exit_code, 3);
+  auto check = Quarry("check " + ShellQuote(dir));
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  // One batch, so one postings block per distinct term: Lucene's EnglishAnalyzer finds 26 in this corpus.
+  EXPECT_EQ(check.out, dir + ": 6 docs, 6 ids, 6 indexed, 26 postings blocks: OK\n");
+
+  auto not_a_collection = Quarry("stats " + ShellQuote(tmp / "nothing"));
+  EXPECT_EQ(not_a_collection.exit_code, 1);
+  EXPECT_NE(not_a_collection.err.find("not a Quarry collection"), std::string::npos) << not_a_collection.err;
+}
+
+TEST(Cli, SearchGoldenOutput) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
+  // Scores: Lucene 8.7 BM25 on the same documents gives 0.98075485, 0.7962226, 0.7582048.
+  auto search = Quarry("search " + ShellQuote(dir) + " 'cholesterol heart disease' -k 3");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  EXPECT_EQ(search.out,
+            "  1  d0             0.9808  \n"
+            "     Statins lower cholesterol in patients with heart disease.\n"
+            "  2  d3             0.7962  \n"
+            "     Dietary fat, cholesterol and coronary heart disease: a prospective cohort study of 80,000 "
+            "women followed for fourteen years.\n"
+            "  3  d1             0.7582  \n"
+            "     Cholesterol cholesterol cholesterol: a review of lipid metabolism and cholesterol transport in "
+            "the liver and the heart.\n");
+  auto json = Quarry("search " + ShellQuote(dir) + " statins -k 5 --json");
+  auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["hits"].size(), 2u);
+  EXPECT_EQ(j["hits"][0]["id"], "d4");
+  EXPECT_FLOAT_EQ(j["hits"][0]["score"].get<float>(), 0.83437556f);
+  EXPECT_EQ(j["hits"][1]["id"], "d0");
+  auto none = Quarry("search " + ShellQuote(dir) + " 'the of'");
+  EXPECT_EQ(none.out, "no hits\n");
+}
+
+TEST(Cli, IngestErrorNamesFileAndLineAndKeepsEarlierBatches) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  std::string corpus = testing::ReadFile(kTiny);
+  testing::WriteFile(tmp / "bad.jsonl", corpus + "{\"_id\": \"x\", \"text\": \"bad \xc3\x28 utf8\"}\n" + corpus);
+  auto r = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(tmp / "bad.jsonl") + " --batch-docs 3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "quarry: " + (tmp / "bad.jsonl") + ":8: invalid UTF-8 at byte 26\n");
+  auto stats = Quarry("stats " + ShellQuote(dir) + " --json");
+  EXPECT_EQ(nlohmann::json::parse(stats.out)["documents"], 6) << "batches d0-d2 and d3-d5 committed, d6 not";
+  auto skip = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(tmp / "bad.jsonl") + " --skip-invalid --json");
+  ASSERT_EQ(skip.exit_code, 0) << skip.err;
+  auto j = nlohmann::json::parse(skip.out);
+  EXPECT_EQ(j["skipped"], 1);
+  EXPECT_EQ(j["read"], 14);
+  EXPECT_EQ(testing::ReadFile(j["report"].get<std::string>()), (tmp / "bad.jsonl") + ":8: invalid UTF-8 at byte 26\n");
+}
+
+TEST(Cli, EvalPrintsTheRunsPublishedFigure) {
+  QUARRY_REQUIRE_SHARED(dl19, "datasets/trec-dl-2019-passage");
+  auto r = Quarry("eval --qrels " + ShellQuote(dl19 + "/qrels.txt") + " --run " + ShellQuote(dl19 + "/run.bm25.trec"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("nDCG@10      0.5058\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("queries      43\n"), std::string::npos) << r.out;
+  auto cmp = Quarry("eval --qrels " + ShellQuote(dl19 + "/qrels.txt") + " --run " + ShellQuote(dl19 + "/run.bm25.trec") +
+                    " --compare " + ShellQuote(dl19 + "/run.bm25.trec") + " --json");
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
+  auto j = nlohmann::json::parse(cmp.out);
+  EXPECT_EQ(j["compare"]["metrics"]["nDCG@10"]["diff"], 0.0);
+  EXPECT_EQ(j["compare"]["metrics"]["nDCG@10"]["p_randomization"], 1.0);
+}
+
+TEST(Cli, EvalReproducesPyseriniOnSciFact) {
+  QUARRY_REQUIRE_SHARED(scifact, "datasets/scifact");
+  testing::TempDir tmp;
+  const std::string dir = tmp / "sf";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(scifact) + " --no-sync").exit_code, 0);
+  auto r = Quarry("eval " + ShellQuote(dir) + " --beir " + ShellQuote(scifact) + " --metrics ndcg@10,recall@100 --run-out " +
+                  ShellQuote(tmp / "run"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "metric       value\nnDCG@10      0.6789\nRecall@100   0.9253\nqueries      300\n");
+  auto again = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " + ShellQuote(tmp / "run") +
+                      " --metrics ndcg@10,recall@100");
+  EXPECT_EQ(again.out, r.out) << "evaluating the written run gives the same figures";
+}
+
+// Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,
+// and `quarry check` must pass.
+TEST(Cli, IngestSurvivesSigkill) {
+  testing::TempDir tmp;
+  const std::string corpus = tmp / "big.jsonl";
+  {
+    std::ofstream out(corpus);
+    for (int i = 0; i < 400000; ++i) {
+      out << "{\"_id\": \"doc" << i << "\", \"title\": \"title " << i << "\", \"text\": \"body text number " << i
+          << " with some words to index and \\u00e9 accents\"}\n";
+    }
+  }
+  const std::string dir = tmp / "col";
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    close(pipe_fds[0]);
+    execl(kCli.c_str(), "quarry", "ingest", dir.c_str(), "--beir", corpus.c_str(), "--batch-docs", "1000",
+          "--log-batches", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  FILE* from_child = fdopen(pipe_fds[0], "r");
+  char line[512];
+  unsigned long long acknowledged_through = 0, batches = 0;
+  while (batches < 25 && std::fgets(line, sizeof line, from_child)) {
+    unsigned long long index, n, total, through;
+    if (std::sscanf(line, "committed batch %llu: %llu docs, %llu total, through line %llu", &index, &n, &total,
+                    &through) == 4) {
+      acknowledged_through = through;
+      ++batches;
+    }
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::fclose(from_child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the ingest finished before it could be killed";
+  ASSERT_EQ(batches, 25u);
+
+  auto check = Quarry("check " + ShellQuote(dir));
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto c = Collection::Open(dir, {.read_only = true});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto stats = (*c)->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GE(stats->n_docs, acknowledged_through);
+  EXPECT_EQ(stats->n_docs % 1000, 0u) << "a batch is applied whole or not at all";
+  for (unsigned long long i = 0; i < stats->n_docs; i += 997) {
+    auto doc = (*c)->Get("doc" + std::to_string(i));
+    ASSERT_TRUE(doc.ok() && doc->has_value()) << i;
+    EXPECT_EQ((*doc)->text, "body text number " + std::to_string(i) + " with some words to index and \xc3\xa9 accents");
+  }
+  EXPECT_FALSE((*c)->Get("doc" + std::to_string(stats->n_docs))->has_value());
+  auto hits = (*c)->Search("number", {.k = 5, .hydrate = false});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(hits->size(), 5u);
+}
+
+}  // namespace
+}  // namespace quarry

@@ -1,0 +1,157 @@
+// quarry eval: retrieve and evaluate (DIR with --beir or --queries/--qrels), or evaluate a run file.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/metrics.h"
+#include "eval/queries.h"
+#include "eval/significance.h"
+#include "quarry/collection.h"
+#include "tools/quarry/commands.h"
+
+namespace quarry::cli {
+
+namespace {
+
+struct EvalArgs {
+  std::string dir, beir, split = "test", queries, qrels, run, run_out, compare;
+  std::string metrics = "ndcg@10,recall@100,mrr@10";
+  size_t depth = 1000;
+  uint64_t permutations = 10000;
+  bool per_query = false, json = false, ignore_self = false;
+};
+
+int RunEval(const EvalArgs& a) {
+  auto metrics = eval::ParseMetrics(a.metrics);
+  if (!metrics.ok()) return Fail(metrics.status());
+  std::string qrels_path = a.qrels, queries_path = a.queries;
+  if (!a.beir.empty()) {
+    if (qrels_path.empty()) qrels_path = a.beir + "/qrels/" + a.split + ".tsv";
+    if (queries_path.empty()) queries_path = a.beir + "/queries.jsonl";
+  }
+  if (qrels_path.empty()) {
+    std::fprintf(stderr, "quarry eval: give --beir PATH or --qrels FILE\n");
+    return kExitUsage;
+  }
+  auto qrels = eval::LoadQrels(qrels_path);
+  if (!qrels.ok()) return Fail(qrels.status());
+
+  eval::Run run;
+  std::string run_name;
+  if (!a.run.empty()) {
+    auto loaded = eval::LoadRun(a.run);
+    if (!loaded.ok()) return Fail(loaded.status());
+    run = std::move(*loaded);
+    run_name = a.run;
+  } else {
+    if (a.dir.empty() || queries_path.empty()) {
+      std::fprintf(stderr, "quarry eval: give DIR with --beir PATH (or --queries and --qrels), or --run RUN\n");
+      return kExitUsage;
+    }
+    auto queries = eval::LoadQueries(queries_path);
+    if (!queries.ok()) return Fail(queries.status());
+    std::vector<std::string> qids, texts;
+    for (const auto& q : *queries) {
+      if (qrels->count(q.id)) qids.push_back(q.id), texts.push_back(q.text);
+    }
+    auto c = Collection::Open(a.dir, {.read_only = true});
+    if (!c.ok()) return Fail(c.status());
+    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false});
+    if (!results.ok()) return Fail(results.status());
+    for (size_t i = 0; i < qids.size(); ++i) {
+      auto& entries = run[qids[i]];
+      // Scores as the run file holds them, so that evaluating the file gives the same numbers.
+      for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
+    }
+    run_name = "bm25";
+    if (!a.run_out.empty()) {
+      if (Status s = eval::WriteRun(a.run_out, run, "quarry-bm25"); !s.ok()) return Fail(s);
+    }
+  }
+
+  eval::EvalOptions options{.ignore_self = a.ignore_self};
+  const eval::Evaluation ev = eval::Evaluate(*qrels, run, *metrics, options);
+  std::optional<eval::Evaluation> other;
+  if (!a.compare.empty()) {
+    auto b = eval::LoadRun(a.compare);
+    if (!b.ok()) return Fail(b.status());
+    other = eval::Evaluate(*qrels, std::move(*b), *metrics, options);
+  }
+
+  nlohmann::json j = {{"run", run_name}, {"qrels", qrels_path}, {"queries", ev.qids.size()}};
+  for (size_t m = 0; m < ev.metrics.size(); ++m) j["metrics"][ev.metrics[m].name] = ev.mean[m];
+  std::vector<eval::PairedTest> tests;
+  if (other) {
+    for (size_t m = 0; m < ev.metrics.size(); ++m) {
+      tests.push_back(eval::ComparePaired(ev.per_query[m], other->per_query[m], a.permutations));
+      const auto& t = tests.back();
+      j["compare"]["run"] = a.compare;
+      j["compare"]["metrics"][ev.metrics[m].name] = {
+          {"a", t.mean_a}, {"b", t.mean_b}, {"diff", t.mean_diff}, {"p_randomization", t.p_randomization},
+          {"t", t.t}, {"p_ttest", t.p_t}};
+    }
+  }
+  if (a.per_query) {
+    for (size_t m = 0; m < ev.metrics.size(); ++m) {
+      for (size_t q = 0; q < ev.qids.size(); ++q) j["per_query"][ev.qids[q]][ev.metrics[m].name] = ev.per_query[m][q];
+    }
+  }
+  if (a.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  if (a.per_query) {
+    for (size_t q = 0; q < ev.qids.size(); ++q) {
+      for (size_t m = 0; m < ev.metrics.size(); ++m) {
+        std::printf("%-12s %-12s %.4f\n", ev.metrics[m].name.c_str(), ev.qids[q].c_str(), ev.per_query[m][q]);
+      }
+    }
+  }
+  if (!other) {
+    std::printf("%-12s %s\n", "metric", "value");
+    for (size_t m = 0; m < ev.metrics.size(); ++m) std::printf("%-12s %.4f\n", ev.metrics[m].name.c_str(), ev.mean[m]);
+  } else {
+    std::printf("A = %s\nB = %s\n", run_name.c_str(), a.compare.c_str());
+    std::printf("%-12s %8s %8s %8s %10s %10s\n", "metric", "A", "B", "B-A", "p(rand)", "p(t-test)");
+    for (size_t m = 0; m < ev.metrics.size(); ++m) {
+      const auto& t = tests[m];
+      std::printf("%-12s %8.4f %8.4f %+8.4f %10.4f %10.4f\n", ev.metrics[m].name.c_str(), t.mean_a, t.mean_b,
+                  t.mean_diff, t.p_randomization, t.p_t);
+    }
+  }
+  std::printf("%-12s %zu\n", "queries", ev.qids.size());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand(
+      "eval",
+      "Evaluate with trec_eval conventions.\n"
+      "  quarry eval DIR --beir PATH [--split test]     retrieve the split's queries with BM25 and evaluate\n"
+      "  quarry eval DIR --queries Q --qrels QRELS      the same for MS MARCO/TREC files\n"
+      "  quarry eval --qrels QRELS --run RUN            evaluate any TREC run file");
+  cmd->add_option("DIR", a->dir, "collection directory (to retrieve)");
+  cmd->add_option("--beir", a->beir, "BEIR folder (queries.jsonl, qrels/<split>.tsv)");
+  cmd->add_option("--split", a->split, "BEIR qrels split")->capture_default_str();
+  cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)");
+  cmd->add_option("--qrels", a->qrels, "qrels file (BEIR tsv or TREC)");
+  cmd->add_option("--run", a->run, "evaluate this TREC run instead of retrieving");
+  cmd->add_option("--run-out", a->run_out, "write the retrieved run here (TREC format)");
+  cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k")
+      ->capture_default_str();
+  cmd->add_option("-k,--depth", a->depth, "hits retrieved per query")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--per-query", a->per_query, "print each query's values");
+  cmd->add_flag("--json", a->json, "print JSON");
+  cmd->add_flag("--ignore-self", a->ignore_self, "drop hits whose id equals the query id (BEIR)");
+  cmd->add_option("--compare", a->compare, "paired significance test against this run (B)");
+  cmd->add_option("--permutations", a->permutations, "randomisation test permutations")->capture_default_str();
+  commands->emplace_back(cmd, [a] { return RunEval(*a); });
+}
+
+}  // namespace quarry::cli
