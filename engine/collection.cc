@@ -60,11 +60,8 @@ namespace {
 // One Analyzer per thread: ICU iterators and stemmers are not thread-safe.
 Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
   thread_local std::unique_ptr<Analyzer> analyzer;
-  thread_local std::string settings_json;
-  const std::string want = settings.ToJson();
-  if (!analyzer || settings_json != want) {
+  if (!analyzer || analyzer->settings() != settings) {
     QUARRY_ASSIGN_OR_RETURN(analyzer, Analyzer::Create(settings));
-    settings_json = want;
   }
   return analyzer.get();
 }

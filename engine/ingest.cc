@@ -31,7 +31,9 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
     lexical_writer->Discard();
     return s;
   };
-  for (const auto& doc : docs) {
+  std::vector<std::vector<std::string>> terms = lexical_writer->AnalyzeBatch(docs);
+  for (size_t n = 0; n < docs.size(); ++n) {
+    const Document& doc = docs[n];
     if (doc.id.empty()) return fail(Status::InvalidArgument("document with an empty id"));
     for (const std::string* field : {&doc.id, &doc.title, &doc.text, &doc.metadata}) {
       if (!IsValidUtf8(*field)) return fail(Status::InvalidArgument("document '" + doc.id + "': invalid UTF-8"));
@@ -55,7 +57,7 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
     const auto docnum = static_cast<DocNum>(next++);
     batch.Put(store->cf(kCfDocs), EncodeFixed32BE(docnum), EncodeDocument(doc));
     batch.Put(store->cf(kCfIds), doc.id, EncodeFixed32BE(docnum));
-    lexical_writer->Add(docnum, doc);
+    lexical_writer->AddAnalyzed(docnum, doc.id, std::move(terms[n]));
     in_batch[doc.id] = docnum;
   }
   lexical_writer->Flush(&batch);

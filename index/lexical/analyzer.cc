@@ -164,6 +164,12 @@ bool Analyzer::Normalize(std::string_view tok, std::string* term) {
   const auto* p = reinterpret_cast<const uint8_t*>(tok.data());
   int32_t utf16_units = 0;
   while (i < n) {
+    if (p[i] < 0x80) {  // ASCII: Character.toLowerCase is A-Z -> a-z
+      const char ch = static_cast<char>(p[i++]);
+      term->push_back(ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch);
+      ++utf16_units;
+      continue;
+    }
     UChar32 c;
     U8_NEXT(p, i, n, c);
     c = u_tolower(c);

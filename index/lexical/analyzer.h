@@ -29,6 +29,7 @@ struct AnalyzerSettings {
   // The stored description (collection meta "lex.analyzer").
   std::string ToJson() const;
   static Result<AnalyzerSettings> FromJson(std::string_view json);
+  bool operator==(const AnalyzerSettings&) const = default;
 };
 
 class Analyzer {

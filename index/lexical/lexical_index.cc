@@ -1,8 +1,12 @@
 #include "index/lexical/lexical_index.h"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <map>
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
 
 #include "common/coding.h"
 
@@ -37,6 +41,7 @@ Result<std::unique_ptr<LexicalWriter>> LexicalWriter::Open(Store* store, rocksdb
     batch->Put(store->cf(kCfMeta), kMetaLexAnalyzer, settings.ToJson());
   }
   QUARRY_ASSIGN_OR_RETURN(w->analyzer_, Analyzer::Create(settings));
+  w->settings_ = settings;
   QUARRY_ASSIGN_OR_RETURN(w->sum_ttf_, store->GetCounter(kMetaLexSumTtf));
   QUARRY_ASSIGN_OR_RETURN(w->doc_count_, store->GetCounter(kMetaLexDocCount));
   w->Discard();
@@ -44,19 +49,40 @@ Result<std::unique_ptr<LexicalWriter>> LexicalWriter::Open(Store* store, rocksdb
 }
 
 void LexicalWriter::Add(DocNum docnum, const Document& doc) {
-  analyzer_->Analyze(LexicalText(doc), &terms_);
-  std::sort(terms_.begin(), terms_.end());
-  for (size_t i = 0; i < terms_.size();) {
+  std::vector<std::string> terms;
+  analyzer_->Analyze(LexicalText(doc), &terms);
+  AddAnalyzed(docnum, doc.id, std::move(terms));
+}
+
+std::vector<std::vector<std::string>> LexicalWriter::AnalyzeBatch(const std::vector<Document>& docs) const {
+  std::vector<std::vector<std::string>> terms(docs.size());
+  // One analyzer per worker thread: ICU iterators are not thread-safe.
+  tbb::enumerable_thread_specific<std::unique_ptr<Analyzer>> analyzers([this] {
+    auto a = Analyzer::Create(settings_);
+    return a.ok() ? std::move(*a) : nullptr;
+  });
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, docs.size(), 16), [&](const tbb::blocked_range<size_t>& r) {
+    auto& analyzer = analyzers.local();
+    for (size_t i = r.begin(); i < r.end(); ++i) {
+      if (analyzer) analyzer->Analyze(LexicalText(docs[i]), &terms[i]);
+    }
+  });
+  return terms;
+}
+
+void LexicalWriter::AddAnalyzed(DocNum docnum, std::string_view id, std::vector<std::string> terms) {
+  const auto length = static_cast<uint32_t>(terms.size());
+  std::sort(terms.begin(), terms.end());
+  for (size_t i = 0; i < terms.size();) {
     size_t j = i;
-    while (j < terms_.size() && terms_[j] == terms_[i]) ++j;
-    pending_postings_[terms_[i]].emplace_back(docnum, static_cast<uint32_t>(j - i));
+    while (j < terms.size() && terms[j] == terms[i]) ++j;
+    pending_postings_[std::move(terms[i])].emplace_back(docnum, static_cast<uint32_t>(j - i));
     i = j;
   }
-  const auto length = static_cast<uint32_t>(terms_.size());
   pending_lengths_[docnum] = length;
   std::string value;
   PutVarint32(&value, length);
-  value.append(doc.id);
+  value.append(id);
   pending_docs_.emplace_back(docnum, std::move(value));
   pending_sum_ttf_ += length;
   if (length > 0) ++pending_doc_count_;
@@ -177,6 +203,11 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
       entry.end = static_cast<uint32_t>(index->docs_.size());
       if (entry.end > entry.begin) {
         entry.idf = Bm25Idf(doc_count, entry.end - entry.begin);
+        index->unit_scores_.resize(entry.end);
+        for (uint32_t i = entry.begin; i < entry.end; ++i) {
+          index->unit_scores_[i] = Bm25Norms::Score(
+              entry.idf, index->norms_.Saturation(index->tfs_[i], index->doc_norms_[index->docs_[i]]));
+        }
         index->terms_.emplace(current, entry);
       }
     };
@@ -265,7 +296,7 @@ std::vector<LexicalHit> LexicalIndex::Search(const std::vector<std::string>& ter
     auto it = terms_.find(std::string(term));
     if (it == terms_.end()) continue;
     const float weight = static_cast<float>(count) * it->second.idf;
-    q.push_back({&it->second, weight, Bm25Norms::Score(weight, it->second.max_saturation)});
+    q.push_back({&it->second, weight, Bm25Norms::Score(weight, it->second.max_saturation), count == 1});
   }
   if (q.empty() || k == 0) return {};
   return exhaustive ? SearchExhaustive(q, k, stats) : SearchMaxScore(std::move(q), k, stats);
@@ -273,29 +304,38 @@ std::vector<LexicalHit> LexicalIndex::Search(const std::vector<std::string>& ter
 
 std::vector<LexicalHit> LexicalIndex::SearchExhaustive(const std::vector<QueryTerm>& q, size_t k,
                                                        LexicalSearchStats* stats) const {
-  std::vector<double> acc(doc_norms_.size(), 0.0);
-  std::vector<uint8_t> seen(doc_norms_.size(), 0);
-  std::vector<DocNum> touched;
+  // Per-thread accumulators, all zero between calls. A BM25 score is always > 0 (idf > 0), so a zero
+  // accumulator means "not yet touched".
+  thread_local std::vector<double> acc;
+  thread_local std::vector<DocNum> touched;
+  if (acc.size() < doc_norms_.size()) acc.resize(doc_norms_.size(), 0.0);
+  touched.clear();
   for (const auto& t : q) {
     for (uint32_t i = t.entry->begin; i < t.entry->end; ++i) {
       const DocNum d = docs_[i];
-      acc[d] += Bm25Norms::Score(t.weight, norms_.Saturation(tfs_[i], doc_norms_[d]));
-      if (!seen[d]) seen[d] = 1, touched.push_back(d);
+      if (acc[d] == 0) touched.push_back(d);
+      acc[d] += PostingScore(t, i);
     }
     if (stats) stats->postings_scored += t.entry->end - t.entry->begin;
   }
   if (stats) stats->docs_scored += touched.size();
   TopK top(k);
-  std::sort(touched.begin(), touched.end());
-  for (DocNum d : touched) top.Push({d, static_cast<float>(acc[d])});
+  for (DocNum d : touched) {
+    top.Push({d, static_cast<float>(acc[d])});
+    acc[d] = 0;
+  }
   return top.Take();
 }
 
 std::vector<LexicalHit> LexicalIndex::SearchMaxScore(std::vector<QueryTerm> q, size_t k,
                                                      LexicalSearchStats* stats) const {
-  // Terms by ascending upper bound; bound_prefix[i] = sum of the bounds of terms 0..i. Terms below
-  // `first_essential` can only add to documents found through the essential ones: a document they
-  // alone contain scores at most bound_prefix[first_essential - 1] <= threshold.
+  // MaxScore over windows of doc numbers (as Lucene 9's MaxScoreBulkScorer). Terms by ascending
+  // upper bound; bound_prefix[i] = sum of the bounds of terms 0..i. Terms below `first_essential` are
+  // non-essential: a document only they contain scores at most bound_prefix[first_essential - 1],
+  // which cannot beat the threshold. Within a window the essential terms are scored term-at-a-time into
+  // a small accumulator; each candidate then probes the non-essential terms (highest bound first) only
+  // while it can still beat the threshold. Documents are finished in ascending order, so a later
+  // document that ties the threshold never displaces a held one and pruning at <= is exact.
   std::sort(q.begin(), q.end(), [](const QueryTerm& a, const QueryTerm& b) { return a.upper_bound < b.upper_bound; });
   const size_t m = q.size();
   std::vector<double> bound_prefix(m);
@@ -304,51 +344,61 @@ std::vector<LexicalHit> LexicalIndex::SearchMaxScore(std::vector<QueryTerm> q, s
   std::vector<uint32_t> pos(m), end(m);
   for (size_t i = 0; i < m; ++i) pos[i] = q[i].entry->begin, end[i] = q[i].entry->end;
 
+  constexpr DocNum kWindow = 4096;
+  thread_local std::vector<double> window_scores(kWindow, 0.0);
+  thread_local std::vector<uint64_t> window_seen(kWindow / 64, 0);
   TopK top(k);
   size_t first_essential = 0;
-  const DocNum kNoDoc = std::numeric_limits<DocNum>::max();
   uint64_t postings = 0, scored = 0;
+  const DocNum kNoDoc = std::numeric_limits<DocNum>::max();
   for (;;) {
-    DocNum doc = kNoDoc;
+    DocNum window_start = kNoDoc;
     for (size_t i = first_essential; i < m; ++i) {
-      if (pos[i] < end[i]) doc = std::min(doc, docs_[pos[i]]);
+      if (pos[i] < end[i]) window_start = std::min(window_start, docs_[pos[i]]);
     }
-    if (doc == kNoDoc) break;
-    const uint8_t norm = doc_norms_[doc];
-    double score = 0;
+    if (window_start == kNoDoc) break;
+    const uint64_t window_end = uint64_t{window_start} + kWindow;
     for (size_t i = first_essential; i < m; ++i) {
-      if (pos[i] < end[i] && docs_[pos[i]] == doc) {
-        score += Bm25Norms::Score(q[i].weight, norms_.Saturation(tfs_[pos[i]], norm));
-        ++pos[i];
-        ++postings;
+      uint32_t p = pos[i];
+      for (; p < end[i] && docs_[p] < window_end; ++p) {
+        const DocNum slot = docs_[p] - window_start;
+        window_seen[slot >> 6] |= uint64_t{1} << (slot & 63);
+        window_scores[slot] += PostingScore(q[i], p);
       }
+      postings += p - pos[i];
+      pos[i] = p;
     }
-    const double threshold = top.threshold();
-    bool competitive = true;
-    for (size_t i = first_essential; i-- > 0;) {
-      if (score + bound_prefix[i] <= threshold) {
-        competitive = false;
-        break;
+    for (size_t word = 0; word < kWindow / 64; ++word) {
+      for (uint64_t bits = window_seen[word]; bits; bits &= bits - 1) {
+        const DocNum slot = static_cast<DocNum>(word * 64 + std::countr_zero(bits));
+        const DocNum doc = window_start + slot;
+        double score = window_scores[slot];
+        window_scores[slot] = 0;
+        ++scored;
+        const double threshold = top.threshold();
+        bool competitive = true;
+        for (size_t i = first_essential; i-- > 0;) {
+          if (score + bound_prefix[i] <= threshold) {
+            competitive = false;
+            break;
+          }
+          uint32_t lo = pos[i], step = 1;  // gallop to the first posting >= doc
+          while (lo + step < end[i] && docs_[lo + step] < doc) lo += step, step <<= 1;
+          pos[i] = static_cast<uint32_t>(
+              std::lower_bound(docs_.begin() + lo, docs_.begin() + std::min<uint64_t>(lo + step, end[i]), doc) -
+              docs_.begin());
+          if (pos[i] < end[i] && docs_[pos[i]] == doc) {
+            score += PostingScore(q[i], pos[i]);
+            ++postings;
+          }
+        }
+        if (competitive && static_cast<float>(score) > threshold) top.Push({doc, static_cast<float>(score)});
       }
-      // Gallop to the first posting >= doc.
-      uint32_t lo = pos[i], step = 1;
-      while (lo + step < end[i] && docs_[lo + step] < doc) lo += step, step <<= 1;
-      pos[i] = static_cast<uint32_t>(
-          std::lower_bound(docs_.begin() + lo, docs_.begin() + std::min<uint64_t>(lo + step, end[i]), doc) -
-          docs_.begin());
-      if (pos[i] < end[i] && docs_[pos[i]] == doc) {
-        score += Bm25Norms::Score(q[i].weight, norms_.Saturation(tfs_[pos[i]], norm));
-        ++postings;
-      }
+      window_seen[word] = 0;
     }
-    ++scored;
-    // Documents arrive in ascending order, so a later one that ties the threshold never displaces.
-    if (competitive && static_cast<float>(score) > threshold) {
-      top.Push({doc, static_cast<float>(score)});
-      if (top.full()) {
-        const double t = top.threshold();
-        while (first_essential < m && bound_prefix[first_essential] <= t) ++first_essential;
-      }
+    if (top.full()) {
+      const double t = top.threshold();
+      while (first_essential < m && bound_prefix[first_essential] <= t) ++first_essential;
     }
   }
   if (stats) stats->postings_scored += postings, stats->docs_scored += scored;

@@ -44,6 +44,10 @@ class LexicalWriter {
   static Result<std::unique_ptr<LexicalWriter>> Open(Store* store, rocksdb::WriteBatch* batch);
 
   void Add(DocNum docnum, const Document& doc);
+  // Add() with the document's terms already analyzed (by AnalyzeBatch) under this writer's settings.
+  void AddAnalyzed(DocNum docnum, std::string_view id, std::vector<std::string> terms);
+  // Analyzes LexicalText of every document in parallel (oneTBB), one term list per document.
+  std::vector<std::vector<std::string>> AnalyzeBatch(const std::vector<Document>& docs) const;
   // Removes a live document (committed, or added earlier in this batch).
   Status Remove(DocNum docnum);
   // Puts this batch's postings blocks, lex_docs entries and counters into `batch`.
@@ -55,13 +59,13 @@ class LexicalWriter {
   explicit LexicalWriter(Store* store) : store_(store) {}
   Store* store_;
   std::unique_ptr<Analyzer> analyzer_;
+  AnalyzerSettings settings_;
   uint64_t sum_ttf_ = 0, doc_count_ = 0;                 // as of the last Flush
   uint64_t pending_sum_ttf_ = 0, pending_doc_count_ = 0;  // including this batch
   std::unordered_map<std::string, std::vector<std::pair<DocNum, uint32_t>>> pending_postings_;
   std::unordered_map<DocNum, uint32_t> pending_lengths_;  // added in this batch
   std::vector<std::pair<DocNum, std::string>> pending_docs_;  // lex_docs values to put
   std::vector<DocNum> pending_removed_;
-  std::vector<std::string> terms_;
 };
 
 struct LexicalHit {
@@ -105,7 +109,12 @@ class LexicalIndex {
     const TermEntry* entry;
     float weight;
     float upper_bound;
+    bool unit_boost;  // weight == idf: the precomputed unit_scores_ apply
   };
+  // The score posting `i` of term `t` contributes.
+  float PostingScore(const QueryTerm& t, uint32_t i) const {
+    return t.unit_boost ? unit_scores_[i] : Bm25Norms::Score(t.weight, norms_.Saturation(tfs_[i], doc_norms_[docs_[i]]));
+  }
   LexicalIndex(Bm25Params params, float avgdl) : params_(params), norms_(params, avgdl) {}
   std::vector<LexicalHit> SearchExhaustive(const std::vector<QueryTerm>& q, size_t k,
                                            LexicalSearchStats* stats) const;
@@ -117,6 +126,7 @@ class LexicalIndex {
   uint64_t doc_count_ = 0;
   std::unordered_map<std::string, TermEntry> terms_;
   std::vector<uint32_t> docs_, tfs_;
+  std::vector<float> unit_scores_;        // per posting: its score for a query term of boost 1
   std::vector<uint8_t> doc_norms_;        // by doc number
   std::vector<uint64_t> id_offsets_;      // by doc number, into ids_; equal neighbours = not live
   std::string ids_;

@@ -57,23 +57,26 @@ int main(int argc, char** argv) {
     if (qrels->count(q.id)) texts.push_back(q.text);
   }
   for (size_t k : {size_t{10}, size_t{1000}}) {
+   for (bool exhaustive : {false, true}) {
     for (int threads : {1, 0}) {
+      if (exhaustive && threads != 1) continue;
       std::unique_ptr<tbb::global_control> limit;
       if (threads == 1) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, 1);
       std::vector<double> passes;
       for (int pass = 0; pass < 5; ++pass) {
         t0 = std::chrono::steady_clock::now();
         if (threads == 1) {
-          for (const auto& q : texts) (void)(*c)->Search(q, {.k = k, .hydrate = false});
+          for (const auto& q : texts) (void)(*c)->Search(q, {.k = k, .exhaustive = exhaustive, .hydrate = false});
         } else {
-          (void)(*c)->SearchBatch(texts, {.k = k, .hydrate = false});
+          (void)(*c)->SearchBatch(texts, {.k = k, .exhaustive = exhaustive, .hydrate = false});
         }
         passes.push_back(Seconds(t0));
       }
       const double s = Median(passes);
-      std::printf("k=%zu threads=%s queries=%zu median_s=%.4f qps=%.1f\n", k, threads == 1 ? "1" : "all",
-                  texts.size(), s, texts.size() / s);
+      std::printf("k=%zu threads=%s%s queries=%zu median_s=%.4f qps=%.1f\n", k, threads == 1 ? "1" : "all",
+                  exhaustive ? " exhaustive" : "", texts.size(), s, texts.size() / s);
     }
+   }
   }
   std::filesystem::remove_all(work);
   return 0;
