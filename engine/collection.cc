@@ -8,7 +8,7 @@
 
 namespace quarry {
 
-std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs}; }
+std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem}; }
 
 Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collection::~Collection() = default;
@@ -66,50 +66,73 @@ Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
   return analyzer.get();
 }
 
-Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, std::string_view query,
-                                         const SearchOptions& options) {
+// The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
+Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
+                                         std::string_view query, const SearchOptions& options) {
   QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, ThreadAnalyzer(index.analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);
+  const size_t n_retrieve = resmem ? std::max(options.k, resmem->params().depth) : options.k;
   std::vector<SearchHit> hits;
-  const std::set<std::string> term_set(terms.begin(), terms.end());
-  for (const auto& h : index.Search(terms, options.k, options.exhaustive)) {
+  for (const auto& h : index.Search(terms, n_retrieve, options.exhaustive)) {
     SearchHit hit;
     hit.id = index.ExternalId(h.doc);
     hit.score = h.score;
     hit.doc = h.doc;
-    if (options.hydrate) {
-      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(h.doc));
-      if (doc) {
-        Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
-        hit.snippet = std::move(snippet.text);
-        hit.highlights = std::move(snippet.highlights);
-        hit.title = std::move(doc->title);
-        hit.text = std::move(doc->text);
-      }
-    }
     hits.push_back(std::move(hit));
+  }
+  if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, &hits));
+  if (hits.size() > options.k) hits.resize(options.k);
+  if (options.hydrate) {
+    const std::set<std::string> term_set(terms.begin(), terms.end());
+    for (auto& hit : hits) {
+      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc));
+      if (!doc) continue;  // deleted since the index was loaded
+      Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
+      hit.snippet = std::move(snippet.text);
+      hit.highlights = std::move(snippet.highlights);
+      hit.title = std::move(doc->title);
+      hit.text = std::move(doc->text);
+    }
   }
   return hits;
 }
 
 }  // namespace
 
+Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
+  std::lock_guard lock(index_mu);
+  const uint64_t gen = generation.load();
+  if (!resmem || resmem_generation != gen) {
+    QUARRY_ASSIGN_OR_RETURN(auto bytes, store->Get(kCfResMem, kResMemKey));
+    if (!bytes) return Status::NotFound(store->dir() + ": no ResMem memory (run `quarry resmem build`)");
+    QUARRY_ASSIGN_OR_RETURN(resmem, ResMem::Decode(*bytes));
+    resmem_generation = gen;
+  }
+  return resmem;
+}
+
 Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options) const {
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
-  return SearchOne(*impl_->store, *index, query, options);
+  QUARRY_ASSIGN_OR_RETURN(auto batch, SearchBatch({std::string(query)}, options));
+  return std::move(batch.front());
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
                                                                     const SearchOptions& options) const {
   QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  std::shared_ptr<const ResMem> resmem;
+  if (options.resmem) {
+    QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
+  }
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
-  tbb::parallel_for(size_t{0}, queries.size(), [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *index, queries[i], options);
+  auto one = [&](size_t i) {
+    auto r = SearchOne(*impl_->store, *index, resmem.get(), queries[i], options);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
-  });
+  };
+  if (queries.size() == 1) one(0);
+  else tbb::parallel_for(size_t{0}, queries.size(), one);
   for (auto& e : errors) {
     if (!e.ok()) return e;
   }

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "index/lexical/lexical_index.h"
+#include "rerank/resmem.h"
 #include "quarry/collection.h"
 #include "storage/store.h"
 
@@ -28,9 +29,20 @@ class Collection::Impl {
   mutable std::mutex index_mu;
   mutable std::shared_ptr<const LexicalIndex> lexical;  // guarded by index_mu
   mutable uint64_t lexical_generation = UINT64_MAX;     // guarded by index_mu
+  mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
+  mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
   // The lexical index of the latest committed state (reloaded after writes).
   Result<std::shared_ptr<const LexicalIndex>> CurrentLexicalIndex() const;
+  // The stored ResMem memory (reloaded after writes); NotFound when none was built.
+  Result<std::shared_ptr<const ResMem>> CurrentResMem() const;
 };
+
+inline constexpr char kCfResMem[] = "resmem";        // "memory" -> ResMem::Encode()
+inline constexpr char kResMemKey[] = "memory";
+
+// Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
+// documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).
+Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query, std::vector<SearchHit>* hits);
 
 // Column families every collection opens besides the store's own.
 std::vector<std::string> IndexColumnFamilies();

@@ -23,3 +23,9 @@ echo "== evaluate BM25 on the test split (Pyserini BM25 flat: nDCG@10 0.6789, Re
 echo
 echo "== sample search: \"statin therapy lowers cardiovascular risk\""
 "$quarry" search "$collection" "statin therapy lowers cardiovascular risk" -k 5
+echo
+echo "== ResMem: a memory of BM25's residuals on the 809 training queries (qrels/train.tsv), tuned on a"
+echo "   validation part of them; then the test split with and without it (paired significance tests)"
+"$quarry" resmem build "$collection" --beir "$data" --split train --tune
+"$quarry" eval "$collection" --beir "$data" --split test --metrics ndcg@10,recall@100,mrr@10 --resmem \
+  --run-out "$collection.resmem.run" --compare "$collection.run"

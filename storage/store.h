@@ -53,7 +53,7 @@ class Store {
 
   const std::string& dir() const { return dir_; }
   bool read_only() const { return read_only_; }
-  rocksdb::DB* db() { return db_.get(); }
+  rocksdb::DB* db() const { return db_.get(); }
   // nullptr when the family was neither present nor requested.
   rocksdb::ColumnFamilyHandle* cf(const std::string& name) const;
 

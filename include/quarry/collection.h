@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,25 @@ struct CollectionStats {
   uint64_t disk_bytes = 0;
 };
 
+// A query with relevance judgements (doc id -> grade; grade > 0 is relevant), for ResMem.
+struct LabeledQuery {
+  std::string id, text;
+  std::map<std::string, int> judgements;
+};
+
+struct ResMemTuningRow {
+  ResMemOptions options;
+  double validation_ndcg10 = 0;
+};
+
+struct ResMemTuning {
+  std::vector<ResMemTuningRow> rows;  // every grid point, in grid order
+  ResMemOptions best;                 // the row with the highest validation nDCG@10 (first on ties)
+  double best_ndcg10 = 0;
+  double baseline_ndcg10 = 0;         // the base pipeline on the same validation queries
+  size_t n_memory = 0, n_validation = 0;
+};
+
 struct CheckReport {
   uint64_t n_docs = 0;
   uint64_t n_ids = 0;
@@ -87,6 +107,16 @@ class Collection {
   // Many queries in parallel (oneTBB); results in input order.
   Result<std::vector<std::vector<SearchHit>>> SearchBatch(const std::vector<std::string>& queries,
                                                           const SearchOptions& options = {}) const;
+
+  // Builds a ResMem memory from `training` (never test queries) with `options` and stores it in the
+  // collection (replacing any earlier one); SearchOptions::resmem then uses it.
+  Status BuildResMem(const std::vector<LabeledQuery>& training, const ResMemOptions& options);
+  // Chooses ResMem's hyperparameters on a seeded validation part of `training`: the memory is built
+  // from the rest, every grid point is scored by nDCG@10 on the validation part. Stores nothing.
+  Result<ResMemTuning> TuneResMem(const std::vector<LabeledQuery>& training, double validation_fraction = 0.2,
+                                  uint64_t seed = 42) const;
+  // The stored memory's options and size; NotFound when none was built.
+  Result<std::pair<ResMemOptions, size_t>> ResMemInfo() const;
 
   Result<CollectionStats> Stats() const;
   // Verifies that docs, ids, lex_docs, postings and counters agree.

@@ -58,6 +58,21 @@ struct IngestOptions {
   std::function<void(const IngestBatchInfo&)> on_batch;
 };
 
+// ResMem: corrects ranking scores with a k-nearest-neighbour memory of training residuals
+// (rerank/resmem.h gives the formulas).
+struct ResMemOptions {
+  // Default: 10. Neighbouring training queries consulted.
+  size_t k = 10;
+  // Default: 1. Softmax temperature over neighbour similarities (BM25 between query texts).
+  float sigma = 1.0f;
+  // Default: 1. Calibration temperature over a candidate list's scores.
+  float temperature = 1.0f;
+  // Default: 1. Weight of the correction (0 turns it off).
+  float lambda = 1.0f;
+  // Default: 100. Candidates corrected per query; the rest of the list follows unchanged.
+  size_t depth = 100;
+};
+
 struct SearchOptions {
   // Default: 10. Number of hits.
   size_t k = 10;
@@ -65,6 +80,8 @@ struct SearchOptions {
   bool exhaustive = false;
   // Default: true. Fill in each hit's title and text from the store.
   bool hydrate = true;
+  // Default: false. Correct the top candidates with the collection's ResMem memory (BuildResMem).
+  bool resmem = false;
 };
 
 }  // namespace quarry

@@ -162,8 +162,7 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
   std::string ids;
   uint64_t sum_ttf = 0, doc_count = 0;
   if (docs_cf) {
-    std::unique_ptr<rocksdb::Iterator> it(const_cast<rocksdb::DB*>(const_cast<Store&>(store).db())
-                                              ->NewIterator(ReadOptionsAt(snap), docs_cf));
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ReadOptionsAt(snap), docs_cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (it->key().size() != 4) return Status::Corruption(dir + ": lex_docs key of wrong size");
       const DocNum doc = DecodeFixed32BE(it->key().data());
@@ -184,33 +183,14 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
     }
     if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_docs");
   }
-  const float avgdl = doc_count ? static_cast<float>(static_cast<double>(sum_ttf) / doc_count) : 1.0f;
-  std::shared_ptr<LexicalIndex> index(new LexicalIndex(params, avgdl));
-  index->analyzer_settings_ = settings;
-  index->doc_count_ = doc_count;
-  index->ids_ = std::move(ids);
-  index->id_offsets_ = std::move(id_offsets);
-  index->doc_norms_.resize(lengths.size());
-  for (size_t d = 0; d < lengths.size(); ++d) index->doc_norms_[d] = IntToByte4(lengths[d]);
+  std::shared_ptr<LexicalIndex> index =
+      WithDocuments(params, settings, lengths, std::move(id_offsets), std::move(ids), sum_ttf, doc_count);
 
   // Pass 2: postings blocks, term by term in key order, keeping live documents only.
   if (postings_cf) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        const_cast<Store&>(store).db()->NewIterator(ReadOptionsAt(snap), postings_cf));
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ReadOptionsAt(snap), postings_cf));
     std::string current;
     TermEntry entry{};
-    auto finish_term = [&]() {
-      entry.end = static_cast<uint32_t>(index->docs_.size());
-      if (entry.end > entry.begin) {
-        entry.idf = Bm25Idf(doc_count, entry.end - entry.begin);
-        index->unit_scores_.resize(entry.end);
-        for (uint32_t i = entry.begin; i < entry.end; ++i) {
-          index->unit_scores_[i] = Bm25Norms::Score(
-              entry.idf, index->norms_.Saturation(index->tfs_[i], index->doc_norms_[index->docs_[i]]));
-        }
-        index->terms_.emplace(current, entry);
-      }
-    };
     bool have_term = false;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view key(it->key().data(), it->key().size());
@@ -218,7 +198,7 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
       std::string_view term = key.substr(0, key.size() - 5);
       DocNum doc = DecodeFixed32BE(key.data() + key.size() - 4);
       if (!have_term || term != current) {
-        if (have_term) finish_term();
+        if (have_term) index->FinishTerm(current, entry);
         current.assign(term);
         entry = TermEntry{static_cast<uint32_t>(index->docs_.size()), 0, 0.0f, 0.0f};
         have_term = true;
@@ -232,16 +212,74 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
           return Status::Corruption(dir + ": truncated lex_postings block of '" + current + "'");
         }
         doc += delta;
-        if (doc < live.size() && live[doc]) {
-          index->docs_.push_back(doc);
-          index->tfs_.push_back(tf);
-          entry.max_saturation =
-              std::max(entry.max_saturation, index->norms_.Saturation(tf, index->doc_norms_[doc]));
-        }
+        if (doc < live.size() && live[doc]) index->AddPosting(&entry, doc, tf);
       }
     }
     if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_postings");
-    if (have_term) finish_term();
+    if (have_term) index->FinishTerm(current, entry);
+  }
+  return std::shared_ptr<const LexicalIndex>(std::move(index));
+}
+
+std::shared_ptr<LexicalIndex> LexicalIndex::WithDocuments(Bm25Params params, const AnalyzerSettings& settings,
+                                                         const std::vector<uint32_t>& lengths,
+                                                         std::vector<uint64_t> id_offsets, std::string ids,
+                                                         uint64_t sum_ttf, uint64_t doc_count) {
+  const float avgdl = doc_count ? static_cast<float>(static_cast<double>(sum_ttf) / doc_count) : 1.0f;
+  std::shared_ptr<LexicalIndex> index(new LexicalIndex(params, avgdl));
+  index->analyzer_settings_ = settings;
+  index->doc_count_ = doc_count;
+  index->ids_ = std::move(ids);
+  index->id_offsets_ = std::move(id_offsets);
+  index->doc_norms_.resize(lengths.size());
+  for (size_t d = 0; d < lengths.size(); ++d) index->doc_norms_[d] = IntToByte4(lengths[d]);
+  return index;
+}
+
+void LexicalIndex::AddPosting(TermEntry* entry, DocNum doc, uint32_t tf) {
+  docs_.push_back(doc);
+  tfs_.push_back(tf);
+  entry->max_saturation = std::max(entry->max_saturation, norms_.Saturation(tf, doc_norms_[doc]));
+}
+
+void LexicalIndex::FinishTerm(const std::string& term, TermEntry entry) {
+  entry.end = static_cast<uint32_t>(docs_.size());
+  if (entry.end == entry.begin) return;
+  entry.idf = Bm25Idf(doc_count_, entry.end - entry.begin);
+  unit_scores_.resize(entry.end);
+  for (uint32_t i = entry.begin; i < entry.end; ++i) {
+    unit_scores_[i] = Bm25Norms::Score(entry.idf, norms_.Saturation(tfs_[i], doc_norms_[docs_[i]]));
+  }
+  terms_.emplace(term, entry);
+}
+
+Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Build(const std::vector<std::string>& ids,
+                                                                const std::vector<std::string>& texts,
+                                                                const AnalyzerSettings& settings, Bm25Params params) {
+  if (ids.size() != texts.size()) return Status::InvalidArgument("lexical index: ids and texts differ in number");
+  QUARRY_ASSIGN_OR_RETURN(auto analyzer, Analyzer::Create(settings));
+  std::map<std::string, std::vector<std::pair<DocNum, uint32_t>>> postings;  // term order, as on disk
+  std::vector<uint32_t> lengths(texts.size());
+  std::vector<uint64_t> id_offsets{0};
+  std::string all_ids;
+  uint64_t sum_ttf = 0, doc_count = 0;
+  std::vector<std::string> terms;
+  for (size_t d = 0; d < texts.size(); ++d) {
+    analyzer->Analyze(texts[d], &terms);
+    lengths[d] = static_cast<uint32_t>(terms.size());
+    sum_ttf += terms.size();
+    doc_count += !terms.empty();
+    std::map<std::string, uint32_t> tf;
+    for (auto& t : terms) ++tf[t];
+    for (auto& [t, n] : tf) postings[t].emplace_back(static_cast<DocNum>(d), n);
+    all_ids += ids[d];
+    id_offsets.push_back(all_ids.size());
+  }
+  auto index = WithDocuments(params, settings, lengths, std::move(id_offsets), std::move(all_ids), sum_ttf, doc_count);
+  for (const auto& [term, list] : postings) {
+    TermEntry entry{static_cast<uint32_t>(index->docs_.size()), 0, 0.0f, 0.0f};
+    for (auto [doc, tf] : list) index->AddPosting(&entry, doc, tf);
+    index->FinishTerm(term, entry);
   }
   return std::shared_ptr<const LexicalIndex>(std::move(index));
 }

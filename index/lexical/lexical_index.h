@@ -85,6 +85,12 @@ class LexicalIndex {
   static Result<std::shared_ptr<const LexicalIndex>> Load(const Store& store, const Store::Snapshot* snap,
                                                           Bm25Params params = {});
 
+  // An index of in-memory texts, doc number = position (e.g. ResMem's training queries).
+  static Result<std::shared_ptr<const LexicalIndex>> Build(const std::vector<std::string>& ids,
+                                                           const std::vector<std::string>& texts,
+                                                           const AnalyzerSettings& settings = {},
+                                                           Bm25Params params = {});
+
   const AnalyzerSettings& analyzer_settings() const { return analyzer_settings_; }
   uint64_t doc_count() const { return doc_count_; }
   uint64_t n_terms() const { return terms_.size(); }
@@ -116,6 +122,14 @@ class LexicalIndex {
     return t.unit_boost ? unit_scores_[i] : Bm25Norms::Score(t.weight, norms_.Saturation(tfs_[i], doc_norms_[docs_[i]]));
   }
   LexicalIndex(Bm25Params params, float avgdl) : params_(params), norms_(params, avgdl) {}
+  // An index with these documents (lengths by doc number; ids packed by offsets) and no terms yet;
+  // terms are then added, in term order, with AddPosting (ascending docs) and FinishTerm.
+  static std::shared_ptr<LexicalIndex> WithDocuments(Bm25Params params, const AnalyzerSettings& settings,
+                                                     const std::vector<uint32_t>& lengths,
+                                                     std::vector<uint64_t> id_offsets, std::string ids,
+                                                     uint64_t sum_ttf, uint64_t doc_count);
+  void AddPosting(TermEntry* entry, DocNum doc, uint32_t tf);
+  void FinishTerm(const std::string& term, TermEntry entry);
   std::vector<LexicalHit> SearchExhaustive(const std::vector<QueryTerm>& q, size_t k,
                                            LexicalSearchStats* stats) const;
   std::vector<LexicalHit> SearchMaxScore(std::vector<QueryTerm> q, size_t k, LexicalSearchStats* stats) const;

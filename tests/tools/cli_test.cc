@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "quarry/collection.h"
+#include "storage/store.h"
 #include "tests/test_util.h"
 
 namespace quarry {
@@ -153,6 +154,51 @@ TEST(Cli, EvalReproducesPyseriniOnSciFact) {
   auto again = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " + ShellQuote(tmp / "run") +
                       " --metrics ndcg@10,recall@100");
   EXPECT_EQ(again.out, r.out) << "evaluating the written run gives the same figures";
+}
+
+// The memory is built from training judgements only: replacing the test qrels changes nothing in it,
+// and a build from the test split is refused.
+TEST(Cli, ResMemNeverSeesTestJudgements) {
+  testing::TempDir tmp;
+  const std::string beir = tmp / "beir";
+  testing::WriteFile(beir + "/corpus.jsonl", testing::ReadFile(kTiny));
+  testing::WriteFile(beir + "/queries.jsonl",
+                     "{\"_id\": \"1\", \"text\": \"statins and cholesterol\"}\n"
+                     "{\"_id\": \"2\", \"text\": \"coronary heart disease in women\"}\n"
+                     "{\"_id\": \"3\", \"text\": \"heart muscle\"}\n");
+  testing::WriteFile(beir + "/qrels/train.tsv", "query-id\tcorpus-id\tscore\n1\td4\t1\n2\td3\t1\n");
+  const std::string dir = tmp / "col";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(beir)).exit_code, 0);
+  auto memory_bytes = [&] {
+    auto store = Store::Open(dir, {.read_only = true});
+    EXPECT_TRUE(store.ok());
+    auto bytes = (*store)->Get("resmem", "memory");
+    EXPECT_TRUE(bytes.ok() && bytes->has_value());
+    return bytes.ok() && bytes->has_value() ? **bytes : std::string();
+  };
+  std::string first;
+  for (const char* test_qrels : {"query-id\tcorpus-id\tscore\n3\td2\t1\n1\td0\t1\n", "garbage that is no qrels\n"}) {
+    testing::WriteFile(beir + "/qrels/test.tsv", test_qrels);
+    auto r = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --k 2");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "stored a ResMem memory of 2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100\n");
+    const std::string bytes = memory_bytes();
+    EXPECT_EQ(bytes.find("heart muscle"), std::string::npos) << "test query 3 must not be in the memory";
+    if (first.empty()) first = bytes;
+    else EXPECT_EQ(bytes, first) << "the test qrels changed the memory";
+  }
+  auto refused = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --split test");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("refusing"), std::string::npos) << refused.err;
+  auto refused2 = Quarry("resmem build " + ShellQuote(dir) + " --queries " + ShellQuote(beir + "/queries.jsonl") +
+                         " --qrels " + ShellQuote(beir + "/qrels/test.tsv"));
+  EXPECT_EQ(refused2.exit_code, 2);
+  auto info = Quarry("resmem info " + ShellQuote(dir));
+  EXPECT_EQ(info.out, "2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100\n");
+  // With the memory on, query 1's judged-relevant d4 ranks first for a near-duplicate query.
+  auto search = Quarry("search " + ShellQuote(dir) + " 'statins cholesterol' --resmem --json");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  EXPECT_EQ(nlohmann::json::parse(search.out)["hits"][0]["id"], "d4");
 }
 
 // Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,

@@ -21,7 +21,7 @@ struct EvalArgs {
   std::string metrics = "ndcg@10,recall@100,mrr@10";
   size_t depth = 1000;
   uint64_t permutations = 10000;
-  bool per_query = false, json = false, ignore_self = false;
+  bool per_query = false, json = false, ignore_self = false, resmem = false;
 };
 
 int RunEval(const EvalArgs& a) {
@@ -59,16 +59,16 @@ int RunEval(const EvalArgs& a) {
     }
     auto c = Collection::Open(a.dir, {.read_only = true});
     if (!c.ok()) return Fail(c.status());
-    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false});
+    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false, .resmem = a.resmem});
     if (!results.ok()) return Fail(results.status());
     for (size_t i = 0; i < qids.size(); ++i) {
       auto& entries = run[qids[i]];
       // Scores as the run file holds them, so that evaluating the file gives the same numbers.
       for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
     }
-    run_name = "bm25";
+    run_name = a.resmem ? "bm25+resmem" : "bm25";
     if (!a.run_out.empty()) {
-      if (Status s = eval::WriteRun(a.run_out, run, "quarry-bm25"); !s.ok()) return Fail(s);
+      if (Status s = eval::WriteRun(a.run_out, run, "quarry-" + run_name); !s.ok()) return Fail(s);
     }
   }
 
@@ -148,6 +148,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_option("-k,--depth", a->depth, "hits retrieved per query")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--per-query", a->per_query, "print each query's values");
   cmd->add_flag("--json", a->json, "print JSON");
+  cmd->add_flag("--resmem", a->resmem, "correct the retrieved scores with the collection's ResMem memory");
   cmd->add_flag("--ignore-self", a->ignore_self, "drop hits whose id equals the query id (BEIR)");
   cmd->add_option("--compare", a->compare, "paired significance test against this run (B)");
   cmd->add_option("--permutations", a->permutations, "randomisation test permutations")->capture_default_str();

@@ -34,7 +34,7 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   struct Args {
     std::string dir, query;
     size_t k = 10;
-    bool json = false, exhaustive = false;
+    bool json = false, exhaustive = false, resmem = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("search", "BM25 search: ranked hits with id, score, title and a snippet");
@@ -43,10 +43,11 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   cmd->add_option("-k,--k", a->k, "number of hits")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_flag("--exhaustive", a->exhaustive, "score every posting (no pruning; same results)");
+  cmd->add_flag("--resmem", a->resmem, "correct scores with the collection's ResMem memory");
   commands->emplace_back(cmd, [a] {
     auto c = Collection::Open(a->dir, {.read_only = true});
     if (!c.ok()) return Fail(c.status());
-    auto hits = (*c)->Search(a->query, {.k = a->k, .exhaustive = a->exhaustive});
+    auto hits = (*c)->Search(a->query, {.k = a->k, .exhaustive = a->exhaustive, .resmem = a->resmem});
     if (!hits.ok()) return Fail(hits.status());
     if (a->json) {
       nlohmann::json j = {{"query", a->query}, {"hits", nlohmann::json::array()}};

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   AddStoreCommands(app, &commands);
   AddSearchCommands(app, &commands);
   AddEvalCommands(app, &commands);
+  AddResMemCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

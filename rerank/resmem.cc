@@ -1,0 +1,196 @@
+#include "rerank/resmem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/coding.h"
+
+namespace quarry {
+
+namespace {
+
+// Numerically stable softmax of values / temperature.
+std::vector<double> Softmax(const std::vector<double>& values, double temperature) {
+  std::vector<double> out(values.size());
+  if (values.empty()) return out;
+  const double top = *std::max_element(values.begin(), values.end());
+  double sum = 0;
+  for (size_t i = 0; i < values.size(); ++i) sum += out[i] = std::exp((values[i] - top) / temperature);
+  for (double& v : out) v /= sum;
+  return out;
+}
+
+void PutDouble(std::string* out, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  PutFixed64BE(out, bits);
+}
+
+bool GetDouble(std::string_view* in, double* v) {
+  uint64_t bits;
+  if (!GetFixed64BE(in, &bits)) return false;
+  std::memcpy(v, &bits, sizeof bits);
+  return true;
+}
+
+}  // namespace
+
+std::vector<double> Calibrate(const std::vector<ScoredDoc>& candidates, double temperature) {
+  std::vector<double> scores;
+  scores.reserve(candidates.size());
+  for (const auto& c : candidates) scores.push_back(c.second);
+  return Softmax(scores, temperature);
+}
+
+std::vector<ScoredDoc> TrainingResiduals(const std::vector<ScoredDoc>& candidates,
+                                         const std::map<std::string, int>& judgements, double temperature) {
+  size_t n_relevant = 0;
+  for (const auto& [doc, grade] : judgements) n_relevant += grade > 0;
+  const double target = n_relevant ? 1.0 / n_relevant : 0.0;
+  auto is_relevant = [&](const std::string& doc) {
+    auto it = judgements.find(doc);
+    return it != judgements.end() && it->second > 0;
+  };
+  const std::vector<double> p = Calibrate(candidates, temperature);
+  std::vector<ScoredDoc> residuals;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    residuals.emplace_back(candidates[i].first, (is_relevant(candidates[i].first) ? target : 0.0) - p[i]);
+    seen.insert(candidates[i].first);
+  }
+  for (const auto& [doc, grade] : judgements) {
+    if (grade > 0 && !seen.count(doc)) residuals.emplace_back(doc, target);
+  }
+  return residuals;
+}
+
+Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, const ResMemParams& params) {
+  if (params.k == 0 || params.depth == 0 || !(params.sigma > 0) || !(params.temperature > 0)) {
+    return Status::InvalidArgument("resmem: k and depth must be positive, sigma and temperature > 0");
+  }
+  std::unique_ptr<ResMem> r(new ResMem());
+  r->params_ = params;
+  r->memory_ = std::move(memory);
+  std::vector<std::string> ids, texts;
+  for (const auto& q : r->memory_) ids.push_back(q.id), texts.push_back(q.text);
+  QUARRY_ASSIGN_OR_RETURN(r->query_index_, LexicalIndex::Build(ids, texts));
+  return r;
+}
+
+std::vector<std::pair<size_t, double>> ResMem::Neighbours(std::string_view query, size_t k) const {
+  thread_local std::unique_ptr<Analyzer> analyzer;
+  if (!analyzer) {
+    auto a = Analyzer::Create(query_index_->analyzer_settings());
+    if (!a.ok()) return {};
+    analyzer = std::move(*a);
+  }
+  std::vector<std::string> terms;
+  analyzer->Analyze(query, &terms);
+  std::vector<std::pair<size_t, double>> out;
+  for (const auto& h : query_index_->Search(terms, k)) out.emplace_back(h.doc, h.score);
+  return out;
+}
+
+std::vector<ScoredDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
+                                       const std::vector<std::pair<size_t, double>>& neighbours) const {
+  return Correct(candidates, neighbours, params_);
+}
+
+std::vector<ScoredDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
+                                       const std::vector<std::pair<size_t, double>>& neighbours,
+                                       const ResMemParams& params) const {
+  const size_t depth = std::min(params.depth, candidates.size());
+  std::vector<ScoredDoc> base(candidates.begin(), candidates.begin() + depth);
+  const std::vector<double> p = Calibrate(base, params.temperature);
+  std::unordered_map<std::string, double> corrected;
+  std::vector<std::string> order;  // first-seen order, for deterministic tie-breaking
+  for (size_t i = 0; i < base.size(); ++i) {
+    corrected[base[i].first] = p[i];
+    order.push_back(base[i].first);
+  }
+  const size_t k = std::min(params.k, neighbours.size());
+  if (params.lambda != 0 && k > 0) {
+    std::vector<double> sims;
+    for (size_t i = 0; i < k; ++i) sims.push_back(neighbours[i].second);
+    const std::vector<double> w = Softmax(sims, params.sigma);
+    for (size_t i = 0; i < k; ++i) {
+      for (const auto& [doc, residual] : memory_[neighbours[i].first].residuals) {
+        auto [it, inserted] = corrected.emplace(doc, 0.0);
+        if (inserted) order.push_back(doc);
+        it->second += params.lambda * w[i] * residual;
+      }
+    }
+  }
+  std::vector<ScoredDoc> out;
+  out.reserve(order.size());
+  for (const auto& doc : order) out.emplace_back(doc, corrected[doc]);
+  std::stable_sort(out.begin(), out.end(), [](const ScoredDoc& a, const ScoredDoc& b) { return a.second > b.second; });
+  if (out.size() > std::max(depth, size_t{1})) out.resize(std::max(depth, size_t{1}));
+  return out;
+}
+
+std::string ResMem::Encode() const {
+  std::string out;
+  out.push_back(static_cast<char>(kResMemFormatVersion));
+  const nlohmann::json params = {{"k", params_.k}, {"sigma", params_.sigma}, {"temperature", params_.temperature},
+                                 {"lambda", params_.lambda}, {"depth", params_.depth}};
+  PutLengthPrefixed(&out, params.dump());
+  PutVarint64(&out, memory_.size());
+  for (const auto& q : memory_) {
+    PutLengthPrefixed(&out, q.id);
+    PutLengthPrefixed(&out, q.text);
+    PutVarint64(&out, q.residuals.size());
+    for (const auto& [doc, r] : q.residuals) {
+      PutLengthPrefixed(&out, doc);
+      PutDouble(&out, r);
+    }
+  }
+  return out;
+}
+
+Result<std::unique_ptr<ResMem>> ResMem::Decode(std::string_view in) {
+  auto corrupt = [](const std::string& what) { return Status::Corruption("resmem: " + what); };
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kResMemFormatVersion) return corrupt("unknown format version");
+  in.remove_prefix(1);
+  std::string_view params_json;
+  if (!GetLengthPrefixed(&in, &params_json)) return corrupt("truncated parameters");
+  ResMemParams params;
+  try {
+    auto j = nlohmann::json::parse(params_json);
+    params.k = j.at("k");
+    params.sigma = j.at("sigma");
+    params.temperature = j.at("temperature");
+    params.lambda = j.at("lambda");
+    params.depth = j.at("depth");
+  } catch (const nlohmann::json::exception& e) {
+    return corrupt(std::string("parameters: ") + e.what());
+  }
+  uint64_t n;
+  if (!GetVarint64(&in, &n)) return corrupt("truncated query count");
+  std::vector<MemoryQuery> memory;
+  for (uint64_t i = 0; i < n; ++i) {
+    MemoryQuery q;
+    std::string_view id, text;
+    uint64_t n_res;
+    if (!GetLengthPrefixed(&in, &id) || !GetLengthPrefixed(&in, &text) || !GetVarint64(&in, &n_res)) {
+      return corrupt("truncated query " + std::to_string(i));
+    }
+    q.id = id;
+    q.text = text;
+    for (uint64_t j = 0; j < n_res; ++j) {
+      std::string_view doc;
+      double r;
+      if (!GetLengthPrefixed(&in, &doc) || !GetDouble(&in, &r)) return corrupt("truncated residuals of query " + q.id);
+      q.residuals.emplace_back(std::string(doc), r);
+    }
+    memory.push_back(std::move(q));
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+  return Create(std::move(memory), params);
+}
+
+}  // namespace quarry
