@@ -86,11 +86,12 @@ int RunEval(const EvalArgs& a) {
   std::vector<eval::PairedTest> tests;
   if (other) {
     for (size_t m = 0; m < ev.metrics.size(); ++m) {
-      tests.push_back(eval::ComparePaired(ev.per_query[m], other->per_query[m], a.permutations));
+      // ComparePaired(x, y) reports y - x: pass B first so that diff = A - B.
+      tests.push_back(eval::ComparePaired(other->per_query[m], ev.per_query[m], a.permutations));
       const auto& t = tests.back();
       j["compare"]["run"] = a.compare;
       j["compare"]["metrics"][ev.metrics[m].name] = {
-          {"a", t.mean_a}, {"b", t.mean_b}, {"diff", t.mean_diff}, {"p_randomization", t.p_randomization},
+          {"a", t.mean_b}, {"b", t.mean_a}, {"diff", t.mean_diff}, {"p_randomization", t.p_randomization},
           {"t", t.t}, {"p_ttest", t.p_t}};
     }
   }
@@ -115,10 +116,10 @@ int RunEval(const EvalArgs& a) {
     for (size_t m = 0; m < ev.metrics.size(); ++m) std::printf("%-12s %.4f\n", ev.metrics[m].name.c_str(), ev.mean[m]);
   } else {
     std::printf("A = %s\nB = %s\n", run_name.c_str(), a.compare.c_str());
-    std::printf("%-12s %8s %8s %8s %10s %10s\n", "metric", "A", "B", "B-A", "p(rand)", "p(t-test)");
+    std::printf("%-12s %8s %8s %8s %10s %10s\n", "metric", "A", "B", "A-B", "p(rand)", "p(t-test)");
     for (size_t m = 0; m < ev.metrics.size(); ++m) {
       const auto& t = tests[m];
-      std::printf("%-12s %8.4f %8.4f %+8.4f %10.4f %10.4f\n", ev.metrics[m].name.c_str(), t.mean_a, t.mean_b,
+      std::printf("%-12s %8.4f %8.4f %+8.4f %10.4f %10.4f\n", ev.metrics[m].name.c_str(), t.mean_b, t.mean_a,
                   t.mean_diff, t.p_randomization, t.p_t);
     }
   }
