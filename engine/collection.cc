@@ -2,6 +2,8 @@
 
 #include <tbb/parallel_for.h>
 
+#include <chrono>
+
 #include "common/coding.h"
 #include "engine/collection_impl.h"
 #include "engine/snippet.h"
@@ -68,7 +70,11 @@ Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
 
 // The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
-                                         std::string_view query, const SearchOptions& options) {
+                                         std::string_view query, const SearchOptions& options,
+                                         SearchTimings* timings) {
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  auto t0 = Clock::now();
   QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, ThreadAnalyzer(index.analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);
@@ -78,10 +84,15 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
     SearchHit hit;
     hit.id = index.ExternalId(h.doc);
     hit.score = h.score;
+    hit.stages.bm25 = h.score;
     hit.doc = h.doc;
     hits.push_back(std::move(hit));
   }
+  if (timings) timings->retrieve_ms = ms_since(t0);
+  t0 = Clock::now();
   if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, &hits));
+  if (timings) timings->correct_ms = ms_since(t0);
+  t0 = Clock::now();
   if (hits.size() > options.k) hits.resize(options.k);
   if (options.hydrate) {
     const std::set<std::string> term_set(terms.begin(), terms.end());
@@ -95,6 +106,7 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
       hit.text = std::move(doc->text);
     }
   }
+  if (timings) timings->hydrate_ms = ms_since(t0);
   return hits;
 }
 
@@ -112,9 +124,19 @@ Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
   return resmem;
 }
 
-Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options) const {
-  QUARRY_ASSIGN_OR_RETURN(auto batch, SearchBatch({std::string(query)}, options));
-  return std::move(batch.front());
+Status Collection::Preload() const {
+  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  return ThreadAnalyzer(index->analyzer_settings()).status();  // compiles the word-break rules once
+}
+
+Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options,
+                                                  SearchTimings* timings) const {
+  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  std::shared_ptr<const ResMem> resmem;
+  if (options.resmem) {
+    QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
+  }
+  return SearchOne(*impl_->store, *index, resmem.get(), query, options, timings);
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
@@ -127,12 +149,11 @@ Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::v
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
   auto one = [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *index, resmem.get(), queries[i], options);
+    auto r = SearchOne(*impl_->store, *index, resmem.get(), queries[i], options, nullptr);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
   };
-  if (queries.size() == 1) one(0);
-  else tbb::parallel_for(size_t{0}, queries.size(), one);
+  tbb::parallel_for(size_t{0}, queries.size(), one);
   for (auto& e : errors) {
     if (!e.ok()) return e;
   }

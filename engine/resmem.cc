@@ -21,18 +21,20 @@ Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view qu
   const auto corrected = resmem.Correct(head, resmem.Neighbours(query, resmem.params().k));
   std::vector<SearchHit> out;
   std::unordered_set<std::string> placed;
-  for (const auto& [id, score] : corrected) {
+  for (const auto& c : corrected) {
     SearchHit hit;
-    if (auto it = by_id.find(id); it != by_id.end()) {
+    if (auto it = by_id.find(c.id); it != by_id.end()) {
       hit = *it->second;
     } else {  // added by the memory: find its doc number (it may have been deleted since)
-      QUARRY_ASSIGN_OR_RETURN(auto docnum, store.LookupDocNum(id));
+      QUARRY_ASSIGN_OR_RETURN(auto docnum, store.LookupDocNum(c.id));
       if (!docnum) continue;
-      hit.id = id;
+      hit.id = c.id;
       hit.doc = *docnum;
     }
-    hit.score = static_cast<float>(score);
-    placed.insert(id);
+    hit.score = static_cast<float>(c.score);
+    hit.stages.resmem_base = c.base;
+    hit.stages.resmem_correction = c.correction;
+    placed.insert(c.id);
     out.push_back(std::move(hit));
   }
   // The uncorrected tail keeps its order, scored below the corrected head.
@@ -133,8 +135,8 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
           eval::Run run;
           for (size_t v = 0; v < val.size(); ++v) {
             auto& entries = run[training[val[v]].id];
-            for (const auto& [id, score] : resmem->Correct(ToScored(results[val[v]]), neighbours[v], o)) {
-              entries.push_back({id, score});
+            for (const auto& c : resmem->Correct(ToScored(results[val[v]]), neighbours[v], o)) {
+              entries.push_back({c.id, c.score});
             }
           }
           const double ndcg = eval::Evaluate(val_qrels, std::move(run), *metrics).mean[0];

@@ -95,22 +95,22 @@ std::vector<std::pair<size_t, double>> ResMem::Neighbours(std::string_view query
   return out;
 }
 
-std::vector<ScoredDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
-                                       const std::vector<std::pair<size_t, double>>& neighbours) const {
+std::vector<CorrectedDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
+                                          const std::vector<std::pair<size_t, double>>& neighbours) const {
   return Correct(candidates, neighbours, params_);
 }
 
-std::vector<ScoredDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
-                                       const std::vector<std::pair<size_t, double>>& neighbours,
-                                       const ResMemParams& params) const {
+std::vector<CorrectedDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
+                                          const std::vector<std::pair<size_t, double>>& neighbours,
+                                          const ResMemParams& params) const {
   const size_t depth = std::min(params.depth, candidates.size());
   std::vector<ScoredDoc> base(candidates.begin(), candidates.begin() + depth);
   const std::vector<double> p = Calibrate(base, params.temperature);
-  std::unordered_map<std::string, double> corrected;
-  std::vector<std::string> order;  // first-seen order, for deterministic tie-breaking
+  std::vector<CorrectedDoc> out;
+  std::unordered_map<std::string, size_t> slot;  // id -> index in out (first-seen order breaks ties)
   for (size_t i = 0; i < base.size(); ++i) {
-    corrected[base[i].first] = p[i];
-    order.push_back(base[i].first);
+    slot.emplace(base[i].first, out.size());
+    out.push_back({base[i].first, 0, p[i], 0});
   }
   const size_t k = std::min(params.k, neighbours.size());
   if (params.lambda != 0 && k > 0) {
@@ -119,17 +119,15 @@ std::vector<ScoredDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidates,
     const std::vector<double> w = Softmax(sims, params.sigma);
     for (size_t i = 0; i < k; ++i) {
       for (const auto& [doc, residual] : memory_[neighbours[i].first].residuals) {
-        auto [it, inserted] = corrected.emplace(doc, 0.0);
-        if (inserted) order.push_back(doc);
-        it->second += params.lambda * w[i] * residual;
+        auto [it, inserted] = slot.emplace(doc, out.size());
+        if (inserted) out.push_back({doc, 0, 0, 0});
+        out[it->second].correction += params.lambda * w[i] * residual;
       }
     }
   }
-  std::vector<ScoredDoc> out;
-  out.reserve(order.size());
-  for (const auto& doc : order) out.emplace_back(doc, corrected[doc]);
-  std::stable_sort(out.begin(), out.end(), [](const ScoredDoc& a, const ScoredDoc& b) { return a.second > b.second; });
-  if (out.size() > std::max(depth, size_t{1})) out.resize(std::max(depth, size_t{1}));
+  for (auto& d : out) d.score = d.base + d.correction;
+  std::stable_sort(out.begin(), out.end(), [](const CorrectedDoc& a, const CorrectedDoc& b) { return a.score > b.score; });
+  if (out.size() > params.depth) out.resize(params.depth);
   return out;
 }
 

@@ -39,6 +39,14 @@ struct MemoryQuery {
   std::vector<ScoredDoc> residuals;  // (doc id, residual)
 };
 
+// One document of a corrected list: corrected = base + correction.
+struct CorrectedDoc {
+  std::string id;
+  double score;       // base + correction
+  double base;        // calibrated base probability (0 for a document the memory added)
+  double correction;  // lambda * sum_i w_i r_i(d)
+};
+
 // The residuals of one training query given its candidate list and judgements (doc -> grade).
 std::vector<ScoredDoc> TrainingResiduals(const std::vector<ScoredDoc>& candidates,
                                          const std::map<std::string, int>& judgements, double temperature);
@@ -57,12 +65,12 @@ class ResMem {
   std::vector<std::pair<size_t, double>> Neighbours(std::string_view query, size_t k) const;
   // The corrected ranking of `candidates` (the base list, best first), cut to params().depth.
   // `neighbours` comes from Neighbours(query, params().k).
-  std::vector<ScoredDoc> Correct(const std::vector<ScoredDoc>& candidates,
-                                 const std::vector<std::pair<size_t, double>>& neighbours) const;
+  std::vector<CorrectedDoc> Correct(const std::vector<ScoredDoc>& candidates,
+                                    const std::vector<std::pair<size_t, double>>& neighbours) const;
   // The same with explicit parameters (tuning); `neighbours` may hold more than params.k.
-  std::vector<ScoredDoc> Correct(const std::vector<ScoredDoc>& candidates,
-                                 const std::vector<std::pair<size_t, double>>& neighbours,
-                                 const ResMemParams& params) const;
+  std::vector<CorrectedDoc> Correct(const std::vector<ScoredDoc>& candidates,
+                                    const std::vector<std::pair<size_t, double>>& neighbours,
+                                    const ResMemParams& params) const;
 
  private:
   ResMem() = default;

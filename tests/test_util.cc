@@ -52,7 +52,8 @@ std::string ShellQuote(const std::string& s) {
 
 CommandResult RunCommand(const std::string& command) {
   TempDir tmp;
-  const std::string full = command + " >" + tmp.path() + "/out 2>" + tmp.path() + "/err </dev/null";
+  // The command's own redirections (e.g. "< input") take precedence inside the subshell.
+  const std::string full = "(" + command + ") >" + tmp.path() + "/out 2>" + tmp.path() + "/err </dev/null";
   const int status = std::system(full.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,13 +37,28 @@ struct IngestReport {
   double seconds = 0;
 };
 
+// What each pipeline stage made of a hit (for :explain and debugging).
+struct HitStages {
+  float bm25 = std::numeric_limits<float>::quiet_NaN();  // NaN: not retrieved by BM25 (added later)
+  double resmem_base = std::numeric_limits<double>::quiet_NaN();  // calibrated BM25 probability; NaN: no ResMem
+  double resmem_correction = 0;                                    // ResMem's lambda * sum w r
+};
+
 struct SearchHit {
   std::string id;
-  float score = 0;
+  float score = 0;          // the final score (BM25, or ResMem's corrected probability)
+  HitStages stages;
   uint32_t doc = 0;        // internal doc number
   std::string title, text;  // filled when SearchOptions::hydrate
   std::string snippet;      // a window of the text around the first query-term match (hydrate)
   std::vector<std::pair<size_t, size_t>> highlights;  // byte spans of query terms in `snippet`
+};
+
+// Wall time of each stage of one search, in milliseconds.
+struct SearchTimings {
+  double retrieve_ms = 0;  // analysis and BM25 top-k
+  double correct_ms = 0;   // ResMem
+  double hydrate_ms = 0;   // titles, texts and snippets
 };
 
 struct CollectionStats {
@@ -103,7 +119,11 @@ class Collection {
                                   const IngestOptions& options);
 
   // BM25 (Lucene 8 EnglishAnalyzer, k1 0.9, b 0.4) over title + " " + text.
-  Result<std::vector<SearchHit>> Search(std::string_view query, const SearchOptions& options = {}) const;
+  // Loads the in-memory search index now rather than on the first Search.
+  Status Preload() const;
+  // `timings`, when given, receives each stage's wall time.
+  Result<std::vector<SearchHit>> Search(std::string_view query, const SearchOptions& options = {},
+                                        SearchTimings* timings = nullptr) const;
   // Many queries in parallel (oneTBB); results in input order.
   Result<std::vector<std::vector<SearchHit>>> SearchBatch(const std::vector<std::string>& queries,
                                                           const SearchOptions& options = {}) const;

@@ -85,9 +85,12 @@ Result<std::unique_ptr<icu::BreakIterator>> LuceneWordBreaker() {
 }  // namespace
 
 Result<std::unique_ptr<Analyzer>> Analyzer::Create(const AnalyzerSettings& settings) {
+  // Compiling the rules takes milliseconds; do it once per process and clone (cheap) per analyzer.
+  static const auto* const prototype = new Result<std::unique_ptr<icu::BreakIterator>>(LuceneWordBreaker());
+  if (!prototype->ok()) return prototype->status();
   std::unique_ptr<Analyzer> a(new Analyzer());
   a->settings_ = settings;
-  QUARRY_ASSIGN_OR_RETURN(a->words_, LuceneWordBreaker());
+  a->words_.reset((**prototype)->clone());
   return a;
 }
 

@@ -47,17 +47,19 @@ TEST(ResMem, CorrectionFollowsTheFormulaAndAddsMemoryDocuments) {
   for (const auto& [doc, score] : want) ranked.emplace_back(score, doc);
   std::sort(ranked.rbegin(), ranked.rend());
   for (size_t i = 0; i < out.size(); ++i) {
-    EXPECT_EQ(out[i].first, ranked[i].second) << i;
-    EXPECT_NEAR(out[i].second, ranked[i].first, 1e-12) << i;
+    EXPECT_EQ(out[i].id, ranked[i].second) << i;
+    EXPECT_NEAR(out[i].score, ranked[i].first, 1e-12) << i;
+    EXPECT_NEAR(out[i].base + out[i].correction, out[i].score, 1e-15) << i;
   }
   // lambda = 0 keeps the base order.
   ResMemOptions off = (*r)->params();
   off.lambda = 0;
   const auto base = (*r)->Correct(candidates, neighbours, off);
   ASSERT_EQ(base.size(), 3u);
-  EXPECT_EQ(base[0].first, "x");
-  EXPECT_EQ(base[1].first, "y");
-  EXPECT_EQ(base[2].first, "w");
+  EXPECT_EQ(base[0].id, "x");
+  EXPECT_EQ(base[1].id, "y");
+  EXPECT_EQ(base[2].id, "w");
+  EXPECT_EQ(base[0].correction, 0.0);
 }
 
 TEST(ResMem, NeighboursAreTheMostSimilarTrainingQueries) {

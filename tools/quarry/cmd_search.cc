@@ -8,27 +8,9 @@
 
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
+#include "tools/quarry/render.h"
 
 namespace quarry::cli {
-
-namespace {
-
-std::string Highlight(const SearchHit& hit, bool colour) {
-  if (!colour) return hit.snippet;
-  std::string out;
-  size_t at = 0;
-  for (auto [b, e] : hit.highlights) {
-    out.append(hit.snippet, at, b - at);
-    out += "\033[1;33m";
-    out.append(hit.snippet, b, e - b);
-    out += "\033[0m";
-    at = e;
-  }
-  out.append(hit.snippet, at);
-  return out;
-}
-
-}  // namespace
 
 void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands) {
   struct Args {
@@ -50,22 +32,11 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     auto hits = (*c)->Search(a->query, {.k = a->k, .exhaustive = a->exhaustive, .resmem = a->resmem});
     if (!hits.ok()) return Fail(hits.status());
     if (a->json) {
-      nlohmann::json j = {{"query", a->query}, {"hits", nlohmann::json::array()}};
-      int rank = 1;
-      for (const auto& h : *hits) {
-        j["hits"].push_back({{"rank", rank++}, {"id", h.id}, {"score", h.score}, {"title", h.title},
-                             {"snippet", h.snippet}});
-      }
+      const nlohmann::json j = {{"query", a->query}, {"hits", HitsJson(*hits)}};
       std::printf("%s\n", j.dump().c_str());
       return kExitOk;
     }
-    const bool colour = isatty(STDOUT_FILENO);
-    if (hits->empty()) std::printf("no hits\n");
-    int rank = 1;
-    for (const auto& h : *hits) {
-      std::printf("%3d  %-12s %8.4f  %s\n", rank++, h.id.c_str(), h.score, h.title.c_str());
-      std::printf("     %s\n", Highlight(h, colour).c_str());
-    }
+    PrintHits(stdout, *hits, isatty(STDOUT_FILENO) != 0);
     return kExitOk;
   });
 }

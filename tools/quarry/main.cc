@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   AddSearchCommands(app, &commands);
   AddEvalCommands(app, &commands);
   AddResMemCommands(app, &commands);
+  AddShellCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,174 @@
+// quarry shell: golden output for scripted sessions, JSON lines without a terminal, and a session on a
+// pseudo-terminal that exercises line editing, tab completion and history across sessions.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+using testing::RunCommand;
+using testing::ShellQuote;
+
+const std::string kCli = QUARRY_CLI_PATH;
+const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+
+class ShellTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_ / "col";
+    auto r = RunCommand(ShellQuote(kCli) + " ingest " + ShellQuote(dir_) + " --beir " + ShellQuote(kTiny));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  testing::CommandResult Script(const std::string& input, const std::string& flags) {
+    testing::WriteFile(tmp_ / "input", input);
+    return RunCommand(ShellQuote(kCli) + " shell " + ShellQuote(dir_) + " " + flags + " < " + ShellQuote(tmp_ / "input"));
+  }
+  testing::TempDir tmp_;
+  std::string dir_;
+};
+
+TEST_F(ShellTest, ScriptedSessionGoldenText) {
+  // BM25 scores as Lucene 8.7 computes them for this corpus ("heart": d2 0.2681024, d0 0.23703472, ...).
+  auto r = Script("heart\n:k 2\nstatins\n:explain\n:resmem on\n:mode dense\n:rerank on\n:set k 0\n:bogus\n:doc d2\n:quit\nnever read\n",
+                  "--text --no-timings");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "  1  d2             0.2681  \n"
+            "     The heart is a muscle.\n"
+            "  2  d0             0.2370  \n"
+            "     Statins lower cholesterol in patients with heart disease.\n"
+            "  3  d1             0.2124  \n"
+            "     Cholesterol cholesterol cholesterol: a review of lipid metabolism and cholesterol transport in the "
+            "liver and the heart.\n"
+            "  4  d3             0.1924  \n"
+            "     Dietary fat, cholesterol and coronary heart disease: a prospective cohort study of 80,000 women "
+            "followed for fourteen years.\n"
+            "k = 2\n"
+            "  1  d4             0.8344  \n"
+            "     Statins statins statins.\n"
+            "  2  d0             0.5524  \n"
+            "     Statins lower cholesterol in patients with heart disease.\n"
+            "  1  d4           bm25  0.8344  final 0.8344\n"
+            "  2  d0           bm25  0.5524  final 0.5524\n"
+            "error: " + dir_ + ": no ResMem memory (run `quarry resmem build`)\n"
+            "error: mode 'dense' needs a dense index, which this build of Quarry does not have yet\n"
+            "error: the BlockRank reranker is not in this build of Quarry yet\n"
+            "error: k must be an integer in 1..10000\n"
+            "error: unknown command ':bogus' (:help lists them)\n"
+            "id: d2\ntitle: \ntext: The heart is a muscle.\nmetadata: {}\n");
+}
+
+TEST_F(ShellTest, WithoutATerminalItAnswersInJsonLines) {
+  auto r = Script("statins\n:k 1\n\ncoronary disease\n:explain\n", "");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> answers;
+  for (std::string line; std::getline(lines, line);) answers.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(answers.size(), 4u) << r.out;
+  EXPECT_EQ(answers[0]["query"], "statins");
+  EXPECT_EQ(answers[0]["hits"].size(), 2u);
+  EXPECT_EQ(answers[0]["hits"][0]["id"], "d4");
+  EXPECT_TRUE(answers[0].contains("timings"));
+  EXPECT_GE(answers[0]["timings"]["retrieve_ms"].get<double>(), 0.0);
+  EXPECT_EQ(answers[1]["k"], 1);
+  EXPECT_EQ(answers[2]["hits"].size(), 1u);
+  EXPECT_EQ(answers[2]["hits"][0]["id"], "d6");
+  EXPECT_FLOAT_EQ(answers[3]["explain"][0]["bm25"].get<float>(), answers[2]["hits"][0]["score"].get<float>());
+}
+
+// Drives `quarry shell` on a pseudo-terminal, as a person would type.
+class Pty {
+ public:
+  Pty(const std::string& dir) {
+    struct winsize ws = {24, 200, 0, 0};
+    pid_ = forkpty(&fd_, nullptr, nullptr, &ws);
+    if (pid_ == 0) {
+      setenv("TERM", "xterm", 1);
+      setenv("NO_COLOR", "1", 1);
+      execl(kCli.c_str(), "quarry", "shell", dir.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Pty() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+  void Type(const std::string& keys) { ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size())); }
+  // Reads until `needle` has appeared in the output since the last call (or 10 s pass).
+  bool WaitFor(const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (seen_.find(needle, from_) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char buf[4096];
+        const ssize_t n = read(fd_, buf, sizeof buf);
+        if (n <= 0) return seen_.find(needle, from_) != std::string::npos;
+        seen_.append(buf, n);
+      }
+    }
+    from_ = seen_.find(needle, from_) + needle.size();
+    return true;
+  }
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  const std::string& output() const { return seen_; }
+
+ private:
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  std::string seen_;
+  size_t from_ = 0;
+};
+
+TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
+  {
+    Pty pty(dir_);
+    ASSERT_TRUE(pty.WaitFor("quarry> ")) << pty.output();
+    pty.Type("musclx\x7f" "e\r");  // a typo fixed with backspace
+    ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("time: retrieve")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type("stat\x1b[D\x1b[D\x1b[D\x1b[Dx\r");  // cursor left 4 times, insert at the front: "xstat"
+    ASSERT_TRUE(pty.WaitFor("no hits")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type(":hel\t\r");  // tab completes :help
+    ASSERT_TRUE(pty.WaitFor(":explain")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type(":quit\r");
+    EXPECT_EQ(pty.Wait(), 0);
+  }
+  const std::string history = testing::ReadFile(dir_ + "/shell_history");
+  EXPECT_NE(history.find("muscle"), std::string::npos) << history;
+  EXPECT_NE(history.find("xstat"), std::string::npos) << history;
+  {
+    Pty pty(dir_);  // a new session recalls the earlier one's lines
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type("\x1b[A\x1b[A\x1b[A\x1b[A\r");  // up four times: :quit, :help, xstat, muscle
+    ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type("\x04");  // Ctrl-D leaves
+    EXPECT_EQ(pty.Wait(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace quarry
