@@ -107,7 +107,12 @@ class Pty {
     }
     if (fd_ >= 0) close(fd_);
   }
-  void Type(const std::string& keys) { ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size())); }
+  // Types `keys` once the shell has been quiet for 100 ms: a key pressed while libedit switches the
+  // terminal between cooked and raw mode can be lost by the line discipline (Ctrl-D especially).
+  void Type(const std::string& keys) {
+    Drain(100);
+    ASSERT_EQ(write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  }
   // Reads until `needle` has appeared in the output since the last call (or 10 s pass).
   bool WaitFor(const std::string& needle) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -124,11 +129,29 @@ class Pty {
     from_ = seen_.find(needle, from_) + needle.size();
     return true;
   }
+  // The exit status, or -1 when the shell has not exited within 10 s (it is then killed).
   int Wait() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      Drain(20);
+      usleep(20000);
+    }
+    return -1;
+  }
+  // Reads whatever arrives within `ms` milliseconds.
+  void Drain(int ms) {
+    struct pollfd p = {fd_, POLLIN, 0};
+    while (poll(&p, 1, ms) > 0) {
+      char buf[4096];
+      const ssize_t n = read(fd_, buf, sizeof buf);
+      if (n <= 0) return;
+      seen_.append(buf, n);
+    }
   }
   const std::string& output() const { return seen_; }
 
@@ -154,7 +177,7 @@ TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
     ASSERT_TRUE(pty.WaitFor(":explain")) << pty.output();
     ASSERT_TRUE(pty.WaitFor("quarry> "));
     pty.Type(":quit\r");
-    EXPECT_EQ(pty.Wait(), 0);
+    EXPECT_EQ(pty.Wait(), 0) << pty.output();
   }
   const std::string history = testing::ReadFile(dir_ + "/shell_history");
   EXPECT_NE(history.find("muscle"), std::string::npos) << history;
@@ -166,7 +189,7 @@ TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
     ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
     ASSERT_TRUE(pty.WaitFor("quarry> "));
     pty.Type("\x04");  // Ctrl-D leaves
-    EXPECT_EQ(pty.Wait(), 0);
+    EXPECT_EQ(pty.Wait(), 0) << pty.output();
   }
 }
 
