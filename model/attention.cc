@@ -1,0 +1,76 @@
+#include "model/attention.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+namespace quarry::model {
+
+void AttentionMask::KeyRanges(size_t row, size_t n, std::vector<std::pair<size_t, size_t>>* ranges) const {
+  ranges->clear();
+  switch (kind) {
+    case Kind::kCausal:
+      ranges->emplace_back(0, row + 1);
+      return;
+    case Kind::kBidirectional:
+      ranges->emplace_back(0, std::min(valid_length, n));
+      return;
+    case Kind::kBlocks: {
+      const size_t b = static_cast<size_t>(std::upper_bound(block_starts.begin(), block_starts.end(), row) -
+                                           block_starts.begin()) - 1;
+      for (size_t other : sees[b]) {
+        const size_t end = other + 1 < block_starts.size() ? block_starts[other + 1] : n;
+        ranges->emplace_back(block_starts[other], end);
+      }
+      ranges->emplace_back(block_starts[b], row + 1);
+      return;
+    }
+  }
+}
+
+void AttentionLogits(const float* q, const float* k, size_t n_kv_heads, size_t d, size_t kv_head,
+                     const std::vector<std::pair<size_t, size_t>>& ranges, std::vector<float>* logits) {
+  logits->clear();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  for (auto [begin, end] : ranges) {
+    for (size_t j = begin; j < end; ++j) {
+      const float* kj = k + (j * n_kv_heads + kv_head) * d;
+      float dot = 0;
+      for (size_t i = 0; i < d; ++i) dot += q[i] * kj[i];
+      logits->push_back(dot * scale);
+    }
+  }
+}
+
+void Attention(const float* q, const std::vector<size_t>& rows, const float* k, const float* v, size_t n,
+               size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out) {
+  const size_t group = n_heads / n_kv_heads;
+  tbb::parallel_for(size_t{0}, rows.size(), [&](size_t r) {
+    std::vector<std::pair<size_t, size_t>> ranges;
+    std::vector<float> logits;
+    mask.KeyRanges(rows[r], n, &ranges);
+    for (size_t h = 0; h < n_heads; ++h) {
+      const size_t kv = h / group;
+      AttentionLogits(q + (r * n_heads + h) * d, k, n_kv_heads, d, kv, ranges, &logits);
+      float* o = out + (r * n_heads + h) * d;
+      std::fill(o, o + d, 0.0f);
+      if (logits.empty()) continue;
+      const float top = *std::max_element(logits.begin(), logits.end());
+      float sum = 0;
+      for (float& l : logits) sum += (l = std::exp(l - top));
+      const float inv = 1.0f / sum;
+      size_t at = 0;
+      for (auto [begin, end] : ranges) {
+        for (size_t j = begin; j < end; ++j, ++at) {
+          const float w = logits[at] * inv;
+          const float* vj = v + (j * n_kv_heads + kv) * d;
+          for (size_t i = 0; i < d; ++i) o[i] += w * vj[i];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace quarry::model

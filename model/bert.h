@@ -1,0 +1,41 @@
+// BERT encoder forward pass (absolute positions, token types, post-LayerNorm, exact erf GELU), in
+// float32, matching Hugging Face's BertModel. Thread-safe for concurrent Forward calls.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+namespace quarry::model {
+
+class BertModel {
+ public:
+  // Tensor names with or without the "bert." prefix.
+  static Result<std::unique_ptr<BertModel>> Load(const std::string& dir);
+  const TransformerConfig& config() const { return config_; }
+
+  // The last hidden state [n, hidden] of one sequence. `token_types` empty means all 0. Rows past
+  // `valid_length` (0: all) are padding: no row attends to them.
+  Result<std::vector<float>> Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types = {},
+                                     size_t valid_length = 0) const;
+
+ private:
+  BertModel() = default;
+  struct Layer {
+    Weight wq, bq, wk, bk, wv, bv, wo, bo, ln1_w, ln1_b, w_in, b_in, w_out, b_out, ln2_w, ln2_b;
+  };
+  TransformerConfig config_;
+  std::unique_ptr<Checkpoint> ckpt_;
+  Weight word_, position_, token_type_, emb_ln_w_, emb_ln_b_;
+  std::vector<Layer> layers_;
+};
+
+// Pooling of a [n, dim] hidden state: the first row, or the mean of the first `valid` rows.
+std::vector<float> PoolCls(const std::vector<float>& hidden, size_t dim);
+std::vector<float> PoolMean(const std::vector<float>& hidden, size_t dim, size_t valid);
+
+}  // namespace quarry::model

@@ -1,0 +1,35 @@
+// Transformer configuration read from a Hugging Face config.json.
+#pragma once
+
+#include <string>
+
+#include "quarry/status.h"
+
+namespace quarry::model {
+
+enum class Architecture { kLlama, kBert };  // kLlama covers Llama and Mistral decoders
+
+struct TransformerConfig {
+  Architecture arch = Architecture::kLlama;
+  std::string model_type;  // as in config.json ("llama", "mistral", "bert")
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;  // = n_heads without grouped-query attention
+  int head_dim = 0;
+  int intermediate_size = 0;
+  float norm_eps = 1e-5f;        // rms_norm_eps (decoders) or layer_norm_eps (BERT)
+  double rope_theta = 10000.0;   // top-level rope_theta or rope_parameters.rope_theta
+  bool tie_word_embeddings = false;
+  int max_position_embeddings = 0;
+  int type_vocab_size = 0;       // BERT
+  std::string hidden_act;        // "silu" (decoders) or "gelu" (BERT, exact erf)
+  std::string dtype;             // config.json "dtype" / "torch_dtype" ("bfloat16", "float32", ...); may be ""
+};
+
+// Reads DIR/config.json. Errors name the file and the field; an unknown architecture is an error.
+Result<TransformerConfig> LoadConfig(const std::string& dir);
+Result<TransformerConfig> ParseConfig(const std::string& json_text, const std::string& source);
+
+}  // namespace quarry::model

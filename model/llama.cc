@@ -1,0 +1,137 @@
+#include "model/llama.h"
+
+#include <cstring>
+
+#include "model/kernels.h"
+
+namespace quarry::model {
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir) {
+  std::unique_ptr<LlamaModel> m(new LlamaModel());
+  QUARRY_ASSIGN_OR_RETURN(m->config_, LoadConfig(dir));
+  const auto& c = m->config_;
+  if (c.arch != Architecture::kLlama) return Status::InvalidArgument(dir + ": not a Llama/Mistral decoder");
+  QUARRY_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
+  const int64_t H = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
+  const int64_t q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  auto load = [&](const std::string& name, std::vector<int64_t> shape, Weight* w) -> Status {
+    auto r = Weight::Load(*m->ckpt_, name, shape);
+    if (!r.ok()) return r.status().WithContext(dir);
+    *w = std::move(*r);
+    return Status::Ok();
+  };
+  QUARRY_RETURN_IF_ERROR(load("model.embed_tokens.weight", {V, H}, &m->embed_));
+  QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
+  if (m->ckpt_->Has("lm_head.weight")) {
+    QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
+  } else if (c.tie_word_embeddings) {
+    m->lm_head_.data = m->embed_.data;
+    m->lm_head_.size = m->embed_.size;
+  } else {
+    return Status::NotFound(dir + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
+  }
+  // A bfloat16 checkpoint runs in HF with its RoPE frequencies rounded to bfloat16 too (kernels.h).
+  m->rope_inv_freq_ = RopeInverseFrequencies(c.rope_theta, c.head_dim, c.dtype == "bfloat16");
+  m->layers_.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    Layer& L = m->layers_[l];
+    QUARRY_RETURN_IF_ERROR(load(p + "input_layernorm.weight", {H}, &L.attn_norm));
+    QUARRY_RETURN_IF_ERROR(load(p + "self_attn.q_proj.weight", {q_dim, H}, &L.wq));
+    QUARRY_RETURN_IF_ERROR(load(p + "self_attn.k_proj.weight", {kv_dim, H}, &L.wk));
+    QUARRY_RETURN_IF_ERROR(load(p + "self_attn.v_proj.weight", {kv_dim, H}, &L.wv));
+    QUARRY_RETURN_IF_ERROR(load(p + "self_attn.o_proj.weight", {H, q_dim}, &L.wo));
+    QUARRY_RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {H}, &L.mlp_norm));
+    QUARRY_RETURN_IF_ERROR(load(p + "mlp.gate_proj.weight", {F, H}, &L.w_gate));
+    QUARRY_RETURN_IF_ERROR(load(p + "mlp.up_proj.weight", {F, H}, &L.w_up));
+    QUARRY_RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {H, F}, &L.w_down));
+  }
+  return m;
+}
+
+uint64_t LlamaModel::weight_bytes() const {
+  uint64_t n = embed_.size + final_norm_.size + (lm_head_.data == embed_.data ? 0 : lm_head_.size);
+  for (const auto& L : layers_) {
+    for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down}) {
+      n += w->size;
+    }
+  }
+  return n * sizeof(float);
+}
+
+std::vector<float> LlamaModel::Embed(const std::vector<int32_t>& ids) const {
+  const size_t H = config_.hidden_size;
+  std::vector<float> x(ids.size() * H);
+  for (size_t t = 0; t < ids.size(); ++t) std::memcpy(&x[t * H], embed_.data + size_t(ids[t]) * H, H * sizeof(float));
+  return x;
+}
+
+void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int32_t>& positions,
+                          const AttentionMask& mask) const {
+  const auto& c = config_;
+  const Layer& L = layers_[l];
+  const size_t n = positions.size(), H = c.hidden_size, d = c.head_dim, F = c.intermediate_size;
+  const size_t q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
+  std::vector<float>& x = *x_io;
+  std::vector<float> h(n * H), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim), o(n * H);
+  RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, h.data());
+  Linear(h.data(), n, H, L.wq.data, q_dim, nullptr, q.data());
+  Linear(h.data(), n, H, L.wk.data, kv_dim, nullptr, k.data());
+  Linear(h.data(), n, H, L.wv.data, kv_dim, nullptr, v.data());
+  ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq_);
+  ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq_);
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
+  Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, mask, attn.data());
+  Linear(attn.data(), n, q_dim, L.wo.data, H, nullptr, o.data());
+  AddInPlace(x.data(), o.data(), n * H);
+  RmsNorm(x.data(), n, H, L.mlp_norm.data, c.norm_eps, h.data());
+  std::vector<float> gate(n * F), up(n * F);
+  Linear(h.data(), n, H, L.w_gate.data, F, nullptr, gate.data());
+  Linear(h.data(), n, H, L.w_up.data, F, nullptr, up.data());
+  SiluMul(gate.data(), up.data(), n * F);
+  Linear(gate.data(), n, F, L.w_down.data, H, nullptr, o.data());
+  AddInPlace(x.data(), o.data(), n * H);
+}
+
+Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions_in,
+                                          const AttentionMask& mask, const ForwardOptions& options) const {
+  const auto& c = config_;
+  const size_t n = ids.size(), H = c.hidden_size;
+  if (n == 0) return Status::InvalidArgument("forward: no tokens");
+  for (size_t t = 0; t < n; ++t) {
+    if (ids[t] < 0 || ids[t] >= c.vocab_size) {
+      return Status::InvalidArgument("forward: token " + std::to_string(t) + " has id " + std::to_string(ids[t]) +
+                                     " outside the vocabulary of " + std::to_string(c.vocab_size));
+    }
+  }
+  std::vector<int32_t> positions = positions_in;
+  if (positions.empty()) {
+    positions.resize(n);
+    for (size_t t = 0; t < n; ++t) positions[t] = static_cast<int32_t>(t);
+  }
+  if (positions.size() != n) return Status::InvalidArgument("forward: positions and ids differ in length");
+  const int n_layers = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
+  ForwardOutput out;
+  std::vector<float> x = Embed(ids);
+  if (options.keep_hidden_states) out.hidden_states.push_back(x);
+  for (int l = 0; l < n_layers; ++l) {
+    RunLayer(l, &x, positions, mask);
+    if (options.keep_hidden_states) out.hidden_states.push_back(x);
+  }
+  if (n_layers == c.n_layers) {
+    std::vector<float> normed(n * H);
+    RmsNorm(x.data(), n, H, final_norm_.data, c.norm_eps, normed.data());
+    x = std::move(normed);
+    if (options.keep_hidden_states) out.hidden_states.back() = x;
+    if (options.logits) {
+      const size_t rows = options.logits_all_rows ? n : 1;
+      out.logits.resize(rows * size_t(c.vocab_size));
+      Linear(x.data() + (n - rows) * H, rows, H, lm_head_.data, c.vocab_size, nullptr, out.logits.data());
+    }
+  }
+  out.hidden = std::move(x);
+  return out;
+}
+
+}  // namespace quarry::model

@@ -1,0 +1,64 @@
+// Llama / Mistral decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or untied head), in
+// float32, matching Hugging Face transformers. Weights come from a memory-mapped checkpoint.
+// Thread-safe: Forward may run concurrently (weights are read-only).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/attention.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+namespace quarry::model {
+
+struct ForwardOptions {
+  // Default: -1 (all). Run only the first `n_layers` layers; the final norm and head are then skipped.
+  int n_layers = -1;
+  // Default: true. Compute logits (for the last row only unless logits_all_rows).
+  bool logits = true;
+  // Default: false.
+  bool logits_all_rows = false;
+  // Default: false. Keep every hidden state: [0] embeddings, [i] after layer i, and after the final
+  // norm in place of the last layer's (as HF's output_hidden_states does).
+  bool keep_hidden_states = false;
+};
+
+struct ForwardOutput {
+  std::vector<float> hidden;                      // [n, hidden]: final norm applied when all layers ran
+  std::vector<std::vector<float>> hidden_states;  // keep_hidden_states
+  std::vector<float> logits;                      // [1 or n, vocab]
+};
+
+class LlamaModel {
+ public:
+  static Result<std::unique_ptr<LlamaModel>> Load(const std::string& dir);
+  const TransformerConfig& config() const { return config_; }
+
+  // `positions` defaults to 0..n-1 when empty. Token ids and positions are checked.
+  Result<ForwardOutput> Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
+                                const AttentionMask& mask, const ForwardOptions& options = {}) const;
+
+  // Building blocks for callers that drive the layers themselves (BlockRank scoring).
+  struct Layer {
+    Weight attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down;
+  };
+  const Layer& layer(int i) const { return layers_[i]; }
+  // Embeds `ids` into [n, hidden].
+  std::vector<float> Embed(const std::vector<int32_t>& ids) const;
+  // Runs layer `l` on x [n, hidden] in place.
+  void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
+  uint64_t weight_bytes() const;  // bytes of all weights as float32 views or copies
+
+ private:
+  LlamaModel() = default;
+  TransformerConfig config_;
+  std::unique_ptr<Checkpoint> ckpt_;
+  Weight embed_, final_norm_, lm_head_;
+  std::vector<float> rope_inv_freq_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace quarry::model

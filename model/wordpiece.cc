@@ -1,0 +1,182 @@
+#include "model/wordpiece.h"
+
+#include <unicode/locid.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace quarry::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool IsCjk(UChar32 c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+bool IsWhitespace(UChar32 c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || u_charType(c) == U_SPACE_SEPARATOR;
+}
+
+bool IsControl(UChar32 c) {
+  if (c == '\t' || c == '\n' || c == '\r') return false;
+  const int8_t t = u_charType(c);
+  return t == U_CONTROL_CHAR || t == U_FORMAT_CHAR || t == U_UNASSIGNED || t == U_PRIVATE_USE_CHAR ||
+         t == U_SURROGATE;
+}
+
+bool IsPunctuation(UChar32 c) {
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
+  return U_GET_GC_MASK(c) & U_GC_P_MASK;
+}
+
+void AppendUtf8(std::string* out, UChar32 c) {
+  char buf[4];
+  int32_t len = 0;
+  [[maybe_unused]] UBool err = false;
+  U8_APPEND(reinterpret_cast<uint8_t*>(buf), len, 4, c, err);
+  out->append(buf, len);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::Load(const std::string& path) {
+  const bool is_dir = fs::is_directory(path);
+  const std::string vocab_path = is_dir ? path + "/vocab.txt" : path;
+  std::ifstream in(vocab_path);
+  if (!in) return Status::NotFound(vocab_path + ": cannot open vocabulary");
+  std::unique_ptr<WordPieceTokenizer> t(new WordPieceTokenizer());
+  std::string line;
+  for (int32_t id = 0; std::getline(in, line); ++id) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    t->vocab_.emplace(line, id);
+  }
+  auto id_of = [&](const char* piece) -> int32_t {
+    auto it = t->vocab_.find(piece);
+    return it == t->vocab_.end() ? -1 : it->second;
+  };
+  t->cls_ = id_of("[CLS]");
+  t->sep_ = id_of("[SEP]");
+  t->unk_ = id_of("[UNK]");
+  t->pad_ = id_of("[PAD]");
+  if (t->cls_ < 0 || t->sep_ < 0 || t->unk_ < 0) {
+    return Status::InvalidArgument(vocab_path + ": vocabulary lacks [CLS], [SEP] or [UNK]");
+  }
+  const fs::path config = (is_dir ? fs::path(path) : fs::path(path).parent_path()) / "tokenizer_config.json";
+  if (fs::exists(config)) {
+    std::ifstream cin(config);
+    try {
+      auto j = nlohmann::json::parse(cin);
+      if (j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) t->lower_case_ = j["do_lower_case"];
+    } catch (const nlohmann::json::exception& e) {
+      return Status::InvalidArgument(config.string() + ": " + e.what());
+    }
+  }
+  return t;
+}
+
+std::vector<std::string> WordPieceTokenizer::BasicTokens(std::string_view text) const {
+  // Clean, and put spaces around CJK ideographs.
+  std::string cleaned;
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  for (int32_t i = 0, n = static_cast<int32_t>(text.size()); i < n;) {
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    if (c < 0 || c == 0 || c == 0xFFFD || IsControl(c)) continue;
+    if (IsWhitespace(c)) cleaned.push_back(' ');
+    else if (IsCjk(c)) cleaned.push_back(' '), AppendUtf8(&cleaned, c), cleaned.push_back(' ');
+    else AppendUtf8(&cleaned, c);
+  }
+  if (lower_case_) {
+    UErrorCode err = U_ZERO_ERROR;
+    icu::UnicodeString u = icu::UnicodeString::fromUTF8(cleaned);
+    u.toLower(icu::Locale::getRoot());
+    const icu::Normalizer2* nfd = icu::Normalizer2::getNFDInstance(err);
+    icu::UnicodeString decomposed = U_SUCCESS(err) ? nfd->normalize(u, err) : u;
+    icu::UnicodeString stripped;
+    for (int32_t i = 0; i < decomposed.length();) {
+      const UChar32 c = decomposed.char32At(i);
+      if (u_charType(c) != U_NON_SPACING_MARK) stripped.append(c);
+      i += U16_LENGTH(c);
+    }
+    cleaned.clear();
+    stripped.toUTF8String(cleaned);
+  }
+  // Split on whitespace, and every punctuation character is a token of its own.
+  std::vector<std::string> tokens;
+  std::string current;
+  p = reinterpret_cast<const uint8_t*>(cleaned.data());
+  for (int32_t i = 0, n = static_cast<int32_t>(cleaned.size()); i < n;) {
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    if (c == ' ') {
+      if (!current.empty()) tokens.push_back(std::move(current)), current.clear();
+    } else if (IsPunctuation(c)) {
+      if (!current.empty()) tokens.push_back(std::move(current)), current.clear();
+      std::string punct;
+      AppendUtf8(&punct, c);
+      tokens.push_back(std::move(punct));
+    } else {
+      AppendUtf8(&current, c);
+    }
+  }
+  if (!current.empty()) tokens.push_back(std::move(current));
+  return tokens;
+}
+
+std::vector<std::string> WordPieceTokenizer::Tokenize(std::string_view text) const {
+  std::vector<std::string> pieces;
+  for (const std::string& word : BasicTokens(text)) {
+    std::vector<int32_t> starts;  // code point boundaries
+    const auto* p = reinterpret_cast<const uint8_t*>(word.data());
+    for (int32_t i = 0, n = static_cast<int32_t>(word.size()); i < n;) {
+      starts.push_back(i);
+      U8_FWD_1(p, i, n);
+    }
+    if (starts.size() > 100) {
+      pieces.push_back("[UNK]");
+      continue;
+    }
+    starts.push_back(static_cast<int32_t>(word.size()));
+    std::vector<std::string> word_pieces;
+    bool bad = false;
+    for (size_t s = 0; s + 1 < starts.size() && !bad;) {
+      size_t e = starts.size() - 1;
+      std::string match;
+      for (; e > s; --e) {
+        std::string candidate = (s > 0 ? "##" : "") + word.substr(starts[s], starts[e] - starts[s]);
+        if (vocab_.count(candidate)) {
+          match = std::move(candidate);
+          break;
+        }
+      }
+      if (e == s) bad = true;
+      else word_pieces.push_back(std::move(match)), s = e;
+    }
+    if (bad) pieces.push_back("[UNK]");
+    else pieces.insert(pieces.end(), word_pieces.begin(), word_pieces.end());
+  }
+  return pieces;
+}
+
+std::vector<int32_t> WordPieceTokenizer::Encode(std::string_view text, size_t max_length) const {
+  std::vector<int32_t> ids = {cls_};
+  for (const auto& piece : Tokenize(text)) {
+    auto it = vocab_.find(piece);
+    ids.push_back(it == vocab_.end() ? unk_ : it->second);
+  }
+  if (max_length >= 2 && ids.size() + 1 > max_length) ids.resize(max_length - 1);
+  ids.push_back(sep_);
+  return ids;
+}
+
+}  // namespace quarry::model
