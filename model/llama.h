@@ -51,6 +51,7 @@ class LlamaModel {
   // Runs layer `l` on x [n, hidden] in place.
   void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
   uint64_t weight_bytes() const;  // bytes of all weights as float32 views or copies
+  const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }
 
  private:
   LlamaModel() = default;

@@ -1,0 +1,88 @@
+// BlockRank against the goldens made with the authors' own prompt, collate and scoring functions
+// (../shared/fixtures/golden/blockrank_hf_tokenizers_legacy_{false,true}.json): prompt pieces, block
+// ids, positions exactly; hidden states and logits within 1e-4; document scores within 1e-5.
+#include "rerank/blockrank.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+class BlockRankGolden : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BlockRankGolden, ReproducesTheAuthorsPipeline) {
+  const bool legacy = GetParam();
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  const std::string name = std::string("fixtures/golden/blockrank_hf_tokenizers_legacy_") + (legacy ? "true" : "false") + ".json";
+  QUARRY_REQUIRE_SHARED(golden_path, name);
+  std::ifstream in(golden_path);
+  const auto g = nlohmann::json::parse(in);
+
+  auto model = model::LlamaModel::Load(model_dir);
+  auto tokenizer = model::SentencePieceTokenizer::Load(model_dir, legacy);
+  ASSERT_TRUE(model.ok() && tokenizer.ok());
+  BlockRankOptions options;
+  options.scoring_layer = g["scoring_layer"];
+  options.max_block_length = g["max_block_length"];
+  options.n_signal = static_cast<int>(g["signal_positions_in_last_block"].size());
+  std::vector<BlockRankDocument> docs;
+  for (const auto& text : g["documents_in_prompt_order"]) docs.push_back({"", text.get<std::string>()});
+
+  const BlockRankPrompt prompt = BuildBlockRankPrompt(**tokenizer, g["query"], docs, options);
+  EXPECT_EQ(prompt.pieces, g["prompt_text_pieces"].get<std::vector<std::string>>());
+  EXPECT_EQ(prompt.piece_ids, g["piece_ids"].get<std::vector<std::vector<int32_t>>>());
+  ASSERT_EQ(prompt.blocks.size(), g["blocks"].size());
+  for (size_t b = 0; b < prompt.blocks.size(); ++b) {
+    EXPECT_EQ(prompt.blocks[b], g["blocks"][b]["ids"].get<std::vector<int32_t>>()) << "block " << b;
+    EXPECT_EQ(prompt.positions[b], g["blocks"][b]["positions"].get<std::vector<int32_t>>()) << "block " << b;
+  }
+
+  // Hidden states of the signal tokens after each layer, through the block-structured forward.
+  std::vector<int32_t> ids, positions;
+  for (size_t b = 0; b < prompt.blocks.size(); ++b) {
+    ids.insert(ids.end(), prompt.blocks[b].begin(), prompt.blocks[b].end());
+    positions.insert(positions.end(), prompt.positions[b].begin(), prompt.positions[b].end());
+  }
+  const size_t H = (*model)->config().hidden_size;
+  std::vector<float> x = (*model)->Embed(ids);
+  const auto mask = BlockRankMask(prompt);
+  for (const auto& [layer, states] : g["query_block_hidden_after_layer"].items()) {
+    const int l = std::stoi(layer);
+    (*model)->RunLayer(l, &x, positions, mask);
+    for (size_t t = 0; t < states.size(); ++t) {
+      const auto want = states[t].get<std::vector<float>>();
+      const size_t row = ids.size() - states.size() + t;
+      for (size_t i = 0; i < H; ++i) ASSERT_NEAR(x[row * H + i], want[i], 1e-4) << "layer " << l << " token " << t << " dim " << i;
+    }
+  }
+
+  BlockRanker ranker(std::move(*model), std::move(*tokenizer), options);
+  auto scores = ranker.ScorePrompt(prompt);
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  const auto want_logits = g["signal_logits_over_doc_keys"];
+  ASSERT_EQ(scores->logits.size(), want_logits.size());
+  for (size_t h = 0; h < want_logits.size(); ++h) {
+    for (size_t t = 0; t < want_logits[h].size(); ++t) {
+      const auto want = want_logits[h][t].get<std::vector<float>>();
+      ASSERT_EQ(scores->logits[h][t].size(), want.size());
+      for (size_t j = 0; j < want.size(); ++j) ASSERT_NEAR(scores->logits[h][t][j], want[j], 1e-4) << h << "," << t << "," << j;
+    }
+  }
+  const auto want_scores = g["doc_scores"].get<std::vector<double>>();
+  ASSERT_EQ(scores->doc_scores.size(), want_scores.size());
+  for (size_t i = 0; i < want_scores.size(); ++i) EXPECT_NEAR(scores->doc_scores[i], want_scores[i], 1e-5) << "doc " << i;
+  auto via_score = ranker.Score(g["query"], docs);
+  ASSERT_TRUE(via_score.ok());
+  EXPECT_EQ(*via_score, scores->doc_scores);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothTokenizerModes, BlockRankGolden, ::testing::Values(false, true));
+
+}  // namespace
+}  // namespace quarry
