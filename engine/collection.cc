@@ -70,15 +70,17 @@ Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
 
 // The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
-                                         std::string_view query, const SearchOptions& options,
-                                         SearchTimings* timings) {
+                                         const BlockRanker* reranker, std::string_view query,
+                                         const SearchOptions& options, SearchTimings* timings) {
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   auto t0 = Clock::now();
   QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, ThreadAnalyzer(index.analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);
-  const size_t n_retrieve = resmem ? std::max(options.k, resmem->params().depth) : options.k;
+  size_t n_retrieve = options.k;
+  if (resmem) n_retrieve = std::max(n_retrieve, resmem->params().depth);
+  if (reranker) n_retrieve = std::max(n_retrieve, reranker->options().depth);
   std::vector<SearchHit> hits;
   for (const auto& h : index.Search(terms, n_retrieve, options.exhaustive)) {
     SearchHit hit;
@@ -89,6 +91,9 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
     hits.push_back(std::move(hit));
   }
   if (timings) timings->retrieve_ms = ms_since(t0);
+  t0 = Clock::now();
+  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, *reranker, query, &hits));
+  if (timings) timings->rerank_ms = ms_since(t0);
   t0 = Clock::now();
   if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, &hits));
   if (timings) timings->correct_ms = ms_since(t0);
@@ -124,6 +129,24 @@ Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
   return resmem;
 }
 
+Result<std::shared_ptr<const BlockRanker>> Collection::Impl::CurrentReranker() const {
+  std::lock_guard lock(index_mu);
+  if (!reranker) return Status::FailedPrecondition(store->dir() + ": no reranker loaded (LoadReranker / --rerank-model)");
+  return reranker;
+}
+
+Status Collection::LoadReranker(const std::string& model_dir, const RerankOptions& options) {
+  QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));
+  std::lock_guard lock(impl_->index_mu);
+  impl_->reranker = std::move(ranker);
+  return Status::Ok();
+}
+
+bool Collection::HasReranker() const {
+  std::lock_guard lock(impl_->index_mu);
+  return impl_->reranker != nullptr;
+}
+
 Status Collection::Preload() const {
   QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
   return ThreadAnalyzer(index->analyzer_settings()).status();  // compiles the word-break rules once
@@ -136,7 +159,11 @@ Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const 
   if (options.resmem) {
     QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
   }
-  return SearchOne(*impl_->store, *index, resmem.get(), query, options, timings);
+  std::shared_ptr<const BlockRanker> reranker;
+  if (options.rerank) {
+    QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
+  }
+  return SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), query, options, timings);
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
@@ -146,10 +173,14 @@ Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::v
   if (options.resmem) {
     QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
   }
+  std::shared_ptr<const BlockRanker> reranker;
+  if (options.rerank) {
+    QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
+  }
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
   auto one = [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *index, resmem.get(), queries[i], options, nullptr);
+    auto r = SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), queries[i], options, nullptr);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
   };

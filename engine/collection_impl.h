@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "index/lexical/lexical_index.h"
+#include "rerank/blockrank.h"
 #include "rerank/resmem.h"
 #include "quarry/collection.h"
 #include "storage/store.h"
@@ -30,9 +31,12 @@ class Collection::Impl {
   mutable std::shared_ptr<const LexicalIndex> lexical;  // guarded by index_mu
   mutable uint64_t lexical_generation = UINT64_MAX;     // guarded by index_mu
   mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
+  std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
   mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
   // The lexical index of the latest committed state (reloaded after writes).
   Result<std::shared_ptr<const LexicalIndex>> CurrentLexicalIndex() const;
+  // The loaded reranker; FailedPrecondition when none was loaded.
+  Result<std::shared_ptr<const BlockRanker>> CurrentReranker() const;
   // The stored ResMem memory (reloaded after writes); NotFound when none was built.
   Result<std::shared_ptr<const ResMem>> CurrentResMem() const;
 };
@@ -43,6 +47,9 @@ inline constexpr char kResMemKey[] = "memory";
 // Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
 // documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).
 Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query, std::vector<SearchHit>* hits);
+
+// Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows.
+Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits);
 
 // Column families every collection opens besides the store's own.
 std::vector<std::string> IndexColumnFamilies();

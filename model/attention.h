@@ -18,9 +18,12 @@ struct AttentionMask {
   size_t valid_length = 0;                 // kBidirectional
   std::vector<size_t> block_starts;        // kBlocks: first row of each block, ascending, block_starts[0] = 0
   std::vector<std::vector<size_t>> sees;   // kBlocks: sees[b] = earlier blocks block b attends to fully
+  // For benchmarks only: score every key of the sequence and mask the invisible ones afterwards, as a
+  // dense masked-attention implementation does (same results, quadratic cost).
+  bool dense_reference = false;
 
   static AttentionMask Causal() { return {}; }
-  static AttentionMask Bidirectional(size_t valid) { return {Kind::kBidirectional, valid, {}, {}}; }
+  static AttentionMask Bidirectional(size_t valid) { return {Kind::kBidirectional, valid, {}, {}, false}; }
   // Appends to `ranges` the [begin, end) key ranges visible to `row` of an n-row sequence.
   void KeyRanges(size_t row, size_t n, std::vector<std::pair<size_t, size_t>>* ranges) const;
 };

@@ -92,7 +92,7 @@ BlockRanker::BlockRanker(std::unique_ptr<model::LlamaModel> model,
                          std::unique_ptr<model::SentencePieceTokenizer> tokenizer, BlockRankOptions options)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {}
 
-Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt) const {
+Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt, bool dense_reference) const {
   const auto& c = model_->config();
   const size_t m = prompt.blocks.size();
   if (m < 3) return Status::InvalidArgument("blockrank: a prompt needs at least one document");
@@ -104,7 +104,8 @@ Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt) 
   for (size_t t = 0; t < ids.size(); ++t) {
     if (ids[t] < 0 || ids[t] >= c.vocab_size) return Status::InvalidArgument("blockrank: token id out of range");
   }
-  const model::AttentionMask mask = BlockRankMask(prompt);
+  model::AttentionMask mask = BlockRankMask(prompt);
+  mask.dense_reference = dense_reference;
   const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim;
   const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, group = heads / kv_heads;
   const size_t n_query = prompt.blocks.back().size();

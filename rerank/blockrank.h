@@ -23,24 +23,12 @@
 #include "model/attention.h"
 #include "model/llama.h"
 #include "model/sp_tokenizer.h"
+#include "quarry/options.h"
 #include "quarry/status.h"
 
 namespace quarry {
 
-struct BlockRankOptions {
-  // Default: 20 (of Mistral-7B's 32). 0-based layer whose attention gives the scores.
-  int scoring_layer = 20;
-  // Default: 2. Query-block tokens whose attention is read (the last ones).
-  int n_signal = 2;
-  // Default: 384, as in the authors' evaluation; rounded up to a multiple of 16.
-  size_t max_block_length = 384;
-  // Default: 16384. Position of the query block's first token.
-  int32_t query_position = 16384;
-  // Default: 0 (all in one pass). More candidates than this are scored in windows of this size.
-  size_t window = 0;
-  // Default: true. The instruction block holds the query (the released checkpoint's training setup).
-  bool query_in_instruction = true;
-};
+using BlockRankOptions = RerankOptions;  // include/quarry/options.h
 
 struct BlockRankDocument {
   std::string title, text;
@@ -76,8 +64,9 @@ class BlockRanker {
 
   // Scores every document for `query` (one pass, or windows; see docs/design.md).
   Result<std::vector<double>> Score(const std::string& query, const std::vector<BlockRankDocument>& docs) const;
-  // One pass over an already built prompt, with the per-head logits.
-  Result<BlockRankScores> ScorePrompt(const BlockRankPrompt& prompt) const;
+  // One pass over an already built prompt, with the per-head logits. `dense_reference` (benchmarks)
+  // computes attention densely with a mask instead of block-sparsely; the results are the same.
+  Result<BlockRankScores> ScorePrompt(const BlockRankPrompt& prompt, bool dense_reference = false) const;
 
   const model::LlamaModel& model() const { return *model_; }
   const model::SentencePieceTokenizer& tokenizer() const { return *tokenizer_; }

@@ -42,6 +42,7 @@ struct HitStages {
   float bm25 = std::numeric_limits<float>::quiet_NaN();  // NaN: not retrieved by BM25 (added later)
   double resmem_base = std::numeric_limits<double>::quiet_NaN();  // calibrated BM25 probability; NaN: no ResMem
   double resmem_correction = 0;                                    // ResMem's lambda * sum w r
+  double rerank = std::numeric_limits<double>::quiet_NaN();        // BlockRank score; NaN: not reranked
 };
 
 struct SearchHit {
@@ -57,6 +58,7 @@ struct SearchHit {
 // Wall time of each stage of one search, in milliseconds.
 struct SearchTimings {
   double retrieve_ms = 0;  // analysis and BM25 top-k
+  double rerank_ms = 0;    // BlockRank
   double correct_ms = 0;   // ResMem
   double hydrate_ms = 0;   // titles, texts and snippets
 };
@@ -119,6 +121,10 @@ class Collection {
                                   const IngestOptions& options);
 
   // BM25 (Lucene 8 EnglishAnalyzer, k1 0.9, b 0.4) over title + " " + text.
+  // Loads a BlockRank reranker (a Mistral/Llama checkpoint directory with tokenizer.model) used by
+  // searches with SearchOptions::rerank; replaces any earlier one. The model is shared by all threads.
+  Status LoadReranker(const std::string& model_dir, const RerankOptions& options = {});
+  bool HasReranker() const;
   // Loads the in-memory search index now rather than on the first Search.
   Status Preload() const;
   // `timings`, when given, receives each stage's wall time.

@@ -73,6 +73,24 @@ struct ResMemOptions {
   size_t depth = 100;
 };
 
+// BlockRank in-context reranking with a Mistral/Llama checkpoint (rerank/blockrank.h).
+struct RerankOptions {
+  // Default: 20 (of Mistral-7B's 32). 0-based layer whose attention gives the scores.
+  int scoring_layer = 20;
+  // Default: 2. Last query-block tokens whose attention is read.
+  int n_signal = 2;
+  // Default: 384, as in the authors' evaluation; rounded up to a multiple of 16.
+  size_t max_block_length = 384;
+  // Default: 16384. Position of the query block's first token.
+  int32_t query_position = 16384;
+  // Default: 0 (every candidate in one pass). More candidates are scored in windows of this size.
+  size_t window = 0;
+  // Default: true. The instruction block holds the query, as the released checkpoint was trained.
+  bool query_in_instruction = true;
+  // Default: 100. Candidates reranked per query; the rest of the list follows unchanged.
+  size_t depth = 100;
+};
+
 struct SearchOptions {
   // Default: 10. Number of hits.
   size_t k = 10;
@@ -82,6 +100,8 @@ struct SearchOptions {
   bool hydrate = true;
   // Default: false. Correct the top candidates with the collection's ResMem memory (BuildResMem).
   bool resmem = false;
+  // Default: false. Rerank the top candidates with the reranker given to Collection::LoadReranker.
+  bool rerank = false;
 };
 
 }  // namespace quarry

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <set>
 #include <thread>
 
 #include "tests/test_util.h"
@@ -126,6 +128,44 @@ TEST(Collection, ReadOnlyOpenRefusesWrites) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->Upsert({{"a", "", "t", ""}}).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ((*c)->Delete("a").status().code(), StatusCode::kFailedPrecondition);
+}
+
+// BlockRank in the search pipeline (tiny random-weight Mistral): the top `depth` hits are reordered
+// by their in-context scores, and the tail keeps BM25's order below them.
+TEST(Collection, RerankStageReordersTheHead) {
+  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
+  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  testing::TempDir tmp;
+  auto c = NewCollection(tmp);
+  std::vector<Document> docs;
+  for (int i = 0; i < 12; ++i) docs.push_back({"d" + std::to_string(i), "", "heart disease study number " + std::to_string(i) + std::string(i, '!'), ""});
+  ASSERT_TRUE(c->Upsert(docs).ok());
+  SearchOptions plain{.k = 12, .hydrate = false};
+  EXPECT_EQ(c->Search("heart", {.k = 3, .rerank = true}).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(c->LoadReranker(model, {.scoring_layer = 2, .depth = 5}).ok());
+  EXPECT_TRUE(c->HasReranker());
+  auto base = c->Search("heart disease", plain);
+  SearchOptions reranked = plain;
+  reranked.rerank = true;
+  SearchTimings timings;
+  auto hits = c->Search("heart disease", reranked, &timings);
+  ASSERT_TRUE(base.ok() && hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 12u);
+  EXPECT_GT(timings.rerank_ms, 0.0);
+  std::set<std::string> head_before, head_after;
+  for (int i = 0; i < 5; ++i) {
+    head_before.insert((*base)[i].id);
+    head_after.insert((*hits)[i].id);
+    EXPECT_FALSE(std::isnan((*hits)[i].stages.rerank)) << i;
+    if (i > 0) EXPECT_GE((*hits)[i - 1].stages.rerank, (*hits)[i].stages.rerank);
+  }
+  EXPECT_EQ(head_after, head_before) << "reranking reorders the top 5, it does not change them";
+  for (size_t i = 5; i < 12; ++i) {
+    EXPECT_EQ((*hits)[i].id, (*base)[i].id) << "the tail keeps BM25's order";
+    EXPECT_TRUE(std::isnan((*hits)[i].stages.rerank));
+    EXPECT_LT((*hits)[i].score, (*hits)[i - 1].score);
+  }
+  EXPECT_FALSE(c->LoadReranker(model, {.scoring_layer = 9}).ok()) << "tiny-mistral has 4 layers";
 }
 
 // Readers running beside a writer see whole batches only: every batch adds 50 documents that share

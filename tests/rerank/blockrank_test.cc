@@ -77,6 +77,9 @@ TEST_P(BlockRankGolden, ReproducesTheAuthorsPipeline) {
   const auto want_scores = g["doc_scores"].get<std::vector<double>>();
   ASSERT_EQ(scores->doc_scores.size(), want_scores.size());
   for (size_t i = 0; i < want_scores.size(); ++i) EXPECT_NEAR(scores->doc_scores[i], want_scores[i], 1e-5) << "doc " << i;
+  auto dense = ranker.ScorePrompt(prompt, /*dense_reference=*/true);
+  ASSERT_TRUE(dense.ok());
+  EXPECT_EQ(dense->doc_scores, scores->doc_scores) << "dense masked attention must give the same scores";
   auto via_score = ranker.Score(g["query"], docs);
   ASSERT_TRUE(via_score.ok());
   EXPECT_EQ(*via_score, scores->doc_scores);

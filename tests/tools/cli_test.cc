@@ -9,6 +9,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
 
 #include "quarry/collection.h"
 #include "storage/store.h"
@@ -199,6 +202,46 @@ TEST(Cli, ResMemNeverSeesTestJudgements) {
   auto search = Quarry("search " + ShellQuote(dir) + " 'statins cholesterol' --resmem --json");
   ASSERT_EQ(search.exit_code, 0) << search.err;
   EXPECT_EQ(nlohmann::json::parse(search.out)["hits"][0]["id"], "d4");
+}
+
+// DL 2019 reranked end to end with the tiny random-weight Mistral: the numbers mean nothing, the
+// plumbing is what is checked (a complete, valid run that `quarry eval` scores).
+TEST(Cli, RerankDl2019WithTheTinyMistral) {
+  QUARRY_REQUIRE_SHARED(dl19, "datasets/trec-dl-2019-passage");
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-mistral");
+  testing::TempDir tmp;
+  const std::string dir = tmp / "dl19";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --msmarco " + ShellQuote(dl19 + "/collection.tsv") + " --no-sync").exit_code, 0);
+  auto r = Quarry("rerank --model " + ShellQuote(model) + " --collection " + ShellQuote(dir) + " --run " +
+                  ShellQuote(dl19 + "/run.bm25.trec") + " --queries " + ShellQuote(dl19 + "/queries.tsv") +
+                  " --depth 20 --scoring-layer 2 --run-out " + ShellQuote(tmp / "reranked.trec"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("reranked 43 queries (860 documents)"), std::string::npos) << r.out;
+  // Same queries and documents as the input run, each query's list complete and strictly ordered.
+  std::map<std::string, std::set<std::string>> before, after;
+  std::map<std::string, std::vector<double>> scores;
+  for (const auto& [path, into] : {std::pair{dl19 + "/run.bm25.trec", &before}, std::pair{tmp / "reranked.trec", &after}}) {
+    std::istringstream lines(testing::ReadFile(path));
+    std::string q, q0, doc, tag;
+    int rank;
+    double score;
+    while (lines >> q >> q0 >> doc >> rank >> score >> tag) {
+      (*into)[q].insert(doc);
+      if (into == &after) scores[q].push_back(score);
+    }
+  }
+  EXPECT_EQ(after, before);
+  for (const auto& [q, s] : scores) EXPECT_TRUE(std::is_sorted(s.rbegin(), s.rend())) << q;
+  auto eval = Quarry("eval --qrels " + ShellQuote(dl19 + "/qrels.txt") + " --run " + ShellQuote(tmp / "reranked.trec"));
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_NE(eval.out.find("queries      43"), std::string::npos) << eval.out;
+  // A run naming a document the collection lacks is an error naming it.
+  testing::WriteFile(tmp / "bad.trec", "156493 Q0 no-such-passage 1 9.0 x\n");
+  auto bad = Quarry("rerank --model " + ShellQuote(model) + " --collection " + ShellQuote(dir) + " --run " +
+                    ShellQuote(tmp / "bad.trec") + " --queries " + ShellQuote(dl19 + "/queries.tsv") +
+                    " --scoring-layer 2 --run-out " + ShellQuote(tmp / "x.trec"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("'no-such-passage'"), std::string::npos) << bad.err;
 }
 
 // Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,

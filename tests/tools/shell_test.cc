@@ -63,7 +63,7 @@ TEST_F(ShellTest, ScriptedSessionGoldenText) {
             "  2  d0           bm25  0.5524  final 0.5524\n"
             "error: " + dir_ + ": no ResMem memory (run `quarry resmem build`)\n"
             "error: mode 'dense' needs a dense index, which this build of Quarry does not have yet\n"
-            "error: the BlockRank reranker is not in this build of Quarry yet\n"
+            "error: no reranker loaded (start the shell with --rerank-model DIR)\n"
             "error: k must be an integer in 1..10000\n"
             "error: unknown command ':bogus' (:help lists them)\n"
             "id: d2\ntitle: \ntext: The heart is a muscle.\nmetadata: {}\n");
@@ -81,10 +81,28 @@ TEST_F(ShellTest, WithoutATerminalItAnswersInJsonLines) {
   EXPECT_EQ(answers[0]["hits"][0]["id"], "d4");
   EXPECT_TRUE(answers[0].contains("timings"));
   EXPECT_GE(answers[0]["timings"]["retrieve_ms"].get<double>(), 0.0);
+  EXPECT_TRUE(answers[0]["timings"].contains("rerank_ms"));
   EXPECT_EQ(answers[1]["k"], 1);
   EXPECT_EQ(answers[2]["hits"].size(), 1u);
   EXPECT_EQ(answers[2]["hits"][0]["id"], "d6");
   EXPECT_FLOAT_EQ(answers[3]["explain"][0]["bm25"].get<float>(), answers[2]["hits"][0]["score"].get<float>());
+}
+
+TEST_F(ShellTest, RerankOnWithAModel) {
+  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
+  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  auto r = Script(":rerank on\nheart\n:explain\n:rerank depth 2\n:rerank off\n",
+                  "--rerank-model " + ShellQuote(model) + " --scoring-layer 2 --no-timings");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> answers;
+  for (std::string line; std::getline(lines, line);) answers.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(answers.size(), 5u) << r.out;
+  EXPECT_EQ(answers[0]["rerank"], true);
+  EXPECT_EQ(answers[1]["hits"].size(), 4u);
+  for (const auto& hit : answers[2]["explain"]) EXPECT_TRUE(hit.contains("rerank")) << hit;
+  EXPECT_EQ(answers[3]["rerank_depth"], 2);
+  EXPECT_EQ(answers[4]["rerank"], false);
 }
 
 // Drives `quarry shell` on a pseudo-terminal, as a person would type.

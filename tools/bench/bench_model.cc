@@ -18,61 +18,12 @@
 
 #include "model/kernels.h"
 #include "model/llama.h"
+#include "tools/bench/random_checkpoint.h"
 
 using namespace quarry::model;
+using quarry::bench::Shape;
 
 namespace {
-
-struct Shape {
-  int hidden = 896, layers = 24, heads = 14, kv_heads = 2, ffn = 4864, vocab = 32768;
-};
-
-quarry::Status WriteCheckpoint(const std::string& dir, const Shape& s, DType dtype) {
-  std::filesystem::create_directories(dir);
-  const int head_dim = s.hidden / s.heads;
-  std::ofstream(dir + "/config.json") << "{\"model_type\": \"llama\", \"architectures\": [\"LlamaForCausalLM\"], "
-                                      << "\"vocab_size\": " << s.vocab << ", \"hidden_size\": " << s.hidden
-                                      << ", \"num_hidden_layers\": " << s.layers << ", \"num_attention_heads\": " << s.heads
-                                      << ", \"num_key_value_heads\": " << s.kv_heads << ", \"head_dim\": " << head_dim
-                                      << ", \"intermediate_size\": " << s.ffn << ", \"rms_norm_eps\": 1e-5, "
-                                      << "\"rope_theta\": 10000.0, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false, "
-                                      << "\"dtype\": \"" << (dtype == DType::kBF16 ? "bfloat16" : "float32") << "\"}";
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<TensorToWrite> tensors;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, bool ones) {
-    size_t n = 1;
-    for (auto d : shape) n *= d;
-    TensorToWrite t{name, dtype, shape, {}};
-    t.bytes.resize(n * DTypeSize(dtype));
-    for (size_t i = 0; i < n; ++i) {
-      const float v = ones ? 1.0f : normal(rng);
-      if (dtype == DType::kF32) std::memcpy(&t.bytes[4 * i], &v, 4);
-      else {
-        const uint16_t b = F32ToBf16(v);
-        std::memcpy(&t.bytes[2 * i], &b, 2);
-      }
-    }
-    tensors.push_back(std::move(t));
-  };
-  const int64_t H = s.hidden, q = int64_t{s.heads} * head_dim, kv = int64_t{s.kv_heads} * head_dim;
-  add("model.embed_tokens.weight", {s.vocab, H}, false);
-  add("model.norm.weight", {H}, true);
-  add("lm_head.weight", {s.vocab, H}, false);
-  for (int l = 0; l < s.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {H}, true);
-    add(p + "post_attention_layernorm.weight", {H}, true);
-    add(p + "self_attn.q_proj.weight", {q, H}, false);
-    add(p + "self_attn.k_proj.weight", {kv, H}, false);
-    add(p + "self_attn.v_proj.weight", {kv, H}, false);
-    add(p + "self_attn.o_proj.weight", {H, q}, false);
-    add(p + "mlp.gate_proj.weight", {s.ffn, H}, false);
-    add(p + "mlp.up_proj.weight", {s.ffn, H}, false);
-    add(p + "mlp.down_proj.weight", {H, s.ffn}, false);
-  }
-  return WriteSafetensors(dir + "/model.safetensors", tensors);
-}
 
 double PeakRssMiB() {
   struct rusage u;
@@ -94,7 +45,7 @@ int main(int argc, char** argv) {
   if (lengths.empty()) lengths = {128, 512};
   Shape shape;
   if (!std::filesystem::exists(dir + "/model.safetensors")) {
-    if (auto s = WriteCheckpoint(dir, shape, dtype); !s.ok()) return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
+    if (auto s = quarry::bench::WriteRandomCheckpoint(dir, shape, dtype); !s.ok()) return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
   }
   auto model = LlamaModel::Load(dir);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;

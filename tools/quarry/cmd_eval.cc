@@ -11,6 +11,7 @@
 #include "eval/significance.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
+#include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
 
@@ -22,6 +23,7 @@ struct EvalArgs {
   size_t depth = 1000;
   uint64_t permutations = 10000;
   bool per_query = false, json = false, ignore_self = false, resmem = false;
+  RerankFlags rerank;
 };
 
 int RunEval(const EvalArgs& a) {
@@ -59,14 +61,18 @@ int RunEval(const EvalArgs& a) {
     }
     auto c = Collection::Open(a.dir, {.read_only = true});
     if (!c.ok()) return Fail(c.status());
-    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false, .resmem = a.resmem});
+    const bool rerank = !a.rerank.model.empty();
+    if (rerank) {
+      if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+    }
+    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank});
     if (!results.ok()) return Fail(results.status());
     for (size_t i = 0; i < qids.size(); ++i) {
       auto& entries = run[qids[i]];
       // Scores as the run file holds them, so that evaluating the file gives the same numbers.
       for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
     }
-    run_name = a.resmem ? "bm25+resmem" : "bm25";
+    run_name = std::string("bm25") + (rerank ? "+blockrank" : "") + (a.resmem ? "+resmem" : "");
     if (!a.run_out.empty()) {
       if (Status s = eval::WriteRun(a.run_out, run, "quarry-" + run_name); !s.ok()) return Fail(s);
     }
@@ -150,6 +156,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_flag("--per-query", a->per_query, "print each query's values");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--resmem", a->resmem, "correct the retrieved scores with the collection's ResMem memory");
+  AddRerankFlags(cmd, &a->rerank);
   cmd->add_flag("--ignore-self", a->ignore_self, "drop hits whose id equals the query id (BEIR)");
   cmd->add_option("--compare", a->compare, "paired significance test against this run (B)");
   cmd->add_option("--permutations", a->permutations, "randomisation test permutations")->capture_default_str();

@@ -9,6 +9,7 @@
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/render.h"
+#include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
 
@@ -17,6 +18,7 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     std::string dir, query;
     size_t k = 10;
     bool json = false, exhaustive = false, resmem = false;
+    RerankFlags rerank;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("search", "BM25 search: ranked hits with id, score, title and a snippet");
@@ -26,10 +28,15 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_flag("--exhaustive", a->exhaustive, "score every posting (no pruning; same results)");
   cmd->add_flag("--resmem", a->resmem, "correct scores with the collection's ResMem memory");
+  AddRerankFlags(cmd, &a->rerank);
   commands->emplace_back(cmd, [a] {
     auto c = Collection::Open(a->dir, {.read_only = true});
     if (!c.ok()) return Fail(c.status());
-    auto hits = (*c)->Search(a->query, {.k = a->k, .exhaustive = a->exhaustive, .resmem = a->resmem});
+    if (!a->rerank.model.empty()) {
+      if (Status s = (*c)->LoadReranker(a->rerank.model, a->rerank.options); !s.ok()) return Fail(s);
+    }
+    auto hits = (*c)->Search(a->query, {.k = a->k, .exhaustive = a->exhaustive, .resmem = a->resmem,
+                                        .rerank = !a->rerank.model.empty()});
     if (!hits.ok()) return Fail(hits.status());
     if (a->json) {
       const nlohmann::json j = {{"query", a->query}, {"hits", HitsJson(*hits)}};

@@ -17,6 +17,7 @@
 #include "quarry/engine.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/render.h"
+#include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
 
@@ -30,7 +31,7 @@ const char kHelp[] =
     "Type text to search. Commands:\n"
     "  :k N                      hits per query\n"
     "  :mode bm25|dense|hybrid   first-stage retrieval (this build has bm25)\n"
-    "  :rerank on|off|depth N    LLM reranking of the top N (not in this build yet)\n"
+    "  :rerank on|off|depth N    BlockRank reranking of the top N (needs --rerank-model)\n"
     "  :resmem on|off            correct scores with the collection's ResMem memory\n"
     "  :explain                  per-stage scores of the last results\n"
     "  :doc ID                   show a document\n"
@@ -64,7 +65,10 @@ bool ParseOnOff(const std::string& v, bool* out) {
 
 class Shell {
  public:
-  Shell(std::unique_ptr<Engine> engine, Settings settings) : engine_(std::move(engine)), s_(settings) {}
+  Shell(std::unique_ptr<Engine> engine, Settings settings, RerankFlags rerank)
+      : engine_(std::move(engine)), s_(settings), rerank_(std::move(rerank)) {
+    s_.rerank_depth = rerank_.options.depth;
+  }
 
   Reply Handle(const std::string& line) {
     if (line.empty() || line[0] != ':') return Search(line);
@@ -111,15 +115,23 @@ class Shell {
     if (key == "rerank") {
       bool on;
       if (!ParseOnOff(value, &on)) return Error("rerank is on or off (or :rerank depth N)");
-      if (on) return Error("the BlockRank reranker is not in this build of Quarry yet");
-      s_.rerank = false;
-      return Note("rerank = off", {{"rerank", false}});
+      if (on && !engine_->collection().HasReranker()) {
+        return Error("no reranker loaded (start the shell with --rerank-model DIR)");
+      }
+      s_.rerank = on;
+      return Note(std::string("rerank = ") + (on ? "on" : "off"), {{"rerank", on}});
     }
     if (key == "rerank.depth") {
       char* end = nullptr;
       const long d = std::strtol(value.c_str(), &end, 10);
       if (value.empty() || *end || d <= 0) return Error("rerank depth must be a positive integer");
       s_.rerank_depth = static_cast<size_t>(d);
+      if (!rerank_.model.empty()) {  // the depth belongs to the loaded reranker: load it again
+        rerank_.options.depth = s_.rerank_depth;
+        if (Status st = engine_->collection().LoadReranker(rerank_.model, rerank_.options); !st.ok()) {
+          return Error(st.message());
+        }
+      }
       return Note("rerank depth = " + std::to_string(s_.rerank_depth), {{"rerank_depth", s_.rerank_depth}});
     }
     if (key == "resmem") {
@@ -142,7 +154,7 @@ class Shell {
   }
 
   Reply Search(const std::string& query) {
-    auto result = engine_->Search(query, {.k = s_.k, .resmem = s_.resmem});
+    auto result = engine_->Search(query, {.k = s_.k, .resmem = s_.resmem, .rerank = s_.rerank});
     if (!result.ok()) return Error(result.status().message());
     last_ = result->hits;
     Reply r;
@@ -156,8 +168,8 @@ class Shell {
     r.json = {{"query", query}, {"hits", HitsJson(result->hits)}};
     if (s_.timings) {
       r.text += TimingsLine(result->timings) + "\n";
-      r.json["timings"] = {{"retrieve_ms", result->timings.retrieve_ms}, {"correct_ms", result->timings.correct_ms},
-                           {"hydrate_ms", result->timings.hydrate_ms}};
+      r.json["timings"] = {{"retrieve_ms", result->timings.retrieve_ms}, {"rerank_ms", result->timings.rerank_ms},
+                           {"correct_ms", result->timings.correct_ms}, {"hydrate_ms", result->timings.hydrate_ms}};
     }
     return r;
   }
@@ -175,6 +187,11 @@ class Shell {
       text += std::isnan(st.bm25) ? std::string("      -") : (std::snprintf(line, sizeof line, "%7.4f", st.bm25), line);
       nlohmann::json j = {{"rank", i + 1}, {"id", h.id}, {"final", h.score}};
       if (!std::isnan(st.bm25)) j["bm25"] = st.bm25;
+      if (!std::isnan(st.rerank)) {
+        std::snprintf(line, sizeof line, "  rerank %.4f", st.rerank);
+        text += line;
+        j["rerank"] = st.rerank;
+      }
       if (!std::isnan(st.resmem_base)) {
         std::snprintf(line, sizeof line, "  resmem base %.4f %+.4f", st.resmem_base, st.resmem_correction);
         text += line;
@@ -212,6 +229,7 @@ class Shell {
 
   std::unique_ptr<Engine> engine_;
   Settings s_;
+  RerankFlags rerank_;
   std::vector<SearchHit> last_;
 };
 
@@ -292,6 +310,7 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     std::string dir, history;
     size_t k = 10;
     bool json = false, text = false, no_timings = false;
+    RerankFlags rerank;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -304,6 +323,7 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
   cmd->add_flag("--text", a->text, "the terminal format even without a terminal")->excludes(json);
   cmd->add_flag("--no-timings", a->no_timings, "leave out per-stage timings");
   cmd->add_option("--history", a->history, "history file (default: DIR/shell_history)");
+  AddRerankFlags(cmd, &a->rerank);
   commands->emplace_back(cmd, [a] {
     auto engine = Engine::Open(a->dir);
     if (!engine.ok()) return Fail(engine.status());
@@ -312,7 +332,10 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     settings.k = a->k;
     settings.timings = !a->no_timings;
     settings.colour = isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
-    Shell shell(std::move(*engine), settings);
+    if (!a->rerank.model.empty()) {
+      if (Status s = (*engine)->collection().LoadReranker(a->rerank.model, a->rerank.options); !s.ok()) return Fail(s);
+    }
+    Shell shell(std::move(*engine), settings, a->rerank);
     if (terminal && !a->json) return RunInteractive(shell, a->history.empty() ? a->dir + "/shell_history" : a->history);
     return RunScript(shell, !a->text);
   });

@@ -23,6 +23,7 @@ using Action = std::function<int()>;
 void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
+void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 

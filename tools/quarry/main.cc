@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   AddEvalCommands(app, &commands);
   AddResMemCommands(app, &commands);
   AddShellCommands(app, &commands);
+  AddRerankCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -37,8 +37,8 @@ nlohmann::json HitsJson(const std::vector<SearchHit>& hits) {
 
 std::string TimingsLine(const SearchTimings& t) {
   char buf[128];
-  std::snprintf(buf, sizeof buf, "time: retrieve %.2f ms, correct %.2f ms, hydrate %.2f ms", t.retrieve_ms,
-                t.correct_ms, t.hydrate_ms);
+  std::snprintf(buf, sizeof buf, "time: retrieve %.2f ms, rerank %.2f ms, correct %.2f ms, hydrate %.2f ms",
+                t.retrieve_ms, t.rerank_ms, t.correct_ms, t.hydrate_ms);
   return buf;
 }
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# BlockRank scoring time for N = 10, 20, 50, 100 documents of 128 tokens, with block-sparse attention
+# and with the same forward computing attention densely under a mask (ratio = dense / sparse), on a
+# random-weight checkpoint the benchmark writes (hidden 1024, 16 layers, 16/4 heads, FFN 2816, vocab
+# 32768; scoring layer 8). Needs ~1 GiB of disk under $TMPDIR. Takes a few minutes on 2 cores.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/build.sh" >/dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ $# -eq 0 ]; then set -- 10 20 50 100; fi
+"${QUARRY_BUILD_DIR:-$root/build}/bench_rerank" "$tmp/model" "$@"

@@ -1,0 +1,35 @@
+// The reranker options shared by `quarry rerank`, `search`, `eval` and `shell`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "quarry/options.h"
+
+namespace quarry::cli {
+
+struct RerankFlags {
+  std::string model;  // empty: no reranking
+  RerankOptions options;
+};
+
+// --rerank-model, --rerank-depth, --scoring-layer, --max-block-length, --rerank-window,
+// --query-in-instruction; `model_flag` names the model option ("--rerank-model" or "--model").
+// `depth_flag` names the depth option ("--rerank-depth", or "--depth" for `quarry rerank`).
+inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& model_flag = "--rerank-model",
+                           const std::string& depth_flag = "--rerank-depth") {
+  cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model");
+  cmd->add_option(depth_flag, f->options.depth, "candidates reranked per query")->capture_default_str();
+  cmd->add_option("--scoring-layer", f->options.scoring_layer, "0-based layer whose attention gives the scores")
+      ->capture_default_str();
+  cmd->add_option("--max-block-length", f->options.max_block_length, "tokens kept per block (rounded up to 16)")
+      ->capture_default_str();
+  cmd->add_option("--rerank-window", f->options.window, "score at most this many candidates per pass (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--query-in-instruction", f->options.query_in_instruction,
+                  "put the query in the instruction block (true, as the released checkpoint was trained)")
+      ->capture_default_str();
+}
+
+}  // namespace quarry::cli
