@@ -10,7 +10,7 @@
 
 namespace quarry {
 
-std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem}; }
+std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem, kCfRerankCache}; }
 
 Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collection::~Collection() = default;
@@ -70,8 +70,9 @@ Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
 
 // The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
-                                         const BlockRanker* reranker, std::string_view query,
-                                         const SearchOptions& options, SearchTimings* timings) {
+                                         const BlockRanker* reranker, const std::string& rerank_cache_config,
+                                         std::string_view query, const SearchOptions& options,
+                                         SearchTimings* timings) {
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   auto t0 = Clock::now();
@@ -92,7 +93,7 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   }
   if (timings) timings->retrieve_ms = ms_since(t0);
   t0 = Clock::now();
-  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, *reranker, query, &hits));
+  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, *reranker, query, &hits, rerank_cache_config));
   if (timings) timings->rerank_ms = ms_since(t0);
   t0 = Clock::now();
   if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, &hits));
@@ -139,6 +140,7 @@ Status Collection::LoadReranker(const std::string& model_dir, const RerankOption
   QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));
   std::lock_guard lock(impl_->index_mu);
   impl_->reranker = std::move(ranker);
+  impl_->reranker_cache_config = RerankCacheConfig(model_dir, options);
   return Status::Ok();
 }
 
@@ -160,10 +162,13 @@ Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const 
     QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
   }
   std::shared_ptr<const BlockRanker> reranker;
+  std::string cache_config;
   if (options.rerank) {
     QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
+    std::lock_guard lock(impl_->index_mu);
+    cache_config = impl_->reranker_cache_config;
   }
-  return SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), query, options, timings);
+  return SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), cache_config, query, options, timings);
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
@@ -174,13 +179,16 @@ Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::v
     QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
   }
   std::shared_ptr<const BlockRanker> reranker;
+  std::string cache_config;
   if (options.rerank) {
     QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
+    std::lock_guard lock(impl_->index_mu);
+    cache_config = impl_->reranker_cache_config;
   }
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
   auto one = [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), queries[i], options, nullptr);
+    auto r = SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), cache_config, queries[i], options, nullptr);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
   };

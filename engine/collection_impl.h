@@ -32,6 +32,7 @@ class Collection::Impl {
   mutable uint64_t lexical_generation = UINT64_MAX;     // guarded by index_mu
   mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
+  std::string reranker_cache_config;                     // guarded by index_mu
   mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
   // The lexical index of the latest committed state (reloaded after writes).
   Result<std::shared_ptr<const LexicalIndex>> CurrentLexicalIndex() const;
@@ -42,14 +43,20 @@ class Collection::Impl {
 };
 
 inline constexpr char kCfResMem[] = "resmem";        // "memory" -> ResMem::Encode()
+inline constexpr char kCfRerankCache[] = "rerank_cache";  // BE32 doc number -> EncodeBlockCache()
+inline constexpr char kMetaRerankCache[] = "rerank_cache.config";  // JSON: what the caches were made with
 inline constexpr char kResMemKey[] = "memory";
 
 // Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
 // documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).
 Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query, std::vector<SearchHit>* hits);
 
-// Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows.
-Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits);
+// Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows. In the
+// decoupled mode, document blocks cached by BuildRerankCache for this model and options are used.
+Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits,
+                   const std::string& cache_config);
+// What identifies a cache: the model's config and weights size, the scoring layer and block length.
+std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions& options);
 
 // Column families every collection opens besides the store's own.
 std::vector<std::string> IndexColumnFamilies();

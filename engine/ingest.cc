@@ -48,6 +48,7 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
     }
     if (old) {
       batch.Delete(store->cf(kCfDocs), EncodeFixed32BE(*old));
+      batch.Delete(store->cf(kCfRerankCache), EncodeFixed32BE(*old));
       if (Status s = lexical_writer->Remove(*old); !s.ok()) return fail(s);
       ++replaced;
     } else {
@@ -90,6 +91,7 @@ Result<bool> Collection::Delete(std::string_view id) {
   if (!docnum) return false;
   rocksdb::WriteBatch batch;
   batch.Delete(impl_->store->cf(kCfDocs), EncodeFixed32BE(*docnum));
+  batch.Delete(impl_->store->cf(kCfRerankCache), EncodeFixed32BE(*docnum));
   batch.Delete(impl_->store->cf(kCfIds), rocksdb::Slice(id.data(), id.size()));
   if (Status s = impl_->lexical_writer->Remove(*docnum); !s.ok()) {
     impl_->lexical_writer->Discard();

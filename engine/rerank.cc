@@ -1,21 +1,74 @@
-// BlockRank in the pipeline: the top `depth` BM25 candidates are reordered by their in-context scores.
+// BlockRank in the pipeline: the top `depth` BM25 candidates are reordered by their in-context scores;
+// in the decoupled mode, with document blocks cached in the collection (BuildRerankCache).
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "common/coding.h"
 #include "engine/collection_impl.h"
 
 namespace quarry {
 
-Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits) {
+std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions& options) {
+  std::ifstream in(model_dir + "/config.json");
+  std::stringstream config;
+  config << in.rdbuf();
+  uint64_t weight_bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
+    if (entry.path().extension() == ".safetensors") weight_bytes += entry.file_size(ec);
+  }
+  const nlohmann::json j = {{"model_config_fnv1a64", Fnv1a64(config.str())},
+                            {"weight_bytes", weight_bytes},
+                            {"scoring_layer", options.scoring_layer},
+                            {"max_block_length", options.max_block_length}};
+  return j.dump();
+}
+
+namespace {
+
+// BlockRank scores of `hits` (all of them, in one pass or windows), from cached document blocks when the
+// ranker is decoupled and the collection's caches were made with the same model and options.
+Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ranker, std::string_view query,
+                                      const std::vector<SearchHit>& hits, const std::string& cache_config) {
+  std::vector<BlockRankDocument> docs;
+  for (const auto& hit : hits) {
+    QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc));
+    if (!doc) docs.push_back({"", "", hit.id});  // deleted since the index was loaded: scored as empty
+    else docs.push_back({doc->title, doc->text, doc->id});
+  }
+  bool cached = false;
+  if (!ranker.options().query_in_instruction) {
+    QUARRY_ASSIGN_OR_RETURN(auto stored_config, store.Get(kCfMeta, kMetaRerankCache));
+    cached = stored_config && *stored_config == cache_config;
+  }
+  if (!cached) return ranker.Score(std::string(query), docs);
+  std::vector<BlockCache> caches(hits.size());
+  for (size_t i = 0; i < hits.size(); ++i) {
+    QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfRerankCache, EncodeFixed32BE(hits[i].doc)));
+    if (bytes) {
+      QUARRY_ASSIGN_OR_RETURN(caches[i], DecodeBlockCache(*bytes));
+    } else {  // ingested after the caches were built
+      QUARRY_ASSIGN_OR_RETURN(caches[i], ranker.EncodeDocument(docs[i]));
+    }
+  }
+  std::vector<const BlockCache*> ptrs;
+  for (const auto& c : caches) ptrs.push_back(&c);
+  return ranker.ScoreCached(std::string(query), ptrs);
+}
+
+}  // namespace
+
+Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits,
+                   const std::string& cache_config) {
   const size_t depth = std::min(ranker.options().depth, hits->size());
   if (depth == 0) return Status::Ok();
-  std::vector<BlockRankDocument> docs;
-  for (size_t i = 0; i < depth; ++i) {
-    QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument((*hits)[i].doc));
-    if (!doc) docs.push_back({"", ""});  // deleted since the index was loaded: scored as empty
-    else docs.push_back({doc->title, doc->text});
-  }
-  QUARRY_ASSIGN_OR_RETURN(auto scores, ranker.Score(std::string(query), docs));
+  const std::vector<SearchHit> head(hits->begin(), hits->begin() + depth);
+  QUARRY_ASSIGN_OR_RETURN(auto scores, ScoreHits(store, ranker, query, head, cache_config));
   for (size_t i = 0; i < depth; ++i) {
     (*hits)[i].stages.rerank = scores[i];
     (*hits)[i].score = static_cast<float>(scores[i]);
@@ -26,6 +79,54 @@ Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_vi
   float below = (*hits)[depth - 1].score;
   for (size_t i = depth; i < hits->size(); ++i) (*hits)[i].score = below -= 1e-3f;
   return Status::Ok();
+}
+
+Result<std::vector<double>> Collection::RerankScores(std::string_view query, const std::vector<std::string>& ids) const {
+  QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
+  std::string cache_config;
+  {
+    std::lock_guard lock(impl_->index_mu);
+    cache_config = impl_->reranker_cache_config;
+  }
+  std::vector<SearchHit> hits(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    QUARRY_ASSIGN_OR_RETURN(auto docnum, impl_->store->LookupDocNum(ids[i]));
+    if (!docnum) return Status::NotFound(dir() + ": document '" + ids[i] + "' is not in the collection");
+    hits[i].id = ids[i];
+    hits[i].doc = *docnum;
+  }
+  return ScoreHits(*impl_->store, *ranker, query, hits, cache_config);
+}
+
+Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, const RerankOptions& options_in,
+                                              bool half_precision) {
+  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  RerankOptions options = options_in;
+  options.query_in_instruction = false;  // caches exist only in the decoupled mode
+  QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));
+  std::lock_guard lock(impl_->write_mu);
+  Store& store = *impl_->store;
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(store.cf(kCfRerankCache), EncodeFixed32BE(0), EncodeFixed32BE(UINT32_MAX));
+  uint64_t n = 0;
+  Status failed;
+  QUARRY_RETURN_IF_ERROR(store.ForEachDocument([&](DocNum docnum, const Document& doc) {
+    auto cache = ranker->EncodeDocument({doc.title, doc.text, doc.id});
+    if (!cache.ok()) {
+      failed = cache.status().WithContext("document '" + doc.id + "'");
+      return false;
+    }
+    batch.Put(store.cf(kCfRerankCache), EncodeFixed32BE(docnum),
+              EncodeBlockCache(*cache, half_precision ? CacheDType::kF16 : CacheDType::kF32));
+    ++n;
+    return true;
+  }));
+  QUARRY_RETURN_IF_ERROR(failed);
+  // The config is written with the caches, so a half-built cache is never taken for a complete one.
+  batch.Put(store.cf(kCfMeta), kMetaRerankCache, RerankCacheConfig(model_dir, options));
+  QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
+  impl_->generation.fetch_add(1);
+  return n;
 }
 
 }  // namespace quarry

@@ -48,6 +48,28 @@ uint16_t F32ToBf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+uint16_t F32ToF16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  const uint32_t abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;                   // NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00;                   // overflow (>= 65520) to infinity
+  if (abs < 0x38800000) {                                        // subnormal half (or zero)
+    if (abs < 0x33000000) return sign;                           // below half the smallest subnormal
+    const uint32_t mant = (abs & 0x7fffff) | 0x800000;
+    const int shift = 126 - static_cast<int>(abs >> 23);         // 14..24
+    uint32_t half = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) ++half;
+    return sign | static_cast<uint16_t>(half);
+  }
+  uint32_t half = ((abs >> 13) - (112u << 10));                  // rebias exponent 127 -> 15
+  const uint32_t rem = abs & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;     // round to nearest even
+  return sign | static_cast<uint16_t>(half);
+}
+
 float F16ToF32(uint16_t h) {
   const uint32_t sign = uint32_t{h & 0x8000u} << 16;
   uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;

@@ -52,6 +52,7 @@ class Checkpoint {
 float Bf16ToF32(uint16_t v);
 float F16ToF32(uint16_t v);
 uint16_t F32ToBf16(float f);  // round to nearest even (for writing checkpoints in benchmarks)
+uint16_t F32ToF16(float f);   // round to nearest even; overflow to infinity
 
 // Writes a safetensors file (benchmarks make random-weight checkpoints with it).
 struct TensorToWrite {

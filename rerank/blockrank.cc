@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "model/kernels.h"
+#include "model/safetensors.h"
+#include "common/coding.h"
 
 namespace quarry {
 
@@ -19,6 +22,52 @@ constexpr char kFinalSuffix[] = "\nThe following document(s) can help answer the
 
 size_t RoundUp16(size_t n) { return (n + 15) / 16 * 16; }
 
+// Scores from the signal tokens' queries at the scoring layer over document keys (per document block)
+// and instruction keys: the authors' normalised scores and the anchored ones (see ScorePrompt).
+void ScoreFromKeys(const float* q, size_t n_signal, size_t heads, size_t kv_heads, size_t d,
+                   const std::vector<std::pair<const float*, size_t>>& doc_keys, const float* instruction_keys,
+                   size_t n_instruction, BlockRankScores* out, bool keep_logits = false) {
+  const size_t group = heads / kv_heads, n_docs = doc_keys.size();
+  out->doc_scores.assign(n_docs, 0.0);
+  if (keep_logits) out->logits.assign(heads, std::vector<std::vector<float>>(n_signal));
+  std::vector<double> anchored(n_docs, 0.0);
+  std::vector<float> logits, part, anchor;
+  for (size_t h = 0; h < heads; ++h) {
+    for (size_t t = 0; t < n_signal; ++t) {
+      const float* qh = q + (t * heads + h) * d;
+      logits.clear();
+      for (const auto& [keys, n] : doc_keys) {
+        model::AttentionLogits(qh, keys, kv_heads, d, h / group, {{0, n}}, &part);
+        logits.insert(logits.end(), part.begin(), part.end());
+      }
+      model::AttentionLogits(qh, instruction_keys, kv_heads, d, h / group, {{0, n_instruction}}, &anchor);
+      if (keep_logits) out->logits[h][t] = logits;
+      const double top = *std::max_element(logits.begin(), logits.end());
+      double sum = 0;
+      for (float v : logits) sum += std::exp(v - top);
+      const double anchor_top = *std::max_element(anchor.begin(), anchor.end());
+      double anchor_sum = 0;
+      for (float v : anchor) anchor_sum += std::exp(v - anchor_top);
+      const double anchor_lse = anchor_top + std::log(anchor_sum);
+      size_t j = 0;
+      for (size_t doc = 0; doc < n_docs; ++doc) {
+        double mass = 0, rel = 0;
+        for (size_t i = 0; i < doc_keys[doc].second; ++i, ++j) {
+          mass += std::exp(logits[j] - top);
+          rel += std::exp(logits[j] - anchor_lse);
+        }
+        out->doc_scores[doc] += mass / sum;
+        anchored[doc] += rel;
+      }
+    }
+  }
+  const double pairs = static_cast<double>(heads * n_signal);
+  for (double& s : out->doc_scores) s /= pairs;
+  out->anchored_scores.resize(n_docs);
+  for (size_t doc = 0; doc < n_docs; ++doc) out->anchored_scores[doc] = std::log(anchored[doc] / pairs);
+}
+
+
 }  // namespace
 
 BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokenizer, const std::string& query,
@@ -30,7 +79,8 @@ BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokeni
   p.pieces.push_back(instruction);
   for (size_t k = 0; k < docs.size(); ++k) {
     const std::string content = docs[k].title.empty() ? docs[k].text : docs[k].title + " " + docs[k].text;
-    p.pieces.push_back("\nID: " + std::to_string(k) + " | CONTENT: " + content + " | END ID: " + std::to_string(k));
+    const std::string label = options.query_in_instruction ? std::to_string(k) : docs[k].id;
+    p.pieces.push_back("\nID: " + label + " | CONTENT: " + content + " | END ID: " + label);
   }
   p.pieces.push_back(kFinalPrefix + query + kFinalSuffix);
   p.pieces.push_back("[");
@@ -107,7 +157,7 @@ Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt, 
   model::AttentionMask mask = BlockRankMask(prompt);
   mask.dense_reference = dense_reference;
   const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim;
-  const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, group = heads / kv_heads;
+  const size_t heads = c.n_heads, kv_heads = c.n_kv_heads;
   const size_t n_query = prompt.blocks.back().size();
   const size_t n_signal = std::min<size_t>(options_.n_signal, n_query);
 
@@ -128,40 +178,9 @@ Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt, 
   model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first_signal, model_->rope_inv_freq());
 
   BlockRankScores out;
-  const size_t n_docs = m - 2;
-  out.doc_scores.assign(n_docs, 0.0);
-  std::vector<double> anchored(n_docs, 0.0);
-  out.logits.assign(heads, std::vector<std::vector<float>>(n_signal));
-  std::vector<float> instruction_logits;
-  for (size_t h = 0; h < heads; ++h) {
-    for (size_t t = 0; t < n_signal; ++t) {
-      const float* qh = q.data() + (t * heads + h) * d;
-      model::AttentionLogits(qh, k.data(), kv_heads, d, h / group, {{doc_begin, doc_end}}, &out.logits[h][t]);
-      model::AttentionLogits(qh, k.data(), kv_heads, d, h / group, {{0, doc_begin}}, &instruction_logits);
-      const auto& logits = out.logits[h][t];
-      const double top = *std::max_element(logits.begin(), logits.end());
-      double sum = 0;
-      for (float v : logits) sum += std::exp(v - top);
-      const double anchor_top = *std::max_element(instruction_logits.begin(), instruction_logits.end());
-      double anchor_sum = 0;
-      for (float v : instruction_logits) anchor_sum += std::exp(v - anchor_top);
-      const double anchor_lse = anchor_top + std::log(anchor_sum);
-      size_t j = 0;
-      for (size_t doc = 0; doc < n_docs; ++doc) {
-        double mass = 0, rel = 0;
-        for (size_t i = 0; i < prompt.blocks[doc + 1].size(); ++i, ++j) {
-          mass += std::exp(logits[j] - top);
-          rel += std::exp(logits[j] - anchor_lse);
-        }
-        out.doc_scores[doc] += mass / sum;
-        anchored[doc] += rel;
-      }
-    }
-  }
-  const double pairs = static_cast<double>(heads * n_signal);
-  for (double& s : out.doc_scores) s /= pairs;
-  out.anchored_scores.resize(n_docs);
-  for (size_t doc = 0; doc < n_docs; ++doc) out.anchored_scores[doc] = std::log(anchored[doc] / pairs);
+  std::vector<std::pair<const float*, size_t>> doc_keys;
+  for (size_t b = 1; b + 1 < m; ++b) doc_keys.emplace_back(k.data() + mask.block_starts[b] * kv_heads * d, prompt.blocks[b].size());
+  ScoreFromKeys(q.data(), n_signal, heads, kv_heads, d, doc_keys, k.data(), doc_begin, &out, /*keep_logits=*/true);
   return out;
 }
 
@@ -179,6 +198,183 @@ Result<std::vector<double>> BlockRanker::Score(const std::string& query, const s
     out.insert(out.end(), scores.anchored_scores.begin(), scores.anchored_scores.end());
   }
   return out;
+}
+
+}  // namespace quarry
+
+namespace quarry {
+
+BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
+                                 const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const {
+  const auto& c = model_->config();
+  const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim, F = c.intermediate_size;
+  const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, q_dim = heads * d, kv_dim = kv_heads * d;
+  const int L = options_.scoring_layer;
+  // The mask over [context blocks..., this block]: this block sees every context block fully.
+  model::AttentionMask mask;
+  mask.kind = model::AttentionMask::Kind::kBlocks;
+  size_t n_context = 0;
+  std::vector<size_t> all_context;
+  for (size_t b = 0; b < context.size(); ++b) {
+    mask.block_starts.push_back(n_context);
+    mask.sees.push_back({});
+    all_context.push_back(b);
+    n_context += context[b]->n_tokens;
+  }
+  mask.block_starts.push_back(n_context);
+  mask.sees.push_back(all_context);
+  const size_t n_all = n_context + n;
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = n_context + i;
+
+  BlockCache cache;
+  cache.n_tokens = n;
+  std::vector<float> x = model_->Embed(ids), h(n * H), q(n * q_dim), attn(n * q_dim), o(n * H), gate(n * F), up(n * F);
+  std::vector<float> k_all(n_all * kv_dim), v_all(n_all * kv_dim);
+  for (int l = 0; l <= L; ++l) {
+    const auto& W = model_->layer(l);
+    model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
+    std::vector<float> k(n * kv_dim);
+    model::Linear(h.data(), n, H, W.wk.data, kv_dim, nullptr, k.data());
+    model::ApplyRope(k.data(), n, kv_heads, d, positions.data(), model_->rope_inv_freq());
+    if (l == L) {
+      cache.k.push_back(std::move(k));
+      break;
+    }
+    std::vector<float> v(n * kv_dim);
+    model::Linear(h.data(), n, H, W.wv.data, kv_dim, nullptr, v.data());
+    model::Linear(h.data(), n, H, W.wq.data, q_dim, nullptr, q.data());
+    model::ApplyRope(q.data(), n, heads, d, positions.data(), model_->rope_inv_freq());
+    size_t at = 0;
+    for (const BlockCache* ctx : context) {
+      std::copy(ctx->k[l].begin(), ctx->k[l].end(), k_all.begin() + at * kv_dim);
+      std::copy(ctx->v[l].begin(), ctx->v[l].end(), v_all.begin() + at * kv_dim);
+      at += ctx->n_tokens;
+    }
+    std::copy(k.begin(), k.end(), k_all.begin() + at * kv_dim);
+    std::copy(v.begin(), v.end(), v_all.begin() + at * kv_dim);
+    model::Attention(q.data(), rows, k_all.data(), v_all.data(), n_all, heads, kv_heads, d, mask, attn.data());
+    model::Linear(attn.data(), n, q_dim, W.wo.data, H, nullptr, o.data());
+    model::AddInPlace(x.data(), o.data(), n * H);
+    model::RmsNorm(x.data(), n, H, W.mlp_norm.data, c.norm_eps, h.data());
+    model::Linear(h.data(), n, H, W.w_gate.data, F, nullptr, gate.data());
+    model::Linear(h.data(), n, H, W.w_up.data, F, nullptr, up.data());
+    model::SiluMul(gate.data(), up.data(), n * F);
+    model::Linear(gate.data(), n, F, W.w_down.data, H, nullptr, o.data());
+    model::AddInPlace(x.data(), o.data(), n * H);
+    cache.k.push_back(std::move(k));
+    cache.v.push_back(std::move(v));
+  }
+  if (hidden) *hidden = std::move(x);
+  return cache;
+}
+
+Result<std::shared_ptr<const BlockCache>> BlockRanker::InstructionCache() const {
+  if (options_.query_in_instruction) {
+    return Status::FailedPrecondition("blockrank: caches need the decoupled mode (query_in_instruction = false)");
+  }
+  std::lock_guard lock(instruction_mu_);
+  if (!instruction_cache_) {
+    const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, "", {{"", "", ""}}, options_);
+    instruction_cache_ = std::make_shared<BlockCache>(RunBlock(p.blocks[0], p.positions[0], {}, nullptr));
+  }
+  return instruction_cache_;
+}
+
+Result<BlockCache> BlockRanker::EncodeDocument(const BlockRankDocument& doc) const {
+  QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
+  const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, "", {doc}, options_);
+  return RunBlock(p.blocks[1], p.positions[1], {instruction.get()}, nullptr);
+}
+
+Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
+                                                     const std::vector<const BlockCache*>& docs) const {
+  if (docs.empty()) return std::vector<double>{};
+  QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
+  const auto& c = model_->config();
+  for (const BlockCache* doc : docs) {
+    if (doc->k.size() != size_t(options_.scoring_layer) + 1 || doc->v.size() != size_t(options_.scoring_layer)) {
+      return Status::InvalidArgument("blockrank: a document cache was made with another scoring layer");
+    }
+  }
+  const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, query, {{"", "", ""}}, options_);
+  const std::vector<int32_t>& ids = p.blocks.back();
+  const std::vector<int32_t>& positions = p.positions.back();
+  std::vector<const BlockCache*> context = {instruction.get()};
+  context.insert(context.end(), docs.begin(), docs.end());
+  std::vector<float> x;
+  RunBlock(ids, positions, context, &x);
+  // The signal tokens' queries at the scoring layer.
+  const size_t H = c.hidden_size, d = c.head_dim, heads = c.n_heads, n = ids.size();
+  const size_t n_signal = std::min<size_t>(options_.n_signal, n), first = n - n_signal;
+  const auto& W = model_->layer(options_.scoring_layer);
+  std::vector<float> h(n_signal * H), q(n_signal * heads * d);
+  model::RmsNorm(x.data() + first * H, n_signal, H, W.attn_norm.data, c.norm_eps, h.data());
+  model::Linear(h.data(), n_signal, H, W.wq.data, heads * d, nullptr, q.data());
+  model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first, model_->rope_inv_freq());
+  std::vector<std::pair<const float*, size_t>> doc_keys;
+  for (const BlockCache* doc : docs) doc_keys.emplace_back(doc->k.back().data(), doc->n_tokens);
+  BlockRankScores scores;
+  ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),
+                instruction->n_tokens, &scores);
+  return std::move(scores.doc_scores);
+}
+
+std::string EncodeBlockCache(const BlockCache& cache, CacheDType dtype) {
+  std::string out;
+  out.push_back(1);  // format version
+  out.push_back(static_cast<char>(dtype));
+  PutVarint64(&out, cache.n_tokens);
+  PutVarint64(&out, cache.k.size());
+  PutVarint64(&out, cache.v.size());
+  auto put = [&](const std::vector<float>& m) {
+    PutVarint64(&out, m.size());
+    if (dtype == CacheDType::kF32) {
+      out.append(reinterpret_cast<const char*>(m.data()), m.size() * 4);
+    } else {
+      for (float f : m) {
+        const uint16_t h = model::F32ToF16(f);
+        out.append(reinterpret_cast<const char*>(&h), 2);
+      }
+    }
+  };
+  for (const auto& m : cache.k) put(m);
+  for (const auto& m : cache.v) put(m);
+  return out;
+}
+
+Result<BlockCache> DecodeBlockCache(std::string_view in) {
+  auto bad = [] { return Status::Corruption("blockrank cache: truncated or unknown format"); };
+  if (in.size() < 2 || in[0] != 1 || (in[1] != 0 && in[1] != 1)) return bad();
+  const auto dtype = static_cast<CacheDType>(in[1]);
+  in.remove_prefix(2);
+  uint64_t n_tokens, n_k, n_v;
+  if (!GetVarint64(&in, &n_tokens) || !GetVarint64(&in, &n_k) || !GetVarint64(&in, &n_v)) return bad();
+  BlockCache cache;
+  cache.n_tokens = n_tokens;
+  auto get = [&](std::vector<float>* m) {
+    uint64_t size;
+    const size_t width = dtype == CacheDType::kF32 ? 4 : 2;
+    if (!GetVarint64(&in, &size) || size > in.size() / width) return false;
+    m->resize(size);
+    if (dtype == CacheDType::kF32) {
+      std::memcpy(m->data(), in.data(), size * 4);
+    } else {
+      for (size_t i = 0; i < size; ++i) {
+        uint16_t h;
+        std::memcpy(&h, in.data() + 2 * i, 2);
+        (*m)[i] = model::F16ToF32(h);
+      }
+    }
+    in.remove_prefix(size * width);
+    return true;
+  };
+  cache.k.resize(n_k);
+  cache.v.resize(n_v);
+  for (auto& m : cache.k) if (!get(&m)) return bad();
+  for (auto& m : cache.v) if (!get(&m)) return bad();
+  if (!in.empty()) return bad();
+  return cache;
 }
 
 }  // namespace quarry

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,22 @@ using BlockRankOptions = RerankOptions;  // include/quarry/options.h
 
 struct BlockRankDocument {
   std::string title, text;
+  // The document's stable id. Decoupled mode labels the block with it ("ID: <id>") instead of the
+  // candidate's rank, so that the block, and its cache, do not depend on the query.
+  std::string id;
 };
+
+// Query-independent keys and values of one block (decoupled mode): for layers 0..L-1 the keys (after
+// RoPE) and values of its tokens, and at the scoring layer L the keys only. [n_tokens, kv_heads * d].
+struct BlockCache {
+  size_t n_tokens = 0;
+  std::vector<std::vector<float>> k;  // L + 1 layers
+  std::vector<std::vector<float>> v;  // L layers
+};
+// Storage encoding of a cache: f32 (exact) or f16 (half the bytes; error measured in tests).
+enum class CacheDType : uint8_t { kF32 = 0, kF16 = 1 };
+std::string EncodeBlockCache(const BlockCache& cache, CacheDType dtype);
+Result<BlockCache> DecodeBlockCache(std::string_view bytes);
 
 struct BlockRankPrompt {
   std::vector<std::string> pieces;              // texts, the "[" piece last (merged into the query block)
@@ -68,6 +84,13 @@ class BlockRanker {
   // computes attention densely with a mask instead of block-sparsely; the results are the same.
   Result<BlockRankScores> ScorePrompt(const BlockRankPrompt& prompt, bool dense_reference = false) const;
 
+  // Decoupled mode (query_in_instruction = false) only. The cache of a document's block: it sees the
+  // instruction block, whose cache is computed once per ranker.
+  Result<BlockCache> EncodeDocument(const BlockRankDocument& doc) const;
+  // Scores with cached document blocks: only the query block is computed. Same scores as Score() of
+  // the same documents in decoupled mode (within float rounding).
+  Result<std::vector<double>> ScoreCached(const std::string& query, const std::vector<const BlockCache*>& docs) const;
+
   const model::LlamaModel& model() const { return *model_; }
   const model::SentencePieceTokenizer& tokenizer() const { return *tokenizer_; }
   const BlockRankOptions& options() const { return options_; }
@@ -76,6 +99,14 @@ class BlockRanker {
   std::unique_ptr<model::LlamaModel> model_;
   std::unique_ptr<model::SentencePieceTokenizer> tokenizer_;
   BlockRankOptions options_;
+  mutable std::mutex instruction_mu_;
+  mutable std::shared_ptr<const BlockCache> instruction_cache_;  // decoupled mode, computed once
+
+  Result<std::shared_ptr<const BlockCache>> InstructionCache() const;
+  // Runs layers 0..L-1 over `ids` (one block at `positions`) whose rows see every block of `context`
+  // fully and themselves causally; returns the block's cache (keys at L too) and its hidden state.
+  BlockCache RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
+                      const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const;
 };
 
 }  // namespace quarry

@@ -125,6 +125,16 @@ class Collection {
   // searches with SearchOptions::rerank; replaces any earlier one. The model is shared by all threads.
   Status LoadReranker(const std::string& model_dir, const RerankOptions& options = {});
   bool HasReranker() const;
+  // BlockRank scores of the documents `ids` for `query` with the loaded reranker (one pass, or windows),
+  // from cached blocks in the decoupled mode. NotFound names an id the collection lacks.
+  Result<std::vector<double>> RerankScores(std::string_view query, const std::vector<std::string>& ids) const;
+  // Decoupled document caches: encodes every document's BlockRank block (keys and values up to the
+  // scoring layer, the prompt without the query) once and stores them in the collection; reranking
+  // with the same model and options (query_in_instruction = false) then computes only the query block.
+  // `half_precision` stores f16 (half the bytes, scores within ~2e-4) instead of exact f32.
+  // Returns the number of documents encoded.
+  Result<uint64_t> BuildRerankCache(const std::string& model_dir, const RerankOptions& options,
+                                    bool half_precision = false);
   // Loads the in-memory search index now rather than on the first Search.
   Status Preload() const;
   // `timings`, when given, receives each stage's wall time.

@@ -168,6 +168,39 @@ TEST(Collection, RerankStageReordersTheHead) {
   EXPECT_FALSE(c->LoadReranker(model, {.scoring_layer = 9}).ok()) << "tiny-mistral has 4 layers";
 }
 
+// Decoupled mode: caching the document blocks in the collection changes nothing in the scores.
+TEST(Collection, RerankCacheGivesTheUncachedScores) {
+  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
+  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  testing::TempDir tmp;
+  auto c = NewCollection(tmp);
+  std::vector<Document> docs;
+  for (int i = 0; i < 8; ++i) docs.push_back({"d" + std::to_string(i), "T" + std::to_string(i), "heart disease and cholesterol study " + std::string(i, 'x'), ""});
+  ASSERT_TRUE(c->Upsert(docs).ok());
+  const RerankOptions options{.scoring_layer = 2, .max_block_length = 64, .query_in_instruction = false, .depth = 8};
+  ASSERT_TRUE(c->LoadReranker(model, options).ok());
+  const SearchOptions search{.k = 8, .hydrate = false, .rerank = true};
+  auto uncached = c->Search("heart cholesterol", search);
+  ASSERT_TRUE(uncached.ok()) << uncached.status().ToString();
+  auto built = c->BuildRerankCache(model, options);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_EQ(*built, 8u);
+  SearchTimings timings;
+  auto cached = c->Search("heart cholesterol", search, &timings);
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  ASSERT_EQ(cached->size(), uncached->size());
+  for (size_t i = 0; i < cached->size(); ++i) {
+    EXPECT_EQ((*cached)[i].id, (*uncached)[i].id) << i;
+    EXPECT_NEAR((*cached)[i].stages.rerank, (*uncached)[i].stages.rerank, 1e-5) << i;
+  }
+  // A replaced document loses its cache entry and is encoded on the fly.
+  ASSERT_TRUE(c->Upsert({{"d3", "T3", "heart disease and cholesterol study xxx", ""}}).ok());
+  auto after = c->Search("heart cholesterol", search);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  for (size_t i = 0; i < after->size(); ++i) EXPECT_NEAR((*after)[i].stages.rerank, (*uncached)[i].stages.rerank, 1e-5) << i;
+  EXPECT_TRUE(c->Check()->ok());
+}
+
 // Readers running beside a writer see whole batches only: every batch adds 50 documents that share
 // one term, so a consistent view always holds a multiple of 50 documents and every batch term it
 // can see matches exactly 50 of them.

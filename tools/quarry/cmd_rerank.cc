@@ -1,4 +1,5 @@
-// quarry rerank: rerank a TREC run with BlockRank, documents from a collection.
+// quarry rerank: rerank a TREC run with BlockRank, documents (and, in the decoupled mode, their cached
+// blocks) from a collection.
 #include <unistd.h>
 
 #include <chrono>
@@ -10,7 +11,6 @@
 #include "eval/queries.h"
 #include "eval/run.h"
 #include "quarry/collection.h"
-#include "rerank/blockrank.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/rerank_flags.h"
 
@@ -29,10 +29,9 @@ int Rerank(const Args& a) {
     std::fprintf(stderr, "quarry rerank: --model DIR is required\n");
     return kExitUsage;
   }
-  auto ranker = BlockRanker::Load(a.rerank.model, a.rerank.options);
-  if (!ranker.ok()) return Fail(ranker.status());
   auto c = Collection::Open(a.collection, {.read_only = true});
   if (!c.ok()) return Fail(c.status());
+  if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
   auto run = eval::LoadRun(a.run);
   if (!run.ok()) return Fail(run.status());
   auto queries = eval::LoadQueries(a.queries);
@@ -50,18 +49,10 @@ int Rerank(const Args& a) {
       return Fail(Status::InvalidArgument(a.queries + ": no text for query '" + qid + "' of " + a.run));
     }
     const size_t depth = std::min(a.rerank.options.depth, entries.size());
-    std::vector<BlockRankDocument> docs;
-    for (size_t i = 0; i < depth; ++i) {
-      auto doc = (*c)->Get(entries[i].doc);
-      if (!doc.ok()) return Fail(doc.status());
-      if (!*doc) {
-        return Fail(Status::NotFound(a.collection + ": document '" + entries[i].doc + "' of " + a.run + " (query " +
-                                     qid + ") is not in the collection"));
-      }
-      docs.push_back({(*doc)->title, (*doc)->text});
-    }
-    auto scores = (*ranker)->Score(text->second, docs);
-    if (!scores.ok()) return Fail(scores.status().WithContext("query " + qid));
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < depth; ++i) ids.push_back(entries[i].doc);
+    auto scores = (*c)->RerankScores(text->second, ids);
+    if (!scores.ok()) return Fail(scores.status().WithContext(a.run + ", query " + qid));
     std::vector<eval::RunEntry> head;
     for (size_t i = 0; i < depth; ++i) head.push_back({entries[i].doc, (*scores)[i]});
     std::stable_sort(head.begin(), head.end(), [](const auto& x, const auto& y) { return x.score > y.score; });

@@ -24,6 +24,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
 void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
+void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   AddResMemCommands(app, &commands);
   AddShellCommands(app, &commands);
   AddRerankCommands(app, &commands);
+  AddIndexCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
