@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "model/attention.h"
@@ -198,6 +199,64 @@ TEST(Checkpoint, BadFilesGiveErrorsNamingFileAndTensor) {
   auto ok = BertModel::Load(model_dir);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ((*ok)->Forward({2, 99999, 3}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A checkpoint split into shards (model.safetensors.index.json) loads and computes the same as the
+// single file; an unsupported dtype is an error naming the tensor.
+TEST(Checkpoint, ShardedCheckpointsAndDtypes) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
+  auto single = Checkpoint::Open(model_dir);
+  ASSERT_TRUE(single.ok());
+  testing::TempDir tmp;
+  const std::string dir = tmp / "sharded";
+  std::vector<TensorToWrite> shards[2];
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  int i = 0;
+  for (const auto& [name, t] : (*single)->tensors()) {
+    TensorToWrite w{name, t.dtype, t.shape, {}};
+    const auto* p = static_cast<const uint8_t*>(t.data);
+    w.bytes.assign(p, p + t.n_elements() * DTypeSize(t.dtype));
+    const int shard = i++ % 2;
+    index["weight_map"][name] = "model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors";
+    shards[shard].push_back(std::move(w));
+  }
+  std::filesystem::create_directories(dir);
+  for (int s = 0; s < 2; ++s) {
+    ASSERT_TRUE(WriteSafetensors(dir + "/model-0000" + std::to_string(s + 1) + "-of-00002.safetensors", shards[s]).ok());
+  }
+  testing::WriteFile(dir + "/model.safetensors.index.json", index.dump());
+  testing::WriteFile(dir + "/config.json", testing::ReadFile(model_dir + "/config.json"));
+  auto a = BertModel::Load(model_dir);
+  auto b = BertModel::Load(dir);
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
+  EXPECT_EQ(*(*a)->Forward({2, 5, 6, 3}), *(*b)->Forward({2, 5, 6, 3}));
+
+  // An int8 tensor: the dtype is named in the error.
+  std::vector<TensorToWrite> one = {{"x", DType::kF32, {2}, std::vector<uint8_t>(8, 0)}};
+  ASSERT_TRUE(WriteSafetensors(tmp / "int8/model.safetensors", one).ok() || true);
+  std::filesystem::create_directories(tmp / "int8");
+  ASSERT_TRUE(WriteSafetensors(tmp / "int8/model.safetensors", one).ok());
+  std::string bytes = testing::ReadFile(tmp / "int8/model.safetensors");
+  bytes.replace(bytes.find("\"F32\""), 5, "\"I8\" ");
+  testing::WriteFile(tmp / "int8/model.safetensors", bytes);
+  auto bad = Checkpoint::Open(tmp / "int8");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("tensor 'x': unsupported dtype I8"), std::string::npos) << bad.status().message();
+}
+
+TEST(SentencePiece, ModeComesFromTokenizerConfigUnlessOverridden) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  testing::TempDir tmp;
+  testing::WriteFile(tmp / "tokenizer.model", testing::ReadFile(model_dir + "/tokenizer.model"));
+  testing::WriteFile(tmp / "tokenizer_config.json", R"({"legacy": false, "add_bos_token": true})");
+  auto from_config = SentencePieceTokenizer::Load(tmp.path());
+  ASSERT_TRUE(from_config.ok());
+  EXPECT_FALSE((*from_config)->legacy());
+  EXPECT_EQ((*from_config)->Encode(" leading space"), (std::vector<int32_t>{6142, 3532}));
+  auto overridden = SentencePieceTokenizer::Load(tmp.path(), true);
+  ASSERT_TRUE(overridden.ok());
+  EXPECT_TRUE((*overridden)->legacy());
+  EXPECT_EQ(SentencePieceTokenizer::Load(tmp / "missing").status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

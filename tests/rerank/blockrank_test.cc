@@ -93,6 +93,43 @@ INSTANTIATE_TEST_SUITE_P(BothTokenizerModes, BlockRankGolden, ::testing::Values(
 namespace quarry {
 namespace {
 
+// Long candidate lists are scored in windows whose (anchored) scores merge into one ranking.
+TEST(BlockRankWindows, WindowsScoreEveryCandidate) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  // The fixture has no tokenizer_config.json, so Load uses HF's default, the legacy mode.
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
+  std::ifstream in(golden_path);
+  const auto g = nlohmann::json::parse(in);
+  std::vector<BlockRankDocument> docs;
+  for (const auto& text : g["documents_in_prompt_order"]) docs.push_back({"", text.get<std::string>(), ""});
+  BlockRankOptions options;
+  options.scoring_layer = 2;
+  options.max_block_length = 128;
+  options.window = 6;
+  auto one_pass = BlockRanker::Load(model_dir, options);
+  options.window = 2;
+  auto windows = BlockRanker::Load(model_dir, options);
+  ASSERT_TRUE(one_pass.ok() && windows.ok());
+  auto a = (*one_pass)->Score(g["query"], docs);
+  auto b = (*windows)->Score(g["query"], docs);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const auto want = g["doc_scores"].get<std::vector<double>>();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR((*a)[i], want[i], 1e-5) << "a window of 6 is one pass";
+  ASSERT_EQ(b->size(), 6u);
+  for (double s : *b) EXPECT_TRUE(std::isfinite(s));
+  // Within one window, the anchored score orders the window's documents as the authors' score does
+  // when they share the window: check on the first window (documents 0 and 1) scored alone.
+  BlockRankOptions pair = options;
+  pair.window = 0;
+  auto alone = BlockRanker::Load(model_dir, pair);
+  ASSERT_TRUE(alone.ok());
+  auto first_two = (*alone)->ScorePrompt(BuildBlockRankPrompt((*alone)->tokenizer(), g["query"], {docs[0], docs[1]}, pair));
+  ASSERT_TRUE(first_two.ok());
+  EXPECT_EQ((*b)[0], first_two->anchored_scores[0]);
+  EXPECT_EQ((*b)[1], first_two->anchored_scores[1]);
+  EXPECT_EQ(first_two->doc_scores[0] > first_two->doc_scores[1], (*b)[0] > (*b)[1]);
+}
+
 // Decoupled mode: the instruction holds no query, so document blocks can be encoded once. Scoring from
 // the cached blocks must give the uncached computation's scores.
 TEST(BlockRankCache, CachedScoresEqualUncachedScoresInDecoupledMode) {
