@@ -154,41 +154,46 @@ Status Collection::Preload() const {
   return ThreadAnalyzer(index->analyzer_settings()).status();  // compiles the word-break rules once
 }
 
-Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options,
-                                                  SearchTimings* timings) const {
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+namespace {
+
+// What one search needs besides the query: the loaded index and the stages the options turn on.
+struct Pipeline {
+  std::shared_ptr<const LexicalIndex> index;
   std::shared_ptr<const ResMem> resmem;
-  if (options.resmem) {
-    QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
-  }
   std::shared_ptr<const BlockRanker> reranker;
   std::string cache_config;
-  if (options.rerank) {
-    QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
-    std::lock_guard lock(impl_->index_mu);
-    cache_config = impl_->reranker_cache_config;
+};
+
+Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& options) {
+  Pipeline p;
+  QUARRY_ASSIGN_OR_RETURN(p.index, impl.CurrentLexicalIndex());
+  if (options.resmem) {
+    QUARRY_ASSIGN_OR_RETURN(p.resmem, impl.CurrentResMem());
   }
-  return SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), cache_config, query, options, timings);
+  if (options.rerank) {
+    QUARRY_ASSIGN_OR_RETURN(p.reranker, impl.CurrentReranker());
+    std::lock_guard lock(impl.index_mu);
+    p.cache_config = impl.reranker_cache_config;
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options,
+                                                  SearchTimings* timings) const {
+  QUARRY_ASSIGN_OR_RETURN(Pipeline p, PipelineFor(*impl_, options));
+  return SearchOne(*impl_->store, *p.index, p.resmem.get(), p.reranker.get(), p.cache_config, query, options, timings);
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
                                                                     const SearchOptions& options) const {
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
-  std::shared_ptr<const ResMem> resmem;
-  if (options.resmem) {
-    QUARRY_ASSIGN_OR_RETURN(resmem, impl_->CurrentResMem());
-  }
-  std::shared_ptr<const BlockRanker> reranker;
-  std::string cache_config;
-  if (options.rerank) {
-    QUARRY_ASSIGN_OR_RETURN(reranker, impl_->CurrentReranker());
-    std::lock_guard lock(impl_->index_mu);
-    cache_config = impl_->reranker_cache_config;
-  }
+  QUARRY_ASSIGN_OR_RETURN(Pipeline p, PipelineFor(*impl_, options));
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
   auto one = [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *index, resmem.get(), reranker.get(), cache_config, queries[i], options, nullptr);
+    auto r = SearchOne(*impl_->store, *p.index, p.resmem.get(), p.reranker.get(), p.cache_config, queries[i], options,
+                       nullptr);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
   };

@@ -34,6 +34,10 @@ struct CommandResult {
 };
 CommandResult RunCommand(const std::string& command);
 
+// The quarry binary under test, and the repository's tiny BEIR corpus (tests/data).
+inline const std::string kCli = QUARRY_CLI_PATH;
+inline const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+
 // Quotes for /bin/sh.
 std::string ShellQuote(const std::string& s);
 

@@ -157,7 +157,9 @@ TEST(Collection, RerankStageReordersTheHead) {
     head_before.insert((*base)[i].id);
     head_after.insert((*hits)[i].id);
     EXPECT_FALSE(std::isnan((*hits)[i].stages.rerank)) << i;
-    if (i > 0) EXPECT_GE((*hits)[i - 1].stages.rerank, (*hits)[i].stages.rerank);
+    if (i > 0) {
+      EXPECT_GE((*hits)[i - 1].stages.rerank, (*hits)[i].stages.rerank);
+    }
   }
   EXPECT_EQ(head_after, head_before) << "reranking reorders the top 5, it does not change them";
   for (size_t i = 5; i < 12; ++i) {

@@ -23,8 +23,8 @@ namespace {
 using testing::RunCommand;
 using testing::ShellQuote;
 
-const std::string kCli = QUARRY_CLI_PATH;
-const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+using testing::kCli;
+using testing::kTiny;
 
 testing::CommandResult Quarry(const std::string& args) { return RunCommand(ShellQuote(kCli) + " " + args); }
 

@@ -20,8 +20,8 @@ namespace {
 using testing::RunCommand;
 using testing::ShellQuote;
 
-const std::string kCli = QUARRY_CLI_PATH;
-const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+using testing::kCli;
+using testing::kTiny;
 
 class ShellTest : public ::testing::Test {
  protected:
