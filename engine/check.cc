@@ -98,24 +98,22 @@ Result<CheckReport> Collection::Check() const {
   uint64_t live_tf = 0;
   {
     std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfLexPostings)));
+    Postings block;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       ++report.n_postings_blocks;
-      std::string_view key(it->key().data(), it->key().size());
-      if (key.size() < 5 || key[key.size() - 5] != '\0') {
+      std::string_view term;
+      DocNum first;
+      if (!ParsePostingsKey(std::string_view(it->key().data(), it->key().size()), &term, &first)) {
         problem("lex_postings: malformed key");
         continue;
       }
-      DocNum doc = DecodeFixed32BE(key.data() + key.size() - 4);
-      std::string_view in(it->value().data(), it->value().size());
-      uint32_t n;
-      bool ok = GetVarint32(&in, &n);
-      for (uint32_t i = 0; ok && i < n; ++i) {
-        uint32_t delta, tf;
-        ok = GetVarint32(&in, &delta) && GetVarint32(&in, &tf);
-        doc += delta;
-        if (ok && lex_live.count(doc)) live_tf += tf;
+      block.clear();
+      if (!DecodePostingsBlock(first, std::string_view(it->value().data(), it->value().size()), &block)) {
+        problem("lex_postings: bad block for term '" + std::string(term) + "'");
       }
-      if (!ok || !in.empty()) problem("lex_postings: bad block for term '" + std::string(key.substr(0, key.size() - 5)) + "'");
+      for (auto [doc, tf] : block) {
+        if (lex_live.count(doc)) live_tf += tf;
+      }
     }
     QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan lex_postings"));
   }

@@ -160,3 +160,15 @@ Result<IngestReport> Collection::IngestFile(const std::string& path, const Reade
 }
 
 }  // namespace quarry
+
+namespace quarry {
+
+Result<uint64_t> Collection::Compact() {
+  std::lock_guard lock(impl_->write_mu);
+  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_ASSIGN_OR_RETURN(auto report, CompactLexicalIndex(impl_->store.get()));
+  impl_->generation.fetch_add(1);
+  return report.postings_dropped;
+}
+
+}  // namespace quarry

@@ -154,6 +154,10 @@ class Collection {
   // The stored memory's options and size; NotFound when none was built.
   Result<std::pair<ResMemOptions, size_t>> ResMemInfo() const;
 
+  // Drops the postings that deletes and replacements left behind, one term at a time (the index stays
+  // complete throughout). Returns the postings dropped.
+  Result<uint64_t> Compact();
+
   Result<CollectionStats> Stats() const;
   // Verifies that docs, ids, lex_docs, postings and counters agree.
   Result<CheckReport> Check() const;

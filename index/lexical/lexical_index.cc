@@ -14,14 +14,45 @@ namespace quarry {
 
 std::string LexicalText(const Document& doc) { return doc.title + " " + doc.text; }
 
-namespace {
-
 std::string PostingsKey(std::string_view term, DocNum first_doc) {
   std::string key(term);
   key.push_back('\0');
   PutFixed32BE(&key, first_doc);
   return key;
 }
+
+bool ParsePostingsKey(std::string_view key, std::string_view* term, DocNum* first_doc) {
+  if (key.size() < 5 || key[key.size() - 5] != '\0') return false;
+  *term = key.substr(0, key.size() - 5);
+  *first_doc = DecodeFixed32BE(key.data() + key.size() - 4);
+  return true;
+}
+
+std::string EncodePostingsBlock(const Postings& postings) {
+  std::string block;
+  PutVarint32(&block, static_cast<uint32_t>(postings.size()));
+  DocNum prev = postings.empty() ? 0 : postings.front().first;
+  for (auto [doc, tf] : postings) {
+    PutVarint32(&block, doc - prev);
+    PutVarint32(&block, tf);
+    prev = doc;
+  }
+  return block;
+}
+
+bool DecodePostingsBlock(DocNum doc, std::string_view in, Postings* postings) {
+  uint32_t n;
+  if (!GetVarint32(&in, &n)) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t delta, tf;
+    if (!GetVarint32(&in, &delta) || !GetVarint32(&in, &tf)) return false;
+    doc += delta;
+    postings->emplace_back(doc, tf);
+  }
+  return in.empty();
+}
+
+namespace {
 
 void PutCounter(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* meta, const char* key, uint64_t v) {
   std::string value;
@@ -110,18 +141,9 @@ Status LexicalWriter::Remove(DocNum docnum) {
 void LexicalWriter::Flush(rocksdb::WriteBatch* batch) {
   auto* postings_cf = store_->cf(kCfLexPostings);
   auto* docs_cf = store_->cf(kCfLexDocs);
-  std::string block;
   for (auto& [term, postings] : pending_postings_) {
     // Postings of a batch's documents are in ascending doc order (doc numbers only grow).
-    block.clear();
-    PutVarint32(&block, static_cast<uint32_t>(postings.size()));
-    DocNum prev = postings.front().first;
-    for (auto [doc, tf] : postings) {
-      PutVarint32(&block, doc - prev);
-      PutVarint32(&block, tf);
-      prev = doc;
-    }
-    batch->Put(postings_cf, PostingsKey(term, postings.front().first), block);
+    batch->Put(postings_cf, PostingsKey(term, postings.front().first), EncodePostingsBlock(postings));
   }
   for (DocNum doc : pending_removed_) batch->Delete(docs_cf, EncodeFixed32BE(doc));
   for (auto& [doc, value] : pending_docs_) batch->Put(docs_cf, EncodeFixed32BE(doc), value);
@@ -192,26 +214,24 @@ Result<std::shared_ptr<const LexicalIndex>> LexicalIndex::Load(const Store& stor
     std::string current;
     TermEntry entry{};
     bool have_term = false;
+    Postings block;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view key(it->key().data(), it->key().size());
-      if (key.size() < 5 || key[key.size() - 5] != '\0') return Status::Corruption(dir + ": lex_postings key");
-      std::string_view term = key.substr(0, key.size() - 5);
-      DocNum doc = DecodeFixed32BE(key.data() + key.size() - 4);
+      std::string_view term;
+      DocNum first;
+      if (!ParsePostingsKey(std::string_view(it->key().data(), it->key().size()), &term, &first)) {
+        return Status::Corruption(dir + ": lex_postings key");
+      }
       if (!have_term || term != current) {
         if (have_term) index->FinishTerm(current, entry);
         current.assign(term);
         entry = TermEntry{static_cast<uint32_t>(index->docs_.size()), 0, 0.0f, 0.0f};
         have_term = true;
       }
-      std::string_view in(it->value().data(), it->value().size());
-      uint32_t n;
-      if (!GetVarint32(&in, &n)) return Status::Corruption(dir + ": lex_postings block of '" + current + "'");
-      for (uint32_t i = 0; i < n; ++i) {
-        uint32_t delta, tf;
-        if (!GetVarint32(&in, &delta) || !GetVarint32(&in, &tf)) {
-          return Status::Corruption(dir + ": truncated lex_postings block of '" + current + "'");
-        }
-        doc += delta;
+      block.clear();
+      if (!DecodePostingsBlock(first, std::string_view(it->value().data(), it->value().size()), &block)) {
+        return Status::Corruption(dir + ": truncated lex_postings block of '" + current + "'");
+      }
+      for (auto [doc, tf] : block) {
         if (doc < live.size() && live[doc]) index->AddPosting(&entry, doc, tf);
       }
     }
@@ -441,6 +461,72 @@ std::vector<LexicalHit> LexicalIndex::SearchMaxScore(std::vector<QueryTerm> q, s
   }
   if (stats) stats->postings_scored += postings, stats->docs_scored += scored;
   return top.Take();
+}
+
+}  // namespace quarry
+
+namespace quarry {
+
+Result<CompactionReport> CompactLexicalIndex(Store* store) {
+  const std::string& dir = store->dir();
+  std::vector<uint8_t> live;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(nullptr), store->cf(kCfLexDocs)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 4) return Status::Corruption(dir + ": lex_docs key of wrong size");
+      const DocNum doc = DecodeFixed32BE(it->key().data());
+      if (doc >= live.size()) live.resize(doc + 1, 0);
+      live[doc] = 1;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_docs");
+  }
+  auto* cf = store->cf(kCfLexPostings);
+  CompactionReport report;
+  rocksdb::WriteBatch batch;
+  std::string current;
+  std::vector<std::string> keys;  // the current term's blocks
+  Postings kept;
+  uint64_t dropped = 0;
+  auto finish_term = [&]() {
+    if (keys.size() > 1 || dropped > 0) {
+      for (const auto& k : keys) batch.Delete(cf, k);
+      if (!kept.empty()) batch.Put(cf, PostingsKey(current, kept.front().first), EncodePostingsBlock(kept));
+      ++report.terms_rewritten;
+      report.postings_dropped += dropped;
+    }
+    keys.clear();
+    kept.clear();
+    dropped = 0;
+  };
+  std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(nullptr), cf));
+  Postings block;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view term;
+    DocNum first;
+    const std::string_view key(it->key().data(), it->key().size());
+    if (!ParsePostingsKey(key, &term, &first)) return Status::Corruption(dir + ": lex_postings key");
+    if (!keys.empty() && term != current) {
+      finish_term();
+      if (batch.Count() >= 4096) {  // each term is whole within a batch
+        QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+        batch.Clear();
+      }
+    }
+    current.assign(term);
+    keys.emplace_back(key);
+    block.clear();
+    if (!DecodePostingsBlock(first, std::string_view(it->value().data(), it->value().size()), &block)) {
+      return Status::Corruption(dir + ": truncated lex_postings block of '" + current + "'");
+    }
+    for (auto posting : block) {
+      if (posting.first < live.size() && live[posting.first]) kept.push_back(posting);
+      else ++dropped;
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), dir + ": scan lex_postings");
+  if (!keys.empty()) finish_term();
+  if (batch.Count() > 0) QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+  return report;
 }
 
 }  // namespace quarry

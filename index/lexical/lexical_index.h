@@ -36,6 +36,24 @@ inline constexpr char kMetaLexDocCount[] = "lex.doc_count"; // BE64: live docume
 // The text a document is indexed under: title + " " + text (Pyserini's "flat" field).
 std::string LexicalText(const Document& doc);
 
+// Postings blocks (docs/formats.md): key = term 0x00 BE32(first doc); value = varint n, then n x
+// (varint doc delta, varint tf), the first delta relative to the key's doc.
+using Postings = std::vector<std::pair<DocNum, uint32_t>>;  // (doc, tf), ascending docs
+std::string PostingsKey(std::string_view term, DocNum first_doc);
+// false when the key is malformed.
+bool ParsePostingsKey(std::string_view key, std::string_view* term, DocNum* first_doc);
+std::string EncodePostingsBlock(const Postings& postings);
+// Appends the block's postings; false when it is truncated or has trailing bytes.
+bool DecodePostingsBlock(DocNum first_doc, std::string_view value, Postings* postings);
+
+struct CompactionReport {
+  uint64_t terms_rewritten = 0, postings_dropped = 0;
+};
+// Rewrites each term's blocks into one holding only live documents' postings (those with a lex_docs
+// entry). Each term is replaced within one write batch, so the index is complete at every moment.
+// The caller holds the collection's write lock.
+Result<CompactionReport> CompactLexicalIndex(Store* store);
+
 // Accumulates one write batch's changes to the lexical index. Not thread-safe: one writer at a time
 // (the collection's write lock). Counters are committed with the batch they belong to.
 class LexicalWriter {

@@ -215,16 +215,28 @@ TEST(Bm25, IncrementalChangesGiveTheSameResultsAsAFreshBuild) {
   for (const auto& [doc, id] : order) docs.push_back(truth.at(id));
   ASSERT_TRUE((*fresh)->Upsert(docs).ok());
 
-  for (const std::string q : {"heart", "statin dose", "cancer gene protein risk", "trial trial liver", "missing"}) {
-    auto a = (*incremental)->Search(q, {.k = 50});
-    auto b = (*fresh)->Search(q, {.k = 50});
-    ASSERT_TRUE(a.ok() && b.ok());
-    ASSERT_EQ(a->size(), b->size()) << q;
-    for (size_t i = 0; i < a->size(); ++i) {
-      EXPECT_EQ((*a)[i].id, (*b)[i].id) << q << " rank " << i;
-      EXPECT_EQ((*a)[i].score, (*b)[i].score) << q << " rank " << i;
+  auto expect_same_results = [&](const std::string& when) {
+    for (const std::string q : {"heart", "statin dose", "cancer gene protein risk", "trial trial liver", "missing"}) {
+      auto a = (*incremental)->Search(q, {.k = 50});
+      auto b = (*fresh)->Search(q, {.k = 50});
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->size(), b->size()) << q << " " << when;
+      for (size_t i = 0; i < a->size(); ++i) {
+        EXPECT_EQ((*a)[i].id, (*b)[i].id) << q << " rank " << i << " " << when;
+        EXPECT_EQ((*a)[i].score, (*b)[i].score) << q << " rank " << i << " " << when;
+      }
     }
-  }
+  };
+  expect_same_results("before compaction");
+  // Compaction drops the garbage postings and changes no result.
+  auto dropped = (*incremental)->Compact();
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_GT(*dropped, 0u);
+  expect_same_results("after compaction");
+  EXPECT_TRUE((*incremental)->Check()->ok());
+  auto again = (*incremental)->Compact();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u) << "nothing left to drop";
 }
 
 }  // namespace

@@ -195,6 +195,19 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     });
   }
   {
+    auto* cmd = app.add_subcommand("compact", "Drop the index postings that deletes and replacements left behind");
+    auto dir = std::make_shared<std::string>();
+    cmd->add_option("DIR", *dir, "collection directory")->required();
+    commands->emplace_back(cmd, [dir] {
+      auto c = OpenExisting(*dir, /*read_only=*/false);
+      if (!c.ok()) return Fail(c.status());
+      auto dropped = (*c)->Compact();
+      if (!dropped.ok()) return Fail(dropped.status());
+      std::printf("dropped %llu stale postings\n", static_cast<unsigned long long>(*dropped));
+      return kExitOk;
+    });
+  }
+  {
     auto* cmd = app.add_subcommand("check", "Verify that the collection's column families agree (exit 4 if not)");
     auto dir = std::make_shared<std::string>();
     cmd->add_option("DIR", *dir, "collection directory")->required();
