@@ -2,12 +2,12 @@
 # Installs the Debian packages Quarry builds against (../shared/DESIGN.md), only those missing.
 # Idempotent; safe to run on every build. Needs root (or sudo) when something is missing.
 set -euo pipefail
-# Only what the built modules use; later modules add theirs (faiss).
+# Only what the built modules use.
 # python3 runs ../shared/tools/treceval.py in the evaluation tests.
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libtbb-dev libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libicu-dev
-  libedit-dev libopenblas-dev libsentencepiece-dev python3
+  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev python3
 )
 missing=()
 for p in "${packages[@]}"; do

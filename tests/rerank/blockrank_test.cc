@@ -52,7 +52,10 @@ TEST_P(BlockRankGolden, ReproducesTheAuthorsPipeline) {
   const size_t H = (*model)->config().hidden_size;
   std::vector<float> x = (*model)->Embed(ids);
   const auto mask = BlockRankMask(prompt);
+  ASSERT_EQ(g["query_block_hidden_after_layer"].size(), 3u);
+  int layers_checked = 0;
   for (const auto& [layer, states] : g["query_block_hidden_after_layer"].items()) {
+    ++layers_checked;
     const int l = std::stoi(layer);
     (*model)->RunLayer(l, &x, positions, mask);
     for (size_t t = 0; t < states.size(); ++t) {
@@ -61,6 +64,7 @@ TEST_P(BlockRankGolden, ReproducesTheAuthorsPipeline) {
       for (size_t i = 0; i < H; ++i) ASSERT_NEAR(x[row * H + i], want[i], 1e-4) << "layer " << l << " token " << t << " dim " << i;
     }
   }
+  EXPECT_EQ(layers_checked, 3);
 
   BlockRanker ranker(std::move(*model), std::move(*tokenizer), options);
   auto scores = ranker.ScorePrompt(prompt);

@@ -1,0 +1,82 @@
+#include "index/dense/faiss_index.h"
+
+#include <faiss/Index.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/index_factory.h>
+
+#include <exception>
+
+namespace quarry {
+
+namespace {
+
+Status FaissError(const std::exception& e) { return Status::InvalidArgument(std::string("dense index: ") + e.what()); }
+
+}  // namespace
+
+FaissIndex::~FaissIndex() = default;
+
+Result<std::unique_ptr<FaissIndex>> FaissIndex::Create(size_t dim, const std::string& factory, DenseMetric metric) {
+  std::unique_ptr<FaissIndex> f(new FaissIndex());
+  f->dim_ = dim;
+  try {
+    const std::string spec = factory.rfind("IDMap", 0) == 0 ? factory : "IDMap2," + factory;
+    f->index_.reset(faiss::index_factory(static_cast<int>(dim), spec.c_str(),
+                                         metric == DenseMetric::kInnerProduct ? faiss::METRIC_INNER_PRODUCT
+                                                                              : faiss::METRIC_L2));
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+  return f;
+}
+
+bool FaissIndex::is_trained() const { return index_->is_trained; }
+
+size_t FaissIndex::size() const { return static_cast<size_t>(index_->ntotal); }
+
+Status FaissIndex::Train(const std::vector<float>& vectors) {
+  if (vectors.size() % dim_) return Status::InvalidArgument("dense index: training vectors are not a multiple of dim");
+  try {
+    index_->train(static_cast<faiss::Index::idx_t>(vectors.size() / dim_), vectors.data());
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+  return Status::Ok();
+}
+
+Status FaissIndex::Add(const std::vector<int64_t>& ids, const std::vector<float>& vectors) {
+  if (vectors.size() != ids.size() * dim_) {
+    return Status::InvalidArgument("dense index: " + std::to_string(vectors.size()) + " floats for " +
+                                   std::to_string(ids.size()) + " vectors of dim " + std::to_string(dim_));
+  }
+  try {
+    index_->add_with_ids(static_cast<faiss::Index::idx_t>(ids.size()), vectors.data(),
+                         reinterpret_cast<const faiss::Index::idx_t*>(ids.data()));
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::vector<DenseHit>>> FaissIndex::Search(const std::vector<float>& queries, size_t k) const {
+  if (queries.size() % dim_) return Status::InvalidArgument("dense index: query floats are not a multiple of dim");
+  const size_t n = queries.size() / dim_;
+  std::vector<float> scores(n * k);
+  std::vector<faiss::Index::idx_t> labels(n * k);
+  try {
+    index_->search(static_cast<faiss::Index::idx_t>(n), queries.data(), static_cast<faiss::Index::idx_t>(k), scores.data(),
+                   labels.data());
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+  std::vector<std::vector<DenseHit>> out(n);
+  for (size_t q = 0; q < n; ++q) {
+    for (size_t j = 0; j < k; ++j) {
+      if (labels[q * k + j] < 0) break;  // fewer than k vectors
+      out[q].push_back({labels[q * k + j], scores[q * k + j]});
+    }
+  }
+  return out;
+}
+
+}  // namespace quarry

@@ -1,0 +1,44 @@
+// A FAISS index behind Quarry's Status API: any factory string ("Flat", "HNSW32", "IVF256,Flat", ...)
+// with inner-product or L2 metric, ids mapped to Quarry's doc numbers. FAISS exceptions are caught here
+// and returned as "dense index: ..." errors. Search is thread-safe; Add/Train are not (one writer).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quarry/status.h"
+
+namespace faiss { struct Index; }
+
+namespace quarry {
+
+enum class DenseMetric { kInnerProduct, kL2 };
+
+struct DenseHit {
+  int64_t id;
+  float score;  // inner product, or squared L2 distance (smaller is closer)
+};
+
+class FaissIndex {
+ public:
+  static Result<std::unique_ptr<FaissIndex>> Create(size_t dim, const std::string& factory, DenseMetric metric);
+  ~FaissIndex();
+
+  bool is_trained() const;
+  Status Train(const std::vector<float>& vectors);
+  // `vectors` row-major [ids.size(), dim].
+  Status Add(const std::vector<int64_t>& ids, const std::vector<float>& vectors);
+  // Top k per query, best first; queries row-major [n, dim].
+  Result<std::vector<std::vector<DenseHit>>> Search(const std::vector<float>& queries, size_t k) const;
+  size_t size() const;
+  size_t dim() const { return dim_; }
+
+ private:
+  FaissIndex() = default;
+  size_t dim_ = 0;
+  std::unique_ptr<faiss::Index> index_;
+};
+
+}  // namespace quarry

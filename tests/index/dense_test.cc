@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "index/dense/dual_encoder.h"
+#include "index/dense/faiss_index.h"
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+// tiny-bert embeddings against transformers' (../shared/fixtures/golden/bert.json), within 1e-4, for
+// the text whose golden ids this vocab.txt reproduces (the empty text: [CLS] [SEP]; the golden's other
+// ids map every word to [UNK], see model_test); pooling and normalisation as configured.
+TEST(DualEncoder, ReproducesTheHfEmbeddings) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/bert.json");
+  std::ifstream in(golden_path);
+  const auto cases = nlohmann::json::parse(in)["cases"];
+  const nlohmann::json* empty = nullptr;
+  for (const auto& c : cases) {
+    if (c["text"] == "") empty = &c;
+  }
+  ASSERT_NE(empty, nullptr);
+  for (Pooling pooling : {Pooling::kCls, Pooling::kMean}) {
+    for (bool normalize : {false, true}) {
+      auto encoder = DualEncoder::Load(model_dir, {.pooling = pooling, .normalize = normalize});
+      ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+      auto emb = (*encoder)->EncodeDocuments({"", "Hello, World!"});
+      ASSERT_TRUE(emb.ok());
+      const size_t d = (*encoder)->dim();
+      auto want = (*empty)[pooling == Pooling::kCls ? "cls" : "mean"].get<std::vector<double>>();
+      if (normalize) {
+        double norm = 0;
+        for (double v : want) norm += v * v;
+        for (double& v : want) v /= std::sqrt(norm);
+      }
+      for (size_t j = 0; j < d; ++j) ASSERT_NEAR((*emb)[j], want[j], 1e-4) << "dim " << j;
+      double norm = 0;
+      for (size_t j = 0; j < d; ++j) norm += (*emb)[d + j] * (*emb)[d + j];
+      if (normalize) EXPECT_NEAR(norm, 1.0, 1e-5);
+      else EXPECT_GT(std::fabs(norm - 1.0), 1e-3);
+    }
+  }
+  // Per-tower prefixes: the same text embeds differently as a query.
+  auto prefixed = DualEncoder::Load(model_dir, {.query_prefix = "query: ", .document_prefix = "passage: "});
+  ASSERT_TRUE(prefixed.ok());
+  auto q = (*prefixed)->EncodeQueries({"hello world"});
+  auto p = (*prefixed)->EncodeDocuments({"hello world"});
+  ASSERT_TRUE(q.ok() && p.ok());
+  EXPECT_NE(*q, *p);
+}
+
+// Flat search is exact: the same neighbours as brute force, with the same scores.
+TEST(FaissIndex, FlatSearchEqualsBruteForce) {
+  const size_t n = 2000, d = 32, n_queries = 25, k = 10;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> base(n * d), queries(n_queries * d);
+  for (float& v : base) v = normal(rng);
+  for (float& v : queries) v = normal(rng);
+  std::vector<int64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = 1000 + static_cast<int64_t>(i) * 3;  // ids are not positions
+  for (DenseMetric metric : {DenseMetric::kInnerProduct, DenseMetric::kL2}) {
+    auto index = FaissIndex::Create(d, "Flat", metric);
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    ASSERT_TRUE((*index)->Add(ids, base).ok());
+    EXPECT_EQ((*index)->size(), n);
+    auto hits = (*index)->Search(queries, k);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    for (size_t q = 0; q < n_queries; ++q) {
+      std::vector<std::pair<double, int64_t>> brute;
+      for (size_t i = 0; i < n; ++i) {
+        double s = 0;
+        for (size_t j = 0; j < d; ++j) {
+          const double a = queries[q * d + j], b = base[i * d + j];
+          s += metric == DenseMetric::kInnerProduct ? a * b : (a - b) * (a - b);
+        }
+        brute.emplace_back(metric == DenseMetric::kInnerProduct ? -s : s, ids[i]);
+      }
+      std::sort(brute.begin(), brute.end());
+      ASSERT_EQ((*hits)[q].size(), k);
+      for (size_t r = 0; r < k; ++r) {
+        EXPECT_EQ((*hits)[q][r].id, brute[r].second) << "query " << q << " rank " << r;
+        EXPECT_NEAR((*hits)[q][r].score, std::fabs(brute[r].first), 1e-4) << "query " << q << " rank " << r;
+      }
+    }
+  }
+}
+
+TEST(FaissIndex, ErrorsAreStatuses) {
+  auto bad = FaissIndex::Create(16, "NoSuchIndexType", DenseMetric::kL2);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("dense index: ", 0), 0u) << bad.status().message();
+  auto index = FaissIndex::Create(4, "Flat", DenseMetric::kL2);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ((*index)->Add({1, 2}, std::vector<float>(7)).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE((*index)->Search(std::vector<float>(5), 1).ok());
+  auto ivf = FaissIndex::Create(4, "IVF4,Flat", DenseMetric::kL2);
+  ASSERT_TRUE(ivf.ok());
+  EXPECT_FALSE((*ivf)->is_trained());
+  EXPECT_FALSE((*ivf)->Add({1}, std::vector<float>(4)).ok()) << "an untrained IVF index refuses vectors";
+}
+
+}  // namespace
+}  // namespace quarry
