@@ -6,7 +6,7 @@
 
 namespace quarry::model {
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir) {
+Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, const LoadOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   QUARRY_ASSIGN_OR_RETURN(m->config_, LoadConfig(dir));
   const auto& c = m->config_;
@@ -21,19 +21,23 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir) {
     return Status::Ok();
   };
   QUARRY_RETURN_IF_ERROR(load("model.embed_tokens.weight", {V, H}, &m->embed_));
-  QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
-  if (m->ckpt_->Has("lm_head.weight")) {
-    QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
-  } else if (c.tie_word_embeddings) {
-    m->lm_head_.data = m->embed_.data;
-    m->lm_head_.size = m->embed_.size;
-  } else {
-    return Status::NotFound(dir + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
+  if (options.head) {
+    QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
+    if (m->ckpt_->Has("lm_head.weight")) {
+      QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
+    } else if (c.tie_word_embeddings) {
+      m->lm_head_.data = m->embed_.data;
+      m->lm_head_.size = m->embed_.size;
+    } else {
+      return Status::NotFound(dir + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
+    }
   }
   // A bfloat16 checkpoint runs in HF with its RoPE frequencies rounded to bfloat16 too (kernels.h).
   m->rope_inv_freq_ = RopeInverseFrequencies(c.rope_theta, c.head_dim, c.dtype == "bfloat16");
-  m->layers_.resize(c.n_layers);
-  for (int l = 0; l < c.n_layers; ++l) {
+  m->n_loaded_layers_ = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
+  m->has_head_ = options.head;
+  m->layers_.resize(m->n_loaded_layers_);
+  for (int l = 0; l < m->n_loaded_layers_; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     Layer& L = m->layers_[l];
     QUARRY_RETURN_IF_ERROR(load(p + "input_layernorm.weight", {H}, &L.attn_norm));
@@ -112,6 +116,10 @@ Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const
   }
   if (positions.size() != n) return Status::InvalidArgument("forward: positions and ids differ in length");
   const int n_layers = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
+  if (n_layers > n_loaded_layers_) {
+    return Status::FailedPrecondition("forward: " + std::to_string(n_layers) + " layers asked, " +
+                                      std::to_string(n_loaded_layers_) + " loaded");
+  }
   ForwardOutput out;
   std::vector<float> x = Embed(ids);
   if (options.keep_hidden_states) out.hidden_states.push_back(x);
@@ -119,7 +127,7 @@ Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const
     RunLayer(l, &x, positions, mask);
     if (options.keep_hidden_states) out.hidden_states.push_back(x);
   }
-  if (n_layers == c.n_layers) {
+  if (n_layers == c.n_layers && has_head_) {
     std::vector<float> normed(n * H);
     RmsNorm(x.data(), n, H, final_norm_.data, c.norm_eps, normed.data());
     x = std::move(normed);

@@ -32,9 +32,19 @@ struct ForwardOutput {
   std::vector<float> logits;                      // [1 or n, vocab]
 };
 
+struct LoadOptions {
+  // Default: -1 (all). Load only the first n layers (a forward may then run at most n layers); BlockRank
+  // needs the layers up to its scoring layer, which for Mistral-7B at layer 20 is 21 of 32.
+  int n_layers = -1;
+  // Default: true. Load the final norm and the LM head (BlockRank never uses them).
+  bool head = true;
+};
+
 class LlamaModel {
  public:
-  static Result<std::unique_ptr<LlamaModel>> Load(const std::string& dir);
+  // BF16/F16 weights are widened to float32 here, so loading only what will run matters: Mistral-7B in
+  // float32 is ~29 GiB, its first 21 layers without the head ~19 GiB.
+  static Result<std::unique_ptr<LlamaModel>> Load(const std::string& dir, const LoadOptions& options = {});
   const TransformerConfig& config() const { return config_; }
 
   // `positions` defaults to 0..n-1 when empty. Token ids and positions are checked.
@@ -48,7 +58,8 @@ class LlamaModel {
   const Layer& layer(int i) const { return layers_[i]; }
   // Embeds `ids` into [n, hidden].
   std::vector<float> Embed(const std::vector<int32_t>& ids) const;
-  // Runs layer `l` on x [n, hidden] in place.
+  int n_loaded_layers() const { return n_loaded_layers_; }
+  // Runs layer `l` (< n_loaded_layers()) on x [n, hidden] in place.
   void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
   uint64_t weight_bytes() const;  // bytes of all weights as float32 views or copies
   const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }
@@ -59,6 +70,8 @@ class LlamaModel {
   std::unique_ptr<Checkpoint> ckpt_;
   Weight embed_, final_norm_, lm_head_;
   std::vector<float> rope_inv_freq_;
+  int n_loaded_layers_ = 0;
+  bool has_head_ = true;
   std::vector<Layer> layers_;
 };
 

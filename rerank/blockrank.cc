@@ -128,12 +128,15 @@ model::AttentionMask BlockRankMask(const BlockRankPrompt& prompt) {
 }
 
 Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_dir, const BlockRankOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto model, model::LlamaModel::Load(model_dir));
-  QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::SentencePieceTokenizer::Load(model_dir));
-  if (options.scoring_layer < 0 || options.scoring_layer >= model->config().n_layers) {
+  QUARRY_ASSIGN_OR_RETURN(const auto config, model::LoadConfig(model_dir));
+  if (options.scoring_layer < 0 || options.scoring_layer >= config.n_layers) {
     return Status::InvalidArgument("blockrank: scoring layer " + std::to_string(options.scoring_layer) +
-                                   " outside the model's " + std::to_string(model->config().n_layers) + " layers");
+                                   " outside the model's " + std::to_string(config.n_layers) + " layers");
   }
+  // Only the layers up to the scoring layer run, and never the LM head: load nothing else.
+  QUARRY_ASSIGN_OR_RETURN(auto model,
+                          model::LlamaModel::Load(model_dir, {.n_layers = options.scoring_layer + 1, .head = false}));
+  QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::SentencePieceTokenizer::Load(model_dir));
   if (options.n_signal < 1) return Status::InvalidArgument("blockrank: n_signal must be at least 1");
   return std::make_unique<BlockRanker>(std::move(model), std::move(tokenizer), options);
 }

@@ -85,6 +85,26 @@ TEST(MistralForward, ReproducesTransformersCausalForward) {
   }
 }
 
+// Loading only the first layers (and no head) is enough to run them, and is refused beyond them.
+TEST(MistralForward, PartialLoadRunsTheLoadedLayers) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/mistral_causal.json");
+  auto partial = LlamaModel::Load(model_dir, {.n_layers = 2, .head = false});
+  ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+  EXPECT_EQ((*partial)->n_loaded_layers(), 2);
+  const auto golden = ReadJson(golden_path);
+  const auto ids = golden["input_ids"].get<std::vector<int32_t>>();
+  auto out = (*partial)->Forward(ids, {}, AttentionMask::Causal(), {.n_layers = 2, .logits = false});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const size_t H = (*partial)->config().hidden_size;
+  const std::vector<float> last(out->hidden.end() - H, out->hidden.end());
+  ExpectClose(last, golden["hidden_states_last_position"][2].get<std::vector<float>>(), 1e-4, 0, "after layer 2");
+  EXPECT_EQ((*partial)->Forward(ids, {}, AttentionMask::Causal(), {.n_layers = 3}).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_LT((*partial)->weight_bytes(), (*LlamaModel::Load(model_dir))->weight_bytes() / 2)
+      << "no LM head, half the layers";
+}
+
 TEST(Bert, ReproducesTransformersIdsAndEmbeddings) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/bert.json");
