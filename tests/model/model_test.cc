@@ -265,7 +265,6 @@ TEST(Checkpoint, ShardedCheckpointsAndDtypes) {
 
   // An int8 tensor: the dtype is named in the error.
   std::vector<TensorToWrite> one = {{"x", DType::kF32, {2}, std::vector<uint8_t>(8, 0)}};
-  ASSERT_TRUE(WriteSafetensors(tmp / "int8/model.safetensors", one).ok() || true);
   std::filesystem::create_directories(tmp / "int8");
   ASSERT_TRUE(WriteSafetensors(tmp / "int8/model.safetensors", one).ok());
   std::string bytes = testing::ReadFile(tmp / "int8/model.safetensors");
