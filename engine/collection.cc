@@ -59,15 +59,6 @@ Result<std::shared_ptr<const LexicalIndex>> Collection::Impl::CurrentLexicalInde
 
 namespace {
 
-// One Analyzer per thread: ICU iterators and stemmers are not thread-safe.
-Result<Analyzer*> ThreadAnalyzer(const AnalyzerSettings& settings) {
-  thread_local std::unique_ptr<Analyzer> analyzer;
-  if (!analyzer || analyzer->settings() != settings) {
-    QUARRY_ASSIGN_OR_RETURN(analyzer, Analyzer::Create(settings));
-  }
-  return analyzer.get();
-}
-
 // The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
                                          const BlockRanker* reranker, const std::string& rerank_cache_config,
@@ -76,7 +67,7 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   auto t0 = Clock::now();
-  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, ThreadAnalyzer(index.analyzer_settings()));
+  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(index.analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);
   size_t n_retrieve = options.k;
@@ -151,7 +142,7 @@ bool Collection::HasReranker() const {
 
 Status Collection::Preload() const {
   QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
-  return ThreadAnalyzer(index->analyzer_settings()).status();  // compiles the word-break rules once
+  return Analyzer::ForThisThread(index->analyzer_settings()).status();  // compiles the word-break rules once
 }
 
 namespace {

@@ -31,7 +31,9 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
     lexical_writer->Discard();
     return s;
   };
-  std::vector<std::vector<std::string>> terms = lexical_writer->AnalyzeBatch(docs);
+  auto analyzed = lexical_writer->AnalyzeBatch(docs);
+  if (!analyzed.ok()) return fail(analyzed.status());
+  std::vector<std::vector<std::string>>& terms = *analyzed;
   for (size_t n = 0; n < docs.size(); ++n) {
     const Document& doc = docs[n];
     if (doc.id.empty()) return fail(Status::InvalidArgument("document with an empty id"));

@@ -233,19 +233,15 @@ Result<std::vector<float>> Checkpoint::GetF32(const std::string& name, const std
   switch (t->dtype) {
     case DType::kF32: std::memcpy(out.data(), p, out.size() * 4); break;
     case DType::kBF16:
+    case DType::kF16: {
+      float (*widen)(uint16_t) = t->dtype == DType::kBF16 ? Bf16ToF32 : F16ToF32;
       for (size_t i = 0; i < out.size(); ++i) {
         uint16_t v;
         std::memcpy(&v, p + 2 * i, 2);
-        out[i] = Bf16ToF32(v);
+        out[i] = widen(v);
       }
       break;
-    case DType::kF16:
-      for (size_t i = 0; i < out.size(); ++i) {
-        uint16_t v;
-        std::memcpy(&v, p + 2 * i, 2);
-        out[i] = F16ToF32(v);
-      }
-      break;
+    }
   }
   return out;
 }

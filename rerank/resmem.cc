@@ -82,14 +82,10 @@ Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, 
 }
 
 std::vector<std::pair<size_t, double>> ResMem::Neighbours(std::string_view query, size_t k) const {
-  thread_local std::unique_ptr<Analyzer> analyzer;
-  if (!analyzer) {
-    auto a = Analyzer::Create(query_index_->analyzer_settings());
-    if (!a.ok()) return {};
-    analyzer = std::move(*a);
-  }
+  auto analyzer = Analyzer::ForThisThread(query_index_->analyzer_settings());
+  if (!analyzer.ok()) return {};  // the same settings built query_index_, so this cannot fail here
   std::vector<std::string> terms;
-  analyzer->Analyze(query, &terms);
+  (*analyzer)->Analyze(query, &terms);
   std::vector<std::pair<size_t, double>> out;
   for (const auto& h : query_index_->Search(terms, k)) out.emplace_back(h.doc, h.score);
   return out;

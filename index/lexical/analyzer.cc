@@ -94,6 +94,14 @@ Result<std::unique_ptr<Analyzer>> Analyzer::Create(const AnalyzerSettings& setti
   return a;
 }
 
+Result<Analyzer*> Analyzer::ForThisThread(const AnalyzerSettings& settings) {
+  thread_local std::unique_ptr<Analyzer> analyzer;
+  if (!analyzer || analyzer->settings() != settings) {
+    QUARRY_ASSIGN_OR_RETURN(analyzer, Create(settings));
+  }
+  return analyzer.get();
+}
+
 void Analyzer::Tokenize(std::string_view text, std::vector<std::pair<size_t, size_t>>* spans) {
   spans->clear();
   UErrorCode err = U_ZERO_ERROR;

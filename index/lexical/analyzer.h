@@ -35,6 +35,9 @@ struct AnalyzerSettings {
 class Analyzer {
  public:
   static Result<std::unique_ptr<Analyzer>> Create(const AnalyzerSettings& settings = {});
+  // The calling thread's analyzer with these settings, created on first use; valid until the thread
+  // asks for other settings or ends. The way to analyze from many threads.
+  static Result<Analyzer*> ForThisThread(const AnalyzerSettings& settings);
 
   // Appends the terms of `text` to `terms` (cleared first), in order, duplicates kept.
   void Analyze(std::string_view text, std::vector<std::string>* terms);

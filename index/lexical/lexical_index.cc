@@ -1,11 +1,11 @@
 #include "index/lexical/lexical_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <limits>
 #include <map>
 
-#include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 
 #include "common/coding.h"
@@ -85,19 +85,20 @@ void LexicalWriter::Add(DocNum docnum, const Document& doc) {
   AddAnalyzed(docnum, doc.id, std::move(terms));
 }
 
-std::vector<std::vector<std::string>> LexicalWriter::AnalyzeBatch(const std::vector<Document>& docs) const {
+Result<std::vector<std::vector<std::string>>> LexicalWriter::AnalyzeBatch(const std::vector<Document>& docs) const {
+  // Creating this thread's analyzer first surfaces an ICU failure here rather than in a worker.
+  QUARRY_RETURN_IF_ERROR(Analyzer::ForThisThread(settings_).status());
   std::vector<std::vector<std::string>> terms(docs.size());
-  // One analyzer per worker thread: ICU iterators are not thread-safe.
-  tbb::enumerable_thread_specific<std::unique_ptr<Analyzer>> analyzers([this] {
-    auto a = Analyzer::Create(settings_);
-    return a.ok() ? std::move(*a) : nullptr;
-  });
+  std::atomic<bool> failed{false};
   tbb::parallel_for(tbb::blocked_range<size_t>(0, docs.size(), 16), [&](const tbb::blocked_range<size_t>& r) {
-    auto& analyzer = analyzers.local();
-    for (size_t i = r.begin(); i < r.end(); ++i) {
-      if (analyzer) analyzer->Analyze(LexicalText(docs[i]), &terms[i]);
+    auto analyzer = Analyzer::ForThisThread(settings_);
+    if (!analyzer.ok()) {
+      failed = true;
+      return;
     }
+    for (size_t i = r.begin(); i < r.end(); ++i) (*analyzer)->Analyze(LexicalText(docs[i]), &terms[i]);
   });
+  if (failed) return Status::Internal("lexical index: could not create an analyzer on a worker thread");
   return terms;
 }
 

@@ -65,7 +65,7 @@ class LexicalWriter {
   // Add() with the document's terms already analyzed (by AnalyzeBatch) under this writer's settings.
   void AddAnalyzed(DocNum docnum, std::string_view id, std::vector<std::string> terms);
   // Analyzes LexicalText of every document in parallel (oneTBB), one term list per document.
-  std::vector<std::vector<std::string>> AnalyzeBatch(const std::vector<Document>& docs) const;
+  Result<std::vector<std::vector<std::string>>> AnalyzeBatch(const std::vector<Document>& docs) const;
   // Removes a live document (committed, or added earlier in this batch).
   Status Remove(DocNum docnum);
   // Puts this batch's postings blocks, lex_docs entries and counters into `batch`.

@@ -133,8 +133,7 @@ TEST(Collection, ReadOnlyOpenRefusesWrites) {
 // BlockRank in the search pipeline (tiny random-weight Mistral): the top `depth` hits are reordered
 // by their in-context scores, and the tail keeps BM25's order below them.
 TEST(Collection, RerankStageReordersTheHead) {
-  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
-  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-mistral");
   testing::TempDir tmp;
   auto c = NewCollection(tmp);
   std::vector<Document> docs;
@@ -172,8 +171,7 @@ TEST(Collection, RerankStageReordersTheHead) {
 
 // Decoupled mode: caching the document blocks in the collection changes nothing in the scores.
 TEST(Collection, RerankCacheGivesTheUncachedScores) {
-  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
-  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-mistral");
   testing::TempDir tmp;
   auto c = NewCollection(tmp);
   std::vector<Document> docs;

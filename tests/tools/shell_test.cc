@@ -89,8 +89,7 @@ TEST_F(ShellTest, WithoutATerminalItAnswersInJsonLines) {
 }
 
 TEST_F(ShellTest, RerankOnWithAModel) {
-  const std::string model = testing::SharedPath("fixtures/tiny-mistral");
-  if (model.empty()) GTEST_SKIP() << "../shared/fixtures/tiny-mistral is missing; skipping";
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-mistral");
   auto r = Script(":rerank on\nheart\n:explain\n:rerank depth 2\n:rerank off\n",
                   "--rerank-model " + ShellQuote(model) + " --scoring-layer 2 --no-timings");
   ASSERT_EQ(r.exit_code, 0) << r.err;
