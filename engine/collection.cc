@@ -2,7 +2,9 @@
 
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include "common/coding.h"
 #include "engine/collection_impl.h"
@@ -10,7 +12,7 @@
 
 namespace quarry {
 
-std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem, kCfRerankCache}; }
+std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem, kCfRerankCache, kCfDense}; }
 
 Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collection::~Collection() = default;
@@ -59,11 +61,74 @@ Result<std::shared_ptr<const LexicalIndex>> Collection::Impl::CurrentLexicalInde
 
 namespace {
 
-// The pipeline for one query: BM25 -> (ResMem correction of the top `depth`) -> hydration.
+// The dense index's top k for one query vector, as hits (score: inner product, or -squared L2).
+Result<std::vector<SearchHit>> DenseHits(const FaissIndex& dense, const LexicalIndex& index, const std::vector<float>& query,
+                                         size_t k) {
+  if (query.size() != dense.dim()) {
+    return Status::InvalidArgument("dense search: query vector of dim " + std::to_string(query.size()) +
+                                   " for an index of dim " + std::to_string(dense.dim()));
+  }
+  QUARRY_ASSIGN_OR_RETURN(auto found, dense.Search(query, k));
+  const bool ip = dense.metric() == DenseMetric::kInnerProduct;
+  std::vector<SearchHit> hits;
+  for (const auto& h : found[0]) {
+    SearchHit hit;
+    hit.doc = static_cast<DocNum>(h.id);
+    hit.id = index.ExternalId(hit.doc);
+    hit.score = ip ? h.score : -h.score;
+    hit.stages.dense = hit.score;
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+// Fuses a BM25 list and a dense list (each best first) into one, best first.
+std::vector<SearchHit> Fuse(std::vector<SearchHit> bm25, std::vector<SearchHit> dense, const SearchOptions& o) {
+  std::unordered_map<DocNum, SearchHit> merged;
+  auto weights = [&](const std::vector<SearchHit>& list, bool is_dense) {
+    std::vector<double> w(list.size());
+    if (o.fusion == Fusion::kRrf) {
+      for (size_t r = 0; r < list.size(); ++r) w[r] = 1.0 / static_cast<double>(o.rrf_k + r + 1);
+    } else if (!list.empty()) {
+      const double hi = list.front().score, lo = list.back().score;
+      const double a = is_dense ? o.alpha : 1.0 - o.alpha;
+      for (size_t r = 0; r < list.size(); ++r) w[r] = a * (hi > lo ? (list[r].score - lo) / (hi - lo) : 1.0);
+    }
+    return w;
+  };
+  std::vector<std::pair<DocNum, double>> total;
+  std::unordered_map<DocNum, double> score;
+  for (int is_dense = 0; is_dense < 2; ++is_dense) {
+    auto& list = is_dense ? dense : bm25;
+    const auto w = weights(list, is_dense);
+    for (size_t r = 0; r < list.size(); ++r) {
+      score[list[r].doc] += w[r];
+      auto [it, fresh] = merged.emplace(list[r].doc, list[r]);
+      if (!fresh) {
+        if (is_dense) it->second.stages.dense = list[r].stages.dense;
+        else it->second.stages.bm25 = list[r].stages.bm25;
+      }
+    }
+  }
+  std::vector<SearchHit> out;
+  for (auto& [doc, hit] : merged) {
+    hit.score = static_cast<float>(score[doc]);
+    out.push_back(std::move(hit));
+  }
+  std::sort(out.begin(), out.end(), [](const SearchHit& a, const SearchHit& b) {
+    return a.score != b.score ? a.score > b.score : a.doc < b.doc;
+  });
+  return out;
+}
+
+// The pipeline for one query: first stage (BM25, dense, or both fused) -> (BlockRank) -> (ResMem) ->
+// hydration. `query_vector`, when given, is the dense query (SearchVector); otherwise the encoder
+// embeds `query`.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
                                          const BlockRanker* reranker, const std::string& rerank_cache_config,
-                                         std::string_view query, const SearchOptions& options,
-                                         SearchTimings* timings) {
+                                         const FaissIndex* dense, const DualEncoder* encoder,
+                                         std::string_view query, const std::vector<float>* query_vector,
+                                         const SearchOptions& options, SearchTimings* timings) {
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   auto t0 = Clock::now();
@@ -73,14 +138,28 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   size_t n_retrieve = options.k;
   if (resmem) n_retrieve = std::max(n_retrieve, resmem->params().depth);
   if (reranker) n_retrieve = std::max(n_retrieve, reranker->options().depth);
+  const RetrievalMode mode = query_vector ? RetrievalMode::kDense : options.mode;
+  const size_t depth = mode == RetrievalMode::kHybrid ? std::max(n_retrieve, options.fusion_depth) : n_retrieve;
   std::vector<SearchHit> hits;
-  for (const auto& h : index.Search(terms, n_retrieve, options.exhaustive)) {
-    SearchHit hit;
-    hit.id = index.ExternalId(h.doc);
-    hit.score = h.score;
-    hit.stages.bm25 = h.score;
-    hit.doc = h.doc;
-    hits.push_back(std::move(hit));
+  if (mode != RetrievalMode::kDense) {
+    for (const auto& h : index.Search(terms, depth, options.exhaustive)) {
+      SearchHit hit;
+      hit.id = index.ExternalId(h.doc);
+      hit.score = h.score;
+      hit.stages.bm25 = h.score;
+      hit.doc = h.doc;
+      hits.push_back(std::move(hit));
+    }
+  }
+  if (mode != RetrievalMode::kBm25) {
+    std::vector<float> embedded;
+    if (!query_vector) {
+      QUARRY_ASSIGN_OR_RETURN(embedded, encoder->EncodeQueries({std::string(query)}));
+      query_vector = &embedded;
+    }
+    QUARRY_ASSIGN_OR_RETURN(auto dense_hits, DenseHits(*dense, index, *query_vector, depth));
+    hits = mode == RetrievalMode::kDense ? std::move(dense_hits) : Fuse(std::move(hits), std::move(dense_hits), options);
+    if (hits.size() > n_retrieve) hits.resize(n_retrieve);
   }
   if (timings) timings->retrieve_ms = ms_since(t0);
   t0 = Clock::now();
@@ -153,11 +232,26 @@ struct Pipeline {
   std::shared_ptr<const ResMem> resmem;
   std::shared_ptr<const BlockRanker> reranker;
   std::string cache_config;
+  std::shared_ptr<const FaissIndex> dense;
+  std::shared_ptr<const DualEncoder> encoder;
+
+  Result<std::vector<SearchHit>> Run(const Store& store, std::string_view query, const std::vector<float>* query_vector,
+                                     const SearchOptions& options, SearchTimings* timings) const {
+    return SearchOne(store, *index, resmem.get(), reranker.get(), cache_config, dense.get(), encoder.get(), query,
+                     query_vector, options, timings);
+  }
 };
 
-Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& options) {
+// `with_vector`: the caller brings the dense query vector, so no encoder is needed.
+Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& options, bool with_vector = false) {
   Pipeline p;
   QUARRY_ASSIGN_OR_RETURN(p.index, impl.CurrentLexicalIndex());
+  if (with_vector || options.mode != RetrievalMode::kBm25) {
+    QUARRY_ASSIGN_OR_RETURN(p.dense, impl.CurrentDenseIndex());
+    if (!with_vector) {
+      QUARRY_ASSIGN_OR_RETURN(p.encoder, impl.CurrentEncoder());
+    }
+  }
   if (options.resmem) {
     QUARRY_ASSIGN_OR_RETURN(p.resmem, impl.CurrentResMem());
   }
@@ -174,7 +268,12 @@ Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& 
 Result<std::vector<SearchHit>> Collection::Search(std::string_view query, const SearchOptions& options,
                                                   SearchTimings* timings) const {
   QUARRY_ASSIGN_OR_RETURN(Pipeline p, PipelineFor(*impl_, options));
-  return SearchOne(*impl_->store, *p.index, p.resmem.get(), p.reranker.get(), p.cache_config, query, options, timings);
+  return p.Run(*impl_->store, query, nullptr, options, timings);
+}
+
+Result<std::vector<SearchHit>> Collection::SearchVector(const std::vector<float>& query, const SearchOptions& options) const {
+  QUARRY_ASSIGN_OR_RETURN(Pipeline p, PipelineFor(*impl_, options, /*with_vector=*/true));
+  return p.Run(*impl_->store, "", &query, options, nullptr);
 }
 
 Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::vector<std::string>& queries,
@@ -183,8 +282,7 @@ Result<std::vector<std::vector<SearchHit>>> Collection::SearchBatch(const std::v
   std::vector<std::vector<SearchHit>> results(queries.size());
   std::vector<Status> errors(queries.size());
   auto one = [&](size_t i) {
-    auto r = SearchOne(*impl_->store, *p.index, p.resmem.get(), p.reranker.get(), p.cache_config, queries[i], options,
-                       nullptr);
+    auto r = p.Run(*impl_->store, queries[i], nullptr, options, nullptr);
     if (r.ok()) results[i] = std::move(*r);
     else errors[i] = r.status();
   };

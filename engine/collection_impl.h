@@ -5,6 +5,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "index/dense/dual_encoder.h"
+#include "index/dense/faiss_index.h"
 #include "index/lexical/lexical_index.h"
 #include "rerank/blockrank.h"
 #include "rerank/resmem.h"
@@ -34,6 +36,22 @@ class Collection::Impl {
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
   std::string reranker_cache_config;                     // guarded by index_mu
   mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
+  // Dense retrieval (engine/dense.cc).
+  mutable std::shared_ptr<const FaissIndex> dense_index;  // guarded by index_mu
+  mutable uint64_t dense_index_generation = UINT64_MAX;   // guarded by index_mu: `generation` it was loaded at
+  mutable bool dense_rebuilt = false;                     // guarded by index_mu
+  mutable std::shared_ptr<const DualEncoder> dense_encoder;  // guarded by index_mu
+  mutable std::string dense_encoder_config;                  // guarded by index_mu: what it was loaded from
+  // The dense index of the latest committed state: from DIR/dense.faiss when its checksum and vector
+  // generation match, else rebuilt from the stored vectors (and rewritten when writable).
+  Result<std::shared_ptr<const FaissIndex>> CurrentDenseIndex() const;
+  // The encoder named by the dense configuration; FailedPrecondition when there is none.
+  Result<std::shared_ptr<const DualEncoder>> CurrentEncoder() const;
+  // Adds to `batch` what an upsert or delete changes in the dense column family: the old vectors of
+  // `removed` go; `added` documents get vectors when an encoder is configured. Writer-only.
+  Status DenseUpdates(const std::vector<DocNum>& removed, const std::vector<std::pair<DocNum, const Document*>>& added,
+                      rocksdb::WriteBatch* batch);
+
   // The lexical index of the latest committed state (reloaded after writes).
   Result<std::shared_ptr<const LexicalIndex>> CurrentLexicalIndex() const;
   // The loaded reranker; FailedPrecondition when none was loaded.
@@ -46,6 +64,11 @@ inline constexpr char kCfResMem[] = "resmem";        // "memory" -> ResMem::Enco
 inline constexpr char kCfRerankCache[] = "rerank_cache";  // BE32 doc number -> EncodeBlockCache()
 inline constexpr char kMetaRerankCache[] = "rerank_cache.config";  // JSON: what the caches were made with
 inline constexpr char kResMemKey[] = "memory";
+inline constexpr char kCfDense[] = "dense";  // 'd'|'q' + BE32 doc number -> float32[dim] (little-endian)
+inline constexpr char kMetaDenseConfig[] = "dense.config";          // JSON: dim, metric, factory, encoder, knobs
+inline constexpr char kMetaDenseGeneration[] = "dense.generation";  // BE64: bumped by every vector change
+inline constexpr char kMetaDenseFile[] = "dense.file";              // JSON: generation, bytes, fnv1a64 of DIR/dense.faiss
+inline constexpr char kDenseFileName[] = "dense.faiss";
 
 // Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
 // documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).

@@ -34,6 +34,8 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
   auto analyzed = lexical_writer->AnalyzeBatch(docs);
   if (!analyzed.ok()) return fail(analyzed.status());
   std::vector<std::vector<std::string>>& terms = *analyzed;
+  std::vector<DocNum> removed;
+  std::vector<std::pair<DocNum, const Document*>> added;
   for (size_t n = 0; n < docs.size(); ++n) {
     const Document& doc = docs[n];
     if (doc.id.empty()) return fail(Status::InvalidArgument("document with an empty id"));
@@ -52,6 +54,7 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
       batch.Delete(store->cf(kCfDocs), EncodeFixed32BE(*old));
       batch.Delete(store->cf(kCfRerankCache), EncodeFixed32BE(*old));
       if (Status s = lexical_writer->Remove(*old); !s.ok()) return fail(s);
+      removed.push_back(*old);
       ++replaced;
     } else {
       ++live;
@@ -62,7 +65,9 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
     batch.Put(store->cf(kCfIds), doc.id, EncodeFixed32BE(docnum));
     lexical_writer->AddAnalyzed(docnum, doc.id, std::move(terms[n]));
     in_batch[doc.id] = docnum;
+    added.emplace_back(docnum, &doc);
   }
+  if (Status s = DenseUpdates(removed, added, &batch); !s.ok()) return fail(s);
   lexical_writer->Flush(&batch);
   PutCounter(&batch, store->cf(kCfMeta), kMetaNextDocNum, next);
   PutCounter(&batch, store->cf(kCfMeta), kMetaNumDocs, live);
@@ -96,6 +101,10 @@ Result<bool> Collection::Delete(std::string_view id) {
   batch.Delete(impl_->store->cf(kCfRerankCache), EncodeFixed32BE(*docnum));
   batch.Delete(impl_->store->cf(kCfIds), rocksdb::Slice(id.data(), id.size()));
   if (Status s = impl_->lexical_writer->Remove(*docnum); !s.ok()) {
+    impl_->lexical_writer->Discard();
+    return s;
+  }
+  if (Status s = impl_->DenseUpdates({*docnum}, {}, &batch); !s.ok()) {
     impl_->lexical_writer->Discard();
     return s;
   }

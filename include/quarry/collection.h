@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -40,6 +41,7 @@ struct IngestReport {
 // What each pipeline stage made of a hit (for :explain and debugging).
 struct HitStages {
   float bm25 = std::numeric_limits<float>::quiet_NaN();  // NaN: not retrieved by BM25 (added later)
+  float dense = std::numeric_limits<float>::quiet_NaN();  // inner product (or -squared L2); NaN: not retrieved densely
   double resmem_base = std::numeric_limits<double>::quiet_NaN();  // calibrated BM25 probability; NaN: no ResMem
   double resmem_correction = 0;                                    // ResMem's lambda * sum w r
   double rerank = std::numeric_limits<double>::quiet_NaN();        // BlockRank score; NaN: not reranked
@@ -47,7 +49,7 @@ struct HitStages {
 
 struct SearchHit {
   std::string id;
-  float score = 0;          // the final score (BM25, or ResMem's corrected probability)
+  float score = 0;          // the final score (BM25, dense, fused, or ResMem's corrected probability)
   HitStages stages;
   uint32_t doc = 0;        // internal doc number
   std::string title, text;  // filled when SearchOptions::hydrate
@@ -91,11 +93,35 @@ struct ResMemTuning {
   size_t n_memory = 0, n_validation = 0;
 };
 
+// Which stored vectors: the document tower's (what the dense index searches), or the query tower's of
+// documents that are themselves queries (hierarchical retrieval).
+enum class VectorTable { kDocuments, kQueries };
+
+struct DenseIndexInfo {
+  size_t dim = 0;
+  uint64_t n_vectors = 0;       // document vectors stored
+  std::string factory, metric;  // metric: "ip" or "l2"
+  std::string encoder;          // empty: imported vectors
+  size_t nprobe = 0, ef_search = 0;
+  uint64_t file_bytes = 0;      // DIR/dense.faiss; 0 until an index has been written
+  bool rebuilt = false;         // the last load found the file missing, stale or corrupt and rebuilt it
+};
+
+// What TuneDenseIndex chose: the cheapest setting of the index's knob reaching the target recall@k.
+struct DenseTuning {
+  std::string knob;  // "nprobe" (IVF) or "efSearch" (HNSW)
+  size_t chosen = 0;
+  double recall = 0;   // at `chosen`, on the sample queries
+  bool reached = false;
+  std::vector<std::pair<size_t, double>> tried;  // (value, recall) in the order tried
+};
+
 struct CheckReport {
   uint64_t n_docs = 0;
   uint64_t n_ids = 0;
   uint64_t n_lex_docs = 0;
   uint64_t n_postings_blocks = 0;
+  uint64_t n_vectors = 0;  // dense vectors (both tables)
   std::vector<std::string> problems;  // empty when the column families agree
   bool ok() const { return problems.empty(); }
 };
@@ -153,6 +179,36 @@ class Collection {
                                   uint64_t seed = 42) const;
   // The stored memory's options and size; NotFound when none was built.
   Result<std::pair<ResMemOptions, size_t>> ResMemInfo() const;
+
+  // --- Dense retrieval (docs/formats.md "dense") ---
+  // Stored vectors are the source of truth; the FAISS index (DIR/dense.faiss, checksummed) is rebuilt
+  // from them whenever it is missing, stale or corrupt. With an encoder, upserts embed new documents and
+  // deletes drop their vectors in the same atomic batch, so the index always mirrors the store.
+  //
+  // Configures and builds the dense index. With options.encoder every document is embedded and stored
+  // first (`progress(done, total)` after each batch); without, the vectors stored by PutVectors are
+  // indexed. Returns the number of vectors indexed.
+  Result<uint64_t> BuildDenseIndex(const DenseIndexOptions& options,
+                                   const std::function<void(uint64_t, uint64_t)>& progress = {});
+  // Stores vectors computed elsewhere, row-major [ids.size(), dim], in one atomic batch. Every id must
+  // exist (NotFound names the first that does not); dim must equal any dim stored before.
+  Status PutVectors(const std::vector<std::string>& ids, const std::vector<float>& vectors, size_t dim,
+                    VectorTable table = VectorTable::kDocuments);
+  // The stored vector of `id`; nullopt when the document has none (or does not exist).
+  Result<std::optional<std::vector<float>>> GetVector(std::string_view id,
+                                                      VectorTable table = VectorTable::kDocuments) const;
+  // Top options.k documents for a query vector (already embedded), best first; score = inner product,
+  // or negated squared L2 distance.
+  Result<std::vector<SearchHit>> SearchVector(const std::vector<float>& query, const SearchOptions& options = {}) const;
+  // The dense index's configuration and state (loading or rebuilding it if needed); NotFound when the
+  // collection has no dense configuration.
+  Result<DenseIndexInfo> DenseInfo() const;
+  // Auto-tunes the dense index's search knob: the smallest nprobe/efSearch whose recall@k against exact
+  // search reaches `target` on `n_queries` stored document vectors drawn with a fixed seed, and records
+  // it with the index (used by every later search). InvalidArgument for indexes without a knob (Flat).
+  Result<DenseTuning> TuneDenseIndex(double target, size_t k = 10, size_t n_queries = 500);
+  // Sets the search knobs recorded with the index (e.g. after auto-tuning); 0 leaves a knob unchanged.
+  Status SetDenseSearchParameters(size_t nprobe, size_t ef_search);
 
   // Drops the postings that deletes and replacements left behind, one term at a time (the index stays
   // complete throughout). Returns the postings dropped.

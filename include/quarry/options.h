@@ -91,6 +91,41 @@ struct RerankOptions {
   size_t depth = 100;
 };
 
+// Which first stage answers a search.
+enum class RetrievalMode {
+  kBm25,    // the lexical index
+  kDense,   // the dense index (needs the collection's encoder, see DenseIndexOptions)
+  kHybrid,  // both, fused (SearchOptions::fusion)
+};
+enum class Fusion {
+  kRrf,     // reciprocal rank fusion: sum over lists of 1 / (rrf_k + rank)
+  kLinear,  // each list's scores min-max normalised over its top fusion_depth, then alpha*dense + (1-alpha)*bm25
+};
+
+struct DenseIndexOptions {
+  // Default: "Flat". Any FAISS factory string: "Flat", "HNSW32", "IVF1024,Flat", "IVF4096,PQ32", "IVF1024,SQ8".
+  std::string factory = "Flat";
+  // Default: true. Inner product (false: squared L2).
+  bool inner_product = true;
+  // Default: "" (vectors were imported with PutVectors). A BERT-family checkpoint directory that embeds
+  // documents now and queries at search time.
+  std::string encoder;
+  // Default: "". Text prepended to every query / document before encoding ("query: ", "passage: ").
+  std::string query_prefix, document_prefix;
+  // Default: false. Mean of the token rows instead of the [CLS] row.
+  bool mean_pooling = false;
+  // Default: true. L2-normalise the encoder's embeddings.
+  bool normalize = true;
+  // Default: 512. Tokens per text, special tokens included.
+  size_t max_length = 512;
+  // Default: 0 (FAISS's default). IVF lists visited per query.
+  size_t nprobe = 0;
+  // Default: 0 (FAISS's default). HNSW search candidate list.
+  size_t ef_search = 0;
+  // Default: 100000. Vectors (a seeded sample) that train IVF/PQ indexes.
+  size_t train_sample = 100000;
+};
+
 struct SearchOptions {
   // Default: 10. Number of hits.
   size_t k = 10;
@@ -102,6 +137,16 @@ struct SearchOptions {
   bool resmem = false;
   // Default: false. Rerank the top candidates with the reranker given to Collection::LoadReranker.
   bool rerank = false;
+  // Default: kBm25.
+  RetrievalMode mode = RetrievalMode::kBm25;
+  // Default: kRrf. How kHybrid fuses the BM25 and dense lists.
+  Fusion fusion = Fusion::kRrf;
+  // Default: 60. RRF's rank offset.
+  size_t rrf_k = 60;
+  // Default: 0.5. Weight of the dense list in kLinear fusion.
+  float alpha = 0.5f;
+  // Default: 100. Candidates taken from each list before fusion.
+  size_t fusion_depth = 100;
 };
 
 }  // namespace quarry

@@ -2,8 +2,13 @@
 
 #include <faiss/Index.h>
 #include <faiss/IndexIDMap.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
+#include <faiss/index_io.h>
 
+#include <algorithm>
 #include <exception>
 
 namespace quarry {
@@ -12,9 +17,67 @@ namespace {
 
 Status FaissError(const std::exception& e) { return Status::InvalidArgument(std::string("dense index: ") + e.what()); }
 
+// The index inside the id map, where the search knobs live.
+faiss::Index* Inner(faiss::Index* index) {
+  if (auto* map = dynamic_cast<faiss::IndexIDMap2*>(index)) return map->index;
+  if (auto* map = dynamic_cast<faiss::IndexIDMap*>(index)) return map->index;
+  return index;
+}
+
 }  // namespace
 
 FaissIndex::~FaissIndex() = default;
+
+size_t FaissIndex::n_lists() const {
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(Inner(index_.get()));
+  return ivf ? ivf->nlist : 0;
+}
+
+bool FaissIndex::HasSearchParameter(const std::string& name) const {
+  faiss::Index* inner = Inner(index_.get());
+  if (name == "nprobe") return dynamic_cast<faiss::IndexIVF*>(inner) != nullptr;
+  if (name == "efSearch") return dynamic_cast<faiss::IndexHNSW*>(inner) != nullptr;
+  return false;
+}
+
+Status FaissIndex::SetSearchParameter(const std::string& name, size_t value) {
+  faiss::Index* inner = Inner(index_.get());
+  if (name == "nprobe") {
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(inner)) {
+      ivf->nprobe = std::max<size_t>(1, value);
+      return Status::Ok();
+    }
+  } else if (name == "efSearch") {
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(inner)) {
+      hnsw->hnsw.efSearch = static_cast<int>(std::max<size_t>(1, value));
+      return Status::Ok();
+    }
+  }
+  return Status::InvalidArgument("dense index: this index has no search parameter '" + name + "'");
+}
+
+Result<std::string> FaissIndex::Serialize() const {
+  try {
+    faiss::VectorIOWriter writer;
+    faiss::write_index(index_.get(), &writer);
+    return std::string(writer.data.begin(), writer.data.end());
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+}
+
+Result<std::unique_ptr<FaissIndex>> FaissIndex::Deserialize(const std::string& bytes) {
+  std::unique_ptr<FaissIndex> f(new FaissIndex());
+  try {
+    faiss::VectorIOReader reader;
+    reader.data.assign(bytes.begin(), bytes.end());
+    f->index_.reset(faiss::read_index(&reader));
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("dense index: ") + e.what());
+  }
+  f->dim_ = static_cast<size_t>(f->index_->d);
+  return f;
+}
 
 Result<std::unique_ptr<FaissIndex>> FaissIndex::Create(size_t dim, const std::string& factory, DenseMetric metric) {
   std::unique_ptr<FaissIndex> f(new FaissIndex());
@@ -28,6 +91,10 @@ Result<std::unique_ptr<FaissIndex>> FaissIndex::Create(size_t dim, const std::st
     return FaissError(e);
   }
   return f;
+}
+
+DenseMetric FaissIndex::metric() const {
+  return index_->metric_type == faiss::METRIC_INNER_PRODUCT ? DenseMetric::kInnerProduct : DenseMetric::kL2;
 }
 
 bool FaissIndex::is_trained() const { return index_->is_trained; }

@@ -34,6 +34,20 @@ class FaissIndex {
   Result<std::vector<std::vector<DenseHit>>> Search(const std::vector<float>& queries, size_t k) const;
   size_t size() const;
   size_t dim() const { return dim_; }
+  DenseMetric metric() const;
+
+  // Search-time knob: "nprobe" (IVF lists visited) or "efSearch" (HNSW candidate list); InvalidArgument
+  // when the index has no such knob. Not to be called while searches run.
+  Status SetSearchParameter(const std::string& name, size_t value);
+  // IVF lists (0 for other indexes): the largest useful nprobe.
+  size_t n_lists() const;
+  // Whether the index has the knob (IVF: nprobe, HNSW: efSearch).
+  bool HasSearchParameter(const std::string& name) const;
+
+  // FAISS's own serialisation (faiss::write_index), and back. Deserialize reports truncated or
+  // corrupt bytes as Corruption.
+  Result<std::string> Serialize() const;
+  static Result<std::unique_ptr<FaissIndex>> Deserialize(const std::string& bytes);
 
  private:
   FaissIndex() = default;

@@ -308,3 +308,103 @@ TEST(Cli, IngestSurvivesSigkill) {
 
 }  // namespace
 }  // namespace quarry
+
+namespace quarry {
+namespace {
+
+// Writes a float32 .npy of `rows` x `cols` (row-major) the way numpy.save does.
+void WriteNpy(const std::string& path, const std::vector<float>& data, size_t rows, size_t cols) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                       std::to_string(cols) + "), }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
+  testing::WriteFile(path, bytes);
+}
+
+TEST(Cli, ImportVectorsIndexTuneAndCheck) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "c";
+  // 600 documents whose 8-d vectors are one-hot-ish around 8 directions, so neighbours are predictable.
+  std::string corpus, ids;
+  std::vector<float> vectors;
+  for (int i = 0; i < 600; ++i) {
+    corpus += "{\"_id\": \"v" + std::to_string(i) + "\", \"text\": \"vector " + std::to_string(i) + "\"}\n";
+    ids += "v" + std::to_string(i) + "\n";
+    for (int k = 0; k < 8; ++k) vectors.push_back(k == i % 8 ? 1.0f : 0.01f * static_cast<float>((i * 7 + k) % 13));
+  }
+  testing::WriteFile(tmp / "corpus.jsonl", corpus);
+  testing::WriteFile(tmp / "ids.txt", ids);
+  WriteNpy(tmp / "vectors.npy", vectors, 600, 8);
+  ASSERT_EQ(Quarry("ingest " + dir + " --beir " + tmp / "corpus.jsonl").exit_code, 0);
+
+  testing::WriteFile(tmp / "short_ids.txt", "v0\nv1\n");
+  auto wrong = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "short_ids.txt");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("2 ids for 600 rows"), std::string::npos) << wrong.err;
+
+  auto imported = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "ids.txt");
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("stored 600 document vectors of dim 8"), std::string::npos) << imported.out;
+
+  auto indexed = Quarry("index " + dir + " --faiss IVF16,Flat --tune-recall 0.9");
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+  EXPECT_NE(indexed.out.find("dense index: 600 vectors of dim 8, IVF16,Flat (ip)"), std::string::npos) << indexed.out;
+  EXPECT_NE(indexed.out.find("chose nprobe="), std::string::npos) << indexed.out;
+
+  auto check = Quarry("check " + dir);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+
+  // A text query in a dense mode needs an encoder, which imported vectors lack.
+  auto dense = Quarry("search " + dir + " vector --mode dense");
+  EXPECT_EQ(dense.exit_code, 1);
+  EXPECT_NE(dense.err.find("no encoder"), std::string::npos) << dense.err;
+  EXPECT_EQ(Quarry("search " + dir + " vector --mode sparse").exit_code, 2);
+}
+
+TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
+  testing::TempDir tmp;
+  // A complete binary tree of height 4 as an edge list.
+  std::string edges;
+  for (int node = 1; node < 31; ++node) edges += "n" + std::to_string(node) + "\tn" + std::to_string((node - 1) / 2) + "\n";
+  testing::WriteFile(tmp / "edges.tsv", edges);
+  const std::string dir = tmp / "hr";
+  const std::string source = " --edges " + tmp / "edges.tsv" + " --test-fraction 0.2 --validation-fraction 0";
+  auto train = Quarry("hr train " + dir + source +
+                      " --dim 16 --epochs 40 --finetune-epochs 0 --batch 32 --negatives 32 --quiet --json");
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  auto j = nlohmann::json::parse(train.out);
+  EXPECT_EQ(j["nodes"], 31);
+  const double trained = j["all"]["standard"]["overall"];
+  EXPECT_GE(trained, 0.9);
+
+  // hr eval reads the stored embeddings back and searches them through FAISS: the same table.
+  auto eval = Quarry("hr eval " + dir + source + " --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto e = nlohmann::json::parse(eval.out);
+  EXPECT_DOUBLE_EQ(e["all"]["stored"]["overall"].get<double>(), trained);
+  auto hnsw = Quarry("hr eval " + dir + source + " --faiss HNSW8 --json");
+  ASSERT_EQ(hnsw.exit_code, 0) << hnsw.err;
+
+  // A leaf's nearest documents are its ancestors (depth 4: itself and 4 ancestors) when recall is 1.
+  auto search = Quarry("hr search " + dir + " n30 -k 5 --json");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  std::set<std::string> got;
+  const auto hits = nlohmann::json::parse(search.out);
+  for (const auto& h : hits["hits"]) got.insert(h["id"].get<std::string>());
+  const auto& leaf = e["all"]["stored"];
+  if (leaf["overall"].get<double>() == 1.0) {
+    EXPECT_EQ(got, (std::set<std::string>{"n30", "n14", "n6", "n2", "n0"}));
+  }
+  EXPECT_TRUE(got.count("n30")) << search.out;
+  EXPECT_EQ(Quarry("check " + dir).exit_code, 0);
+  auto missing = Quarry("hr eval " + tmp / "nowhere" + source);
+  EXPECT_EQ(missing.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace quarry

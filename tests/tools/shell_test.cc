@@ -62,7 +62,7 @@ TEST_F(ShellTest, ScriptedSessionGoldenText) {
             "  1  d4           bm25  0.8344  final 0.8344\n"
             "  2  d0           bm25  0.5524  final 0.5524\n"
             "error: " + dir_ + ": no ResMem memory (run `quarry resmem build`)\n"
-            "error: mode 'dense' needs a dense index, which this build of Quarry does not have yet\n"
+            "error: " + dir_ + ": no dense index (run `quarry index DIR --encoder MODEL`)\n"
             "error: no reranker loaded (start the shell with --rerank-model DIR)\n"
             "error: k must be an integer in 1..10000\n"
             "error: unknown command ':bogus' (:help lists them)\n"

@@ -11,6 +11,7 @@
 #include "eval/significance.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
+#include "tools/quarry/mode_flags.h"
 #include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
@@ -24,6 +25,7 @@ struct EvalArgs {
   uint64_t permutations = 10000;
   bool per_query = false, json = false, ignore_self = false, resmem = false;
   RerankFlags rerank;
+  ModeFlags mode;
 };
 
 int RunEval(const EvalArgs& a) {
@@ -65,7 +67,9 @@ int RunEval(const EvalArgs& a) {
     if (rerank) {
       if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
     }
-    auto results = (*c)->SearchBatch(texts, {.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank});
+    SearchOptions options{.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank};
+    a.mode.ApplyTo(&options);
+    auto results = (*c)->SearchBatch(texts, options);
     if (!results.ok()) return Fail(results.status());
     for (size_t i = 0; i < qids.size(); ++i) {
       auto& entries = run[qids[i]];
@@ -156,6 +160,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_flag("--per-query", a->per_query, "print each query's values");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--resmem", a->resmem, "correct the retrieved scores with the collection's ResMem memory");
+  AddModeFlags(cmd, &a->mode);
   AddRerankFlags(cmd, &a->rerank);
   cmd->add_flag("--ignore-self", a->ignore_self, "drop hits whose id equals the query id (BEIR)");
   cmd->add_option("--compare", a->compare, "paired significance test against this run (B)");

@@ -1,43 +1,176 @@
-// quarry index DIR --rerank-cache MODEL_DIR: build the decoupled BlockRank document caches.
+// quarry index DIR: build derived indexes.
+//   --encoder MODEL_DIR [--faiss F]   embed every document and build the dense (FAISS) index
+//   --faiss F (without --encoder)     rebuild the dense index over the stored (imported) vectors
+//   --rerank-cache MODEL_DIR          the decoupled BlockRank document caches
+// quarry import-vectors DIR FILE.npy --ids IDS: store vectors computed elsewhere.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
+#include "index/dense/npy.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
 
-void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands) {
-  struct Args {
-    std::string dir;
-    RerankFlags rerank;
-    bool half = false;
-  };
-  auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand(
-      "index",
-      "Build derived indexes. --rerank-cache MODEL_DIR encodes every document's BlockRank block once (decoupled\n"
-      "mode: the prompt's instruction holds no query) so that reranking computes only the query block.");
-  cmd->add_option("DIR", a->dir, "collection directory")->required();
-  AddRerankFlags(cmd, &a->rerank, "--rerank-cache");
-  cmd->add_flag("--half-precision", a->half, "store the caches as f16 (half the bytes; scores within ~2e-4)");
-  commands->emplace_back(cmd, [a] {
-    if (a->rerank.model.empty()) {
-      std::fprintf(stderr, "quarry index: give --rerank-cache MODEL_DIR\n");
-      return kExitUsage;
-    }
-    auto c = Collection::Open(a->dir, {});
-    if (!c.ok()) return Fail(c.status());
-    const auto start = std::chrono::steady_clock::now();
-    auto n = (*c)->BuildRerankCache(a->rerank.model, a->rerank.options, a->half);
-    if (!n.ok()) return Fail(n.status());
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("cached %llu document blocks (scoring layer %d, %s) in %.2f s\n", static_cast<unsigned long long>(*n),
-                a->rerank.options.scoring_layer, a->half ? "f16" : "f32", s);
-    return kExitOk;
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+struct IndexArgs {
+  std::string dir;
+  RerankFlags rerank;
+  bool half = false;
+  std::string faiss;  // empty: not given
+  bool l2 = false;
+  std::string pooling = "cls";
+  bool no_normalize = false;
+  DenseIndexOptions dense;
+  double tune_recall = 0;
+  size_t tune_k = 10, tune_queries = 500;
+};
+
+int BuildDense(const IndexArgs& a, Collection* c) {
+  DenseIndexOptions o = a.dense;
+  if (!a.faiss.empty()) o.factory = a.faiss;
+  o.inner_product = !a.l2;
+  o.mean_pooling = a.pooling == "mean";
+  o.normalize = !a.no_normalize;
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = isatty(STDERR_FILENO);
+  auto n = c->BuildDenseIndex(o, [&](uint64_t done, uint64_t total) {
+    if (tty) std::fprintf(stderr, "\rembedded %llu / %llu documents", static_cast<unsigned long long>(done),
+                          static_cast<unsigned long long>(total));
   });
+  if (tty && !o.encoder.empty()) std::fprintf(stderr, "\n");
+  if (!n.ok()) return Fail(n.status());
+  auto info = c->DenseInfo();
+  if (!info.ok()) return Fail(info.status());
+  std::printf("dense index: %llu vectors of dim %zu, %s (%s), %llu bytes in %s/dense.faiss, built in %.2f s\n",
+              static_cast<unsigned long long>(*n), info->dim, info->factory.c_str(), info->metric.c_str(),
+              static_cast<unsigned long long>(info->file_bytes), a.dir.c_str(), SecondsSince(start));
+  return kExitOk;
+}
+
+int Tune(const IndexArgs& a, Collection* c) {
+  auto t = c->TuneDenseIndex(a.tune_recall, a.tune_k, a.tune_queries);
+  if (!t.ok()) return Fail(t.status());
+  std::printf("auto-tuning %s for recall@%zu >= %.3f on %zu sample document vectors:\n", t->knob.c_str(), a.tune_k,
+              a.tune_recall, a.tune_queries);
+  for (const auto& [value, recall] : t->tried) std::printf("  %s=%-6zu recall %.4f\n", t->knob.c_str(), value, recall);
+  std::printf("%s %s=%zu (recall %.4f), recorded with the index\n", t->reached ? "chose" : "target not reached; set",
+              t->knob.c_str(), t->chosen, t->recall);
+  return kExitOk;
+}
+
+int Index(const IndexArgs& a) {
+  const bool dense = !a.dense.encoder.empty() || !a.faiss.empty();
+  if (a.rerank.model.empty() && !dense && a.tune_recall <= 0) {
+    std::fprintf(stderr, "quarry index: give --encoder MODEL_DIR and/or --faiss FACTORY, or --rerank-cache MODEL_DIR\n");
+    return kExitUsage;
+  }
+  auto c = Collection::Open(a.dir, {});
+  if (!c.ok()) return Fail(c.status());
+  if (dense) {
+    if (int rc = BuildDense(a, c->get()); rc != kExitOk) return rc;
+  }
+  if (a.tune_recall > 0) {
+    if (int rc = Tune(a, c->get()); rc != kExitOk) return rc;
+  }
+  if (!a.rerank.model.empty()) {
+    const auto start = std::chrono::steady_clock::now();
+    auto n = (*c)->BuildRerankCache(a.rerank.model, a.rerank.options, a.half);
+    if (!n.ok()) return Fail(n.status());
+    std::printf("cached %llu document blocks (scoring layer %d, %s) in %.2f s\n", static_cast<unsigned long long>(*n),
+                a.rerank.options.scoring_layer, a.half ? "f16" : "f32", SecondsSince(start));
+  }
+  return kExitOk;
+}
+
+struct ImportArgs {
+  std::string dir, npy, ids;
+  bool queries = false;
+};
+
+int Import(const ImportArgs& a) {
+  auto m = ReadNpy(a.npy);
+  if (!m.ok()) return Fail(m.status());
+  std::ifstream in(a.ids);
+  if (!in) return Fail(Status::NotFound(a.ids + ": cannot open"));
+  std::vector<std::string> ids;
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) return Fail(Status::InvalidArgument(a.ids + ":" + std::to_string(n) + ": empty id"));
+    ids.push_back(line);
+  }
+  if (ids.size() != m->rows) {
+    return Fail(Status::InvalidArgument(a.ids + ": " + std::to_string(ids.size()) + " ids for " +
+                                        std::to_string(m->rows) + " rows of " + a.npy));
+  }
+  auto c = Collection::Open(a.dir, {});
+  if (!c.ok()) return Fail(c.status());
+  if (Status s = (*c)->PutVectors(ids, m->data, m->cols, a.queries ? VectorTable::kQueries : VectorTable::kDocuments);
+      !s.ok()) {
+    return Fail(s);
+  }
+  std::printf("stored %zu %s vectors of dim %zu; run `quarry index %s --faiss FACTORY` to index them\n", ids.size(),
+              a.queries ? "query" : "document", m->cols, a.dir.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands) {
+  {
+    auto a = std::make_shared<IndexArgs>();
+    auto* cmd = app.add_subcommand(
+        "index",
+        "Build derived indexes.\n"
+        "  --encoder MODEL_DIR [--faiss F]  embed every document with a BERT-family dual encoder and index the\n"
+        "                                   vectors with FAISS (the vectors are stored: upserts embed new documents)\n"
+        "  --faiss F                        (re)build the dense index over the stored vectors (e.g. imported)\n"
+        "  --tune-recall R                  choose nprobe/efSearch for recall@k >= R against exact search\n"
+        "  --rerank-cache MODEL_DIR         encode every document's BlockRank block once (decoupled mode)");
+    cmd->add_option("DIR", a->dir, "collection directory")->required();
+    cmd->add_option("--encoder", a->dense.encoder, "dual encoder checkpoint directory (BERT family)");
+    cmd->add_option("--faiss", a->faiss, "FAISS factory string: Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32, IVF1024,SQ8 ...");
+    cmd->add_flag("--l2", a->l2, "squared L2 distance instead of inner product");
+    cmd->add_option("--query-prefix", a->dense.query_prefix, "text prepended to queries (e.g. \"query: \")");
+    cmd->add_option("--document-prefix", a->dense.document_prefix, "text prepended to documents (e.g. \"passage: \")");
+    cmd->add_option("--pooling", a->pooling, "cls or mean")->check(CLI::IsMember({"cls", "mean"}))->capture_default_str();
+    cmd->add_flag("--no-normalize", a->no_normalize, "keep the encoder's raw embeddings (no L2 normalisation)");
+    cmd->add_option("--max-length", a->dense.max_length, "tokens per text")->capture_default_str();
+    cmd->add_option("--nprobe", a->dense.nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
+    cmd->add_option("--ef-search", a->dense.ef_search, "HNSW search list size (0: FAISS default)")->capture_default_str();
+    cmd->add_option("--train-sample", a->dense.train_sample, "vectors that train IVF/PQ")->capture_default_str();
+    cmd->add_option("--tune-recall", a->tune_recall,
+                    "auto-tune nprobe/efSearch: the cheapest setting with this recall@k against exact search")
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--tune-k", a->tune_k, "k of the tuned recall@k")->capture_default_str();
+    cmd->add_option("--tune-queries", a->tune_queries, "stored document vectors used as tuning queries")->capture_default_str();
+    AddRerankFlags(cmd, &a->rerank, "--rerank-cache");
+    cmd->add_flag("--half-precision", a->half, "store the BlockRank caches as f16 (half the bytes; scores within ~2e-4)");
+    commands->emplace_back(cmd, [a] { return Index(*a); });
+  }
+  {
+    auto a = std::make_shared<ImportArgs>();
+    auto* cmd = app.add_subcommand(
+        "import-vectors",
+        "Store vectors computed elsewhere (a float32/float64 .npy of shape [n, dim]) for the documents listed in IDS\n"
+        "(one id per line, in row order); then `quarry index DIR --faiss F` indexes them.");
+    cmd->add_option("DIR", a->dir, "collection directory")->required();
+    cmd->add_option("NPY", a->npy, ".npy file")->required();
+    cmd->add_option("--ids", a->ids, "file of document ids, one per row")->required();
+    cmd->add_flag("--queries", a->queries, "store them as query-tower vectors (documents that are also queries)");
+    commands->emplace_back(cmd, [a] { return Import(*a); });
+  }
 }
 
 }  // namespace quarry::cli

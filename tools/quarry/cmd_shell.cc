@@ -30,7 +30,7 @@ const char* const kSettings[] = {"k", "mode", "rerank", "rerank.depth", "resmem"
 const char kHelp[] =
     "Type text to search. Commands:\n"
     "  :k N                      hits per query\n"
-    "  :mode bm25|dense|hybrid   first-stage retrieval (this build has bm25)\n"
+    "  :mode bm25|dense|hybrid   first-stage retrieval (dense needs `quarry index DIR --encoder MODEL`)\n"
     "  :rerank on|off|depth N    BlockRank reranking of the top N (needs --rerank-model)\n"
     "  :resmem on|off            correct scores with the collection's ResMem memory\n"
     "  :explain                  per-stage scores of the last results\n"
@@ -108,7 +108,13 @@ class Shell {
         return Note("mode = bm25", {{"mode", "bm25"}});
       }
       if (value == "dense" || value == "hybrid") {
-        return Error("mode '" + value + "' needs a dense index, which this build of Quarry does not have yet");
+        auto info = engine_->collection().DenseInfo();
+        if (!info.ok()) return Error(info.status().message());
+        if (info->encoder.empty()) {
+          return Error("mode '" + value + "' needs an encoder; this collection's vectors were imported");
+        }
+        s_.mode = value;
+        return Note("mode = " + value, {{"mode", value}});
       }
       return Error("mode is one of bm25, dense, hybrid");
     }
@@ -154,7 +160,11 @@ class Shell {
   }
 
   Reply Search(const std::string& query) {
-    auto result = engine_->Search(query, {.k = s_.k, .resmem = s_.resmem, .rerank = s_.rerank});
+    SearchOptions options{.k = s_.k, .resmem = s_.resmem, .rerank = s_.rerank};
+    options.mode = s_.mode == "dense"    ? RetrievalMode::kDense
+                   : s_.mode == "hybrid" ? RetrievalMode::kHybrid
+                                         : RetrievalMode::kBm25;
+    auto result = engine_->Search(query, options);
     if (!result.ok()) return Error(result.status().message());
     last_ = result->hits;
     Reply r;
@@ -187,6 +197,11 @@ class Shell {
       text += std::isnan(st.bm25) ? std::string("      -") : (std::snprintf(line, sizeof line, "%7.4f", st.bm25), line);
       nlohmann::json j = {{"rank", i + 1}, {"id", h.id}, {"final", h.score}};
       if (!std::isnan(st.bm25)) j["bm25"] = st.bm25;
+      if (!std::isnan(st.dense)) {
+        std::snprintf(line, sizeof line, "  dense %.4f", st.dense);
+        text += line;
+        j["dense"] = st.dense;
+      }
       if (!std::isnan(st.rerank)) {
         std::snprintf(line, sizeof line, "  rerank %.4f", st.rerank);
         text += line;

@@ -26,6 +26,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
 void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
+void AddHrCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands);
 
 // Prints "quarry: <message>" on stderr and returns kExitError.

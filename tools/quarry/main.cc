@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   AddShellCommands(app, &commands);
   AddRerankCommands(app, &commands);
   AddIndexCommands(app, &commands);
+  AddHrCommands(app, &commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

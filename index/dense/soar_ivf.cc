@@ -1,0 +1,155 @@
+#include "index/dense/soar_ivf.h"
+
+#include <cblas.h>
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+namespace quarry {
+
+Result<std::unique_ptr<SoarIvf>> SoarIvf::Build(size_t dim, const std::vector<int64_t>& ids,
+                                                const std::vector<float>& vectors, const SoarIvfOptions& o) {
+  const size_t n = ids.size();
+  if (dim == 0 || vectors.size() != n * dim) return Status::InvalidArgument("soar ivf: vectors do not match ids x dim");
+  if (o.n_lists == 0 || n < o.n_lists) {
+    return Status::InvalidArgument("soar ivf: " + std::to_string(n) + " vectors cannot train " +
+                                   std::to_string(o.n_lists) + " lists");
+  }
+  std::unique_ptr<SoarIvf> ivf(new SoarIvf());
+  ivf->dim_ = dim;
+  ivf->centroids_.resize(o.n_lists * dim);
+  try {
+    std::vector<float> sample;
+    if (n <= o.train_sample) {
+      sample = vectors;
+    } else {
+      std::vector<size_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 rng(o.seed);
+      std::shuffle(order.begin(), order.end(), rng);
+      for (size_t i = 0; i < o.train_sample; ++i) sample.insert(sample.end(), &vectors[order[i] * dim], &vectors[order[i] * dim] + dim);
+    }
+    faiss::ClusteringParameters cp;
+    cp.niter = static_cast<int>(o.train_iterations);
+    cp.seed = static_cast<int>(o.seed);
+    cp.max_points_per_centroid = 1 << 20;  // the sample size is already chosen above
+    faiss::Clustering clustering(static_cast<int>(dim), static_cast<int>(o.n_lists), cp);
+    faiss::IndexFlatL2 assigner(static_cast<faiss::Index::idx_t>(dim));
+    clustering.train(static_cast<faiss::Index::idx_t>(sample.size() / dim), sample.data(), assigner);
+    std::copy(clustering.centroids.begin(), clustering.centroids.end(), ivf->centroids_.begin());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("soar ivf: ") + e.what());
+  }
+  // Nearest centroids of every vector (L2, the k-means partition), then the primary and spilled lists.
+  const size_t m = std::min(o.n_lists, o.spill ? o.spill_candidates + 1 : size_t{1});
+  std::vector<float> dist(n * m);
+  std::vector<faiss::Index::idx_t> nearest(n * m);
+  faiss::IndexFlatL2 quantizer(static_cast<faiss::Index::idx_t>(dim));
+  quantizer.add(static_cast<faiss::Index::idx_t>(o.n_lists), ivf->centroids_.data());
+  quantizer.search(static_cast<faiss::Index::idx_t>(n), vectors.data(), static_cast<faiss::Index::idx_t>(m), dist.data(),
+                   nearest.data());
+  std::vector<int64_t> spilled(n, -1);
+  if (o.spill && m > 1) {
+    tbb::parallel_for(size_t{0}, n, [&](size_t i) {
+      const float* x = &vectors[i * dim];
+      const float* c = &ivf->centroids_[static_cast<size_t>(nearest[i * m]) * dim];
+      std::vector<float> r(dim);
+      float r_norm2 = 0;
+      for (size_t k = 0; k < dim; ++k) {
+        r[k] = x[k] - c[k];
+        r_norm2 += r[k] * r[k];
+      }
+      if (r_norm2 == 0) return;  // x is its centroid: no direction to be orthogonal to
+      const float inv = 1.0f / std::sqrt(r_norm2);
+      float best = INFINITY;
+      for (size_t j = 1; j < m; ++j) {
+        if (nearest[i * m + j] < 0) break;
+        const float* c2 = &ivf->centroids_[static_cast<size_t>(nearest[i * m + j]) * dim];
+        float parallel = 0;
+        for (size_t k = 0; k < dim; ++k) parallel += (x[k] - c2[k]) * r[k] * inv;
+        const float loss = dist[i * m + j] + o.lambda * parallel * parallel;
+        if (loss < best) {
+          best = loss;
+          spilled[i] = nearest[i * m + j];
+        }
+      }
+    });
+  }
+  if (n > UINT32_MAX) return Status::InvalidArgument("soar ivf: more than 2^32 vectors");
+  ivf->ids_ = ids;
+  ivf->vectors_ = vectors;
+  ivf->lists_.resize(o.n_lists);
+  for (size_t i = 0; i < n; ++i) {
+    for (int64_t list : {static_cast<int64_t>(nearest[i * m]), spilled[i]}) {
+      if (list >= 0) ivf->lists_[static_cast<size_t>(list)].push_back(static_cast<uint32_t>(i));
+    }
+  }
+  return ivf;
+}
+
+size_t SoarIvf::n_entries() const {
+  size_t n = 0;
+  for (const auto& l : lists_) n += l.size();
+  return n;
+}
+
+size_t SoarIvf::bytes() const {
+  return (centroids_.size() + vectors_.size()) * sizeof(float) + ids_.size() * sizeof(int64_t) +
+         n_entries() * sizeof(uint32_t);
+}
+
+Result<std::vector<std::vector<DenseHit>>> SoarIvf::Search(const std::vector<float>& queries, size_t k, size_t nprobe,
+                                                           IvfSearchStats* stats) const {
+  if (queries.size() % dim_) return Status::InvalidArgument("soar ivf: query floats are not a multiple of dim");
+  const size_t nq = queries.size() / dim_, n_lists = lists_.size();
+  nprobe = std::clamp<size_t>(nprobe, 1, n_lists);
+  // Centroid scores for all queries at once: [nq, n_lists].
+  std::vector<float> centroid_scores(nq * n_lists);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(n_lists),
+              static_cast<int>(dim_), 1.0f, queries.data(), static_cast<int>(dim_), centroids_.data(),
+              static_cast<int>(dim_), 0.0f, centroid_scores.data(), static_cast<int>(n_lists));
+  std::vector<std::vector<DenseHit>> out(nq);
+  std::vector<uint64_t> scanned(nq, 0);
+  tbb::parallel_for(size_t{0}, nq, [&](size_t q) {
+    const float* qv = &queries[q * dim_];
+    const float* cs = &centroid_scores[q * n_lists];
+    std::vector<uint32_t> probe(n_lists);
+    std::iota(probe.begin(), probe.end(), 0u);
+    std::partial_sort(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(nprobe), probe.end(),
+                      [&](uint32_t a, uint32_t b) { return cs[a] > cs[b]; });
+    // Min-heap of the best k; `seen` keeps a spilled vector from being counted twice.
+    auto worse = [](const DenseHit& a, const DenseHit& b) { return a.score > b.score; };
+    std::vector<DenseHit> heap;
+    std::unordered_set<uint32_t> seen;
+    for (size_t p = 0; p < nprobe; ++p) {
+      const List& l = lists_[probe[p]];
+      scanned[q] += l.size();
+      for (uint32_t row : l) {
+        if (!seen.insert(row).second) continue;
+        const float* v = &vectors_[static_cast<size_t>(row) * dim_];
+        float s = 0;
+        for (size_t d = 0; d < dim_; ++d) s += qv[d] * v[d];
+        if (heap.size() < k) {
+          heap.push_back({ids_[row], s});
+          std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (s > heap.front().score) {
+          std::pop_heap(heap.begin(), heap.end(), worse);
+          heap.back() = {ids_[row], s};
+          std::push_heap(heap.begin(), heap.end(), worse);
+        }
+      }
+    }
+    std::sort_heap(heap.begin(), heap.end(), worse);
+    out[q] = std::move(heap);
+  });
+  if (stats) stats->entries_scanned += std::accumulate(scanned.begin(), scanned.end(), uint64_t{0});
+  return out;
+}
+
+}  // namespace quarry

@@ -1,0 +1,99 @@
+// Hierarchical-retrieval embeddings: an asymmetric lookup-table dual encoder (a query table and a
+// document table, rows unit-normalised, score = inner product) trained with softmax cross-entropy, and
+// the pretrain-finetune recipe of You et al. 2025 ("Hierarchical Retrieval: The Geometry and a
+// Pretrain-Finetune Recipe"): pretrain on all training pairs, then finetune on long-distance pairs only
+// with a lower learning rate and a larger logit scale, keeping the epoch best on validation.
+//
+// Each step takes `batch` training pairs; a row's candidates are the batch's own documents (in-batch
+// negatives) plus `negatives` documents drawn uniformly for the step; candidates relevant to the row's
+// query (other than its own positive) are masked out (mask_false_negatives), so a true ancestor is
+// never pushed away.
+// Matrix products use BLAS; the per-row work runs on oneTBB. Training is deterministic for a seed and
+// a thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "index/hierarchical/hierarchy.h"
+#include "quarry/status.h"
+
+namespace quarry::hr {
+
+struct Embeddings {
+  size_t dim = 0;
+  std::vector<float> queries, docs;  // [n_nodes, dim] each, rows unit length
+  size_t n_nodes() const { return dim ? docs.size() / dim : 0; }
+};
+
+// Recall of (query, document) pairs by distance, each query cut at k = |relevant(query)| (itself and
+// all its ancestors in the whole hierarchy, whatever the split): a query that ranks its relevant
+// documents first scores 1 at every distance, and a short list cannot buy recall by returning more.
+struct RecallTable {
+  std::vector<uint64_t> hits, total;  // indexed by distance
+  uint64_t n_queries = 0;
+  double Recall(size_t distance) const;
+  double Overall() const;  // over all pairs (micro average)
+};
+
+struct TrainOptions {
+  // Default: 64. Embedding dimension.
+  size_t dim = 64;
+  // Default: 2048. Training pairs per step.
+  size_t batch = 2048;
+  // Default: 4096. Uniformly drawn documents added to every step's candidates.
+  size_t negatives = 4096;
+  // Default: 40. Pretraining epochs over all training pairs (the "standard" recipe stops here).
+  size_t epochs = 40;
+  // Default: 0.01. Adam learning rate of pretraining.
+  float lr = 0.01f;
+  // Default: 20. Logit scale (inverse temperature) of pretraining.
+  float scale = 20.0f;
+  // Default: 0 (standard recipe only). Finetuning epochs over long-distance training pairs.
+  size_t finetune_epochs = 0;
+  // Default: 0.001. Adam learning rate of finetuning.
+  float finetune_lr = 0.001f;
+  // Default: 50. Logit scale of finetuning.
+  float finetune_scale = 50.0f;
+  // Default: 5. Pairs at least this far apart are finetuned on.
+  uint8_t finetune_min_distance = 5;
+  // Default: true. Mask candidates relevant to a row's query (false negatives) out of its softmax.
+  // Off, every other candidate is a negative, as in plain in-batch softmax training: the generic
+  // ancestors that many queries share are then pushed away from the queries they belong to.
+  bool mask_false_negatives = true;
+  // Default: true. The same for finetuning, where every candidate is a generic (long-distance) document
+  // and unmasked, most of a row's candidates would be its own ancestors.
+  bool finetune_mask_false_negatives = true;
+  // Default: 3000. Validation queries evaluated after each epoch (0: all).
+  size_t validation_queries = 3000;
+  // Default: 1.
+  uint64_t seed = 1;
+};
+
+struct EpochReport {
+  std::string phase;  // "pretrain" or "finetune"
+  size_t epoch = 0;   // 1-based within the phase
+  double loss = 0;    // mean training cross-entropy
+  double validation_recall = 0;
+  double seconds = 0;  // since training began
+};
+
+struct TrainResult {
+  Embeddings standard;   // best pretraining epoch on validation
+  Embeddings finetuned;  // best finetuning epoch (empty when finetune_epochs == 0)
+  size_t best_pretrain_epoch = 0, best_finetune_epoch = 0;  // 0: the starting point was best
+  std::vector<EpochReport> log;
+};
+
+// Errors: empty training pairs, dim 0, a pair naming a node outside `closure`.
+Result<TrainResult> Train(const Closure& closure, const Split& split, const TrainOptions& options,
+                          const std::function<void(const EpochReport&)>& on_epoch = {});
+
+// Searches every distinct query of `pairs` (a seeded sample of `max_queries` when nonzero) against all
+// documents with a FAISS index of `factory` (inner product) and counts the pairs found.
+Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, const std::vector<Pair>& pairs,
+                                   const std::string& factory = "Flat", size_t max_queries = 0, uint64_t seed = 1);
+
+}  // namespace quarry::hr

@@ -1,0 +1,279 @@
+// Dense retrieval in a collection: stored vectors, the persisted FAISS index, sync with upserts and
+// deletes, corruption handling, hybrid fusion.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "index/dense/dual_encoder.h"
+#include "index/dense/npy.h"
+#include "quarry/collection.h"
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+constexpr size_t kDim = 16;
+
+// A collection of n documents "doc<i>" (text "word<i % 7> common") with seeded random vectors.
+struct Fixture {
+  testing::TempDir tmp;
+  std::unique_ptr<Collection> c;
+  std::vector<std::string> ids;
+  std::vector<float> vectors;
+
+  explicit Fixture(size_t n, uint64_t seed = 7) {
+    auto opened = Collection::Open(tmp / "c", {.create_if_missing = true});
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    c = std::move(*opened);
+    std::vector<Document> docs;
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    for (size_t i = 0; i < n; ++i) {
+      ids.push_back("doc" + std::to_string(i));
+      docs.push_back({ids.back(), "", "word" + std::to_string(i % 7) + " common", ""});
+      for (size_t k = 0; k < kDim; ++k) vectors.push_back(normal(rng));
+    }
+    EXPECT_TRUE(c->Upsert(docs).ok());
+    EXPECT_TRUE(c->PutVectors(ids, vectors, kDim).ok());
+  }
+  void Reopen() {
+    c.reset();
+    auto opened = Collection::Open(tmp / "c", {});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    c = std::move(*opened);
+  }
+};
+
+float Dot(const float* a, const float* b) {
+  float s = 0;
+  for (size_t k = 0; k < kDim; ++k) s += a[k] * b[k];
+  return s;
+}
+
+// Ids of the brute-force top k by inner product over `live` rows.
+std::vector<std::string> BruteForce(const Fixture& f, const std::vector<float>& q, size_t k,
+                                    const std::set<std::string>& excluded = {}) {
+  std::vector<std::pair<float, std::string>> scored;
+  for (size_t i = 0; i < f.ids.size(); ++i) {
+    if (!excluded.count(f.ids[i])) scored.emplace_back(-Dot(&f.vectors[i * kDim], q.data()), f.ids[i]);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < k && i < scored.size(); ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+std::vector<std::string> Ids(const std::vector<SearchHit>& hits) {
+  std::vector<std::string> out;
+  for (const auto& h : hits) out.push_back(h.id);
+  return out;
+}
+
+std::vector<float> RandomQuery(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> q(kDim);
+  for (auto& x : q) x = normal(rng);
+  return q;
+}
+
+TEST(Dense, FlatSearchOfImportedVectorsEqualsBruteForce) {
+  Fixture f(300);
+  auto n = f.c->BuildDenseIndex({.factory = "Flat"});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 300u);
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const auto q = RandomQuery(seed);
+    auto hits = f.c->SearchVector(q, {.k = 10});
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10)) << "query seed " << seed;
+    for (const auto& h : *hits) EXPECT_FLOAT_EQ(h.score, h.stages.dense);
+  }
+}
+
+TEST(Dense, DeletesAndReplacementsLeaveTheIndexAndStoreConsistent) {
+  Fixture f(200);
+  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "Flat"}).ok());
+  const auto q = RandomQuery(3);
+  const auto before = BruteForce(f, q, 5);
+  // Delete the best hit; replace the second (imported vectors: a replaced document has no vector until
+  // new ones are imported).
+  ASSERT_TRUE(*f.c->Delete(before[0]));
+  ASSERT_TRUE(f.c->Upsert({{before[1], "", "replaced text", ""}}).ok());
+  auto hits = f.c->SearchVector(q, {.k = 5});
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 5, {before[0], before[1]}));
+  auto gone = f.c->GetVector(before[0]);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  auto info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->n_vectors, 198u);
+  // New vectors for the replaced document come back into the index.
+  std::vector<float> v(&f.vectors[std::stoul(before[1].substr(3)) * kDim],
+                       &f.vectors[std::stoul(before[1].substr(3)) * kDim] + kDim);
+  ASSERT_TRUE(f.c->PutVectors({before[1]}, v, kDim).ok());
+  hits = f.c->SearchVector(q, {.k = 5});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 5, {before[0]}));
+}
+
+TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
+  Fixture f(500);
+  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "IVF8,Flat", .nprobe = 8}).ok());
+  const auto q = RandomQuery(11);
+  auto expected = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(Ids(*expected), BruteForce(f, q, 10));  // nprobe = nlist: exhaustive
+
+  f.Reopen();
+  auto info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_FALSE(info->rebuilt);
+  EXPECT_EQ(info->nprobe, 8u);
+
+  // Flip bytes in the middle of the file: the checksum no longer matches.
+  const std::string path = f.tmp / "c/dense.faiss";
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(info->file_bytes / 2));
+    file.write("\xde\xad\xbe\xef", 4);
+  }
+  f.Reopen();
+  info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_TRUE(info->rebuilt);
+  auto hits = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(Ids(*hits), Ids(*expected));
+
+  // The rebuilt file was written back: the next open uses it.
+  f.Reopen();
+  info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->rebuilt);
+
+  // A missing file is rebuilt too.
+  std::filesystem::remove(path);
+  f.Reopen();
+  info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->rebuilt);
+}
+
+TEST(Dense, TextQueriesNeedAnEncoder) {
+  Fixture f(100);
+  ASSERT_TRUE(f.c->BuildDenseIndex({}).ok());
+  // Imported vectors: a vector query works, a text query in a dense mode says what is missing.
+  auto v = f.c->SearchVector(RandomQuery(5), {.k = 10});
+  ASSERT_TRUE(v.ok());
+  auto text = f.c->Search("word3", {.k = 10, .mode = RetrievalMode::kHybrid});
+  EXPECT_FALSE(text.ok());  // imported vectors: no encoder for a text query
+  EXPECT_NE(text.status().message().find("no encoder"), std::string::npos) << text.status().message();
+}
+
+TEST(Dense, VectorErrorsNameTheProblem) {
+  Fixture f(10);
+  EXPECT_NE(f.c->PutVectors({"doc1"}, std::vector<float>(kDim + 1), kDim + 1).message().find("dim 17"), std::string::npos);
+  EXPECT_NE(f.c->PutVectors({"nope"}, std::vector<float>(kDim), kDim).message().find("'nope'"), std::string::npos);
+  std::vector<float> nan(kDim, 0.0f);
+  nan[3] = std::nanf("");
+  EXPECT_NE(f.c->PutVectors({"doc2"}, nan, kDim).message().find("non-finite"), std::string::npos);
+  EXPECT_FALSE(f.c->PutVectors({"doc1", "doc2"}, std::vector<float>(kDim), kDim).ok());  // too few floats
+  ASSERT_TRUE(f.c->BuildDenseIndex({}).ok());
+  EXPECT_FALSE(f.c->SearchVector(std::vector<float>(kDim - 1), {}).ok());
+  EXPECT_FALSE(f.c->BuildDenseIndex({.factory = "NoSuchIndex"}).ok());
+}
+
+// With an encoder, upserts embed new documents in the same batch and text queries work in every mode.
+TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-bert");
+  testing::TempDir tmp;
+  auto opened = Collection::Open(tmp / "c", {.create_if_missing = true});
+  ASSERT_TRUE(opened.ok());
+  auto& c = *opened;
+  std::vector<Document> docs;
+  const char* texts[] = {"statins lower cholesterol", "heart disease and diet", "the liver makes cholesterol",
+                         "running shoes for marathons", "a history of rome", "cholesterol in eggs"};
+  for (size_t i = 0; i < std::size(texts); ++i) docs.push_back({"t" + std::to_string(i), "", texts[i], ""});
+  ASSERT_TRUE(c->Upsert(docs).ok());
+  auto n = c->BuildDenseIndex({.factory = "Flat", .encoder = model});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, docs.size());
+
+  auto encoder = DualEncoder::Load(model);
+  ASSERT_TRUE(encoder.ok());
+  ASSERT_TRUE(c->Upsert({{"new", "", "cholesterol and statins in the heart", ""}}).ok());
+  auto stored = c->GetVector("new");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  auto direct = (*encoder)->EncodeDocuments({"cholesterol and statins in the heart"});
+  ASSERT_TRUE(direct.ok());
+  ASSERT_EQ((*stored)->size(), direct->size());
+  for (size_t k = 0; k < direct->size(); ++k) EXPECT_FLOAT_EQ((**stored)[k], (*direct)[k]);
+  auto self = c->SearchVector(**stored, {.k = 1});
+  ASSERT_TRUE(self.ok());
+  ASSERT_EQ(self->size(), 1u);
+  EXPECT_EQ((*self)[0].id, "new");
+
+  // Hybrid RRF equals the fusion of the two separate lists computed here.
+  const std::string query = "cholesterol";
+  auto bm25 = c->Search(query, {.k = 100, .hydrate = false});
+  auto dense = c->Search(query, {.k = 100, .hydrate = false, .mode = RetrievalMode::kDense});
+  auto hybrid = c->Search(query, {.k = 100, .hydrate = false, .mode = RetrievalMode::kHybrid});
+  ASSERT_TRUE(bm25.ok() && dense.ok() && hybrid.ok()) << hybrid.status().ToString();
+  std::map<std::string, double> expected;
+  for (size_t r = 0; r < bm25->size(); ++r) expected[(*bm25)[r].id] += 1.0 / (60 + r + 1);
+  for (size_t r = 0; r < dense->size(); ++r) expected[(*dense)[r].id] += 1.0 / (60 + r + 1);
+  ASSERT_EQ(hybrid->size(), expected.size());
+  for (size_t r = 0; r < hybrid->size(); ++r) {
+    EXPECT_NEAR((*hybrid)[r].score, expected[(*hybrid)[r].id], 1e-6) << (*hybrid)[r].id;
+    if (r > 0) {
+      EXPECT_GE((*hybrid)[r - 1].score, (*hybrid)[r].score);
+    }
+  }
+
+  // Deleting a document removes it from dense results at once.
+  ASSERT_TRUE(*c->Delete("new"));
+  auto after = c->Search(query, {.k = 100, .hydrate = false, .mode = RetrievalMode::kDense});
+  ASSERT_TRUE(after.ok());
+  for (const auto& h : *after) EXPECT_NE(h.id, "new");
+  EXPECT_EQ(after->size(), docs.size());
+}
+
+TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {
+  testing::TempDir tmp;
+  auto write = [&](const std::string& name, const std::string& descr, const std::string& shape, const std::string& data) {
+    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+    bytes += static_cast<char>(header.size() & 0xff);
+    bytes += static_cast<char>(header.size() >> 8);
+    testing::WriteFile(tmp / name, bytes + header + data);
+    return tmp / name;
+  };
+  const float f32[] = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.5f};
+  auto m = ReadNpy(write("a.npy", "<f4", "(3, 2)", std::string(reinterpret_cast<const char*>(f32), sizeof f32)));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->rows, 3u);
+  EXPECT_EQ(m->cols, 2u);
+  EXPECT_EQ(m->data, std::vector<float>(std::begin(f32), std::end(f32)));
+  const double f64[] = {0.5, 0.25};
+  m = ReadNpy(write("b.npy", "<f8", "(1, 2)", std::string(reinterpret_cast<const char*>(f64), sizeof f64)));
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->data, (std::vector<float>{0.5f, 0.25f}));
+  auto truncated = ReadNpy(write("c.npy", "<f4", "(3, 2)", std::string(8, '\0')));
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos);
+  auto ints = ReadNpy(write("d.npy", "<i8", "(1, 1)", std::string(8, '\0')));
+  EXPECT_NE(ints.status().message().find("<i8"), std::string::npos);
+  auto flat = ReadNpy(write("e.npy", "<f4", "(4,)", std::string(16, '\0')));
+  EXPECT_NE(flat.status().message().find("2-D"), std::string::npos);
+  testing::WriteFile(tmp / "f.npy", "not numpy");
+  EXPECT_NE(ReadNpy(tmp / "f.npy").status().message().find("magic"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quarry

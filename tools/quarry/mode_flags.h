@@ -1,0 +1,45 @@
+// First-stage retrieval flags shared by `quarry search` and `quarry eval`: --mode, --fusion, --alpha,
+// --rrf-k, --fusion-depth.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+
+#include "quarry/options.h"
+
+namespace quarry::cli {
+
+struct ModeFlags {
+  RetrievalMode mode = RetrievalMode::kBm25;
+  Fusion fusion = Fusion::kRrf;
+  float alpha = 0.5f;
+  size_t rrf_k = 60, fusion_depth = 100;
+
+  void ApplyTo(SearchOptions* o) const {
+    o->mode = mode;
+    o->fusion = fusion;
+    o->alpha = alpha;
+    o->rrf_k = rrf_k;
+    o->fusion_depth = fusion_depth;
+  }
+};
+
+inline void AddModeFlags(CLI::App* cmd, ModeFlags* f) {
+  const std::map<std::string, RetrievalMode> modes{
+      {"bm25", RetrievalMode::kBm25}, {"dense", RetrievalMode::kDense}, {"hybrid", RetrievalMode::kHybrid}};
+  const std::map<std::string, Fusion> fusions{{"rrf", Fusion::kRrf}, {"linear", Fusion::kLinear}};
+  cmd->add_option("--mode", f->mode, "first stage: bm25, dense (needs `quarry index --encoder`), hybrid")
+      ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
+      ->default_str("bm25");
+  cmd->add_option("--fusion", f->fusion, "hybrid fusion: rrf (reciprocal rank) or linear (min-max normalised)")
+      ->transform(CLI::CheckedTransformer(fusions, CLI::ignore_case))
+      ->default_str("rrf");
+  cmd->add_option("--alpha", f->alpha, "weight of the dense list in linear fusion")->capture_default_str();
+  cmd->add_option("--rrf-k", f->rrf_k, "rank offset of reciprocal rank fusion")->capture_default_str();
+  cmd->add_option("--fusion-depth", f->fusion_depth, "candidates taken from each list before fusing")
+      ->capture_default_str();
+}
+
+}  // namespace quarry::cli
