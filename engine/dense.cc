@@ -39,15 +39,20 @@ Result<std::optional<nlohmann::json>> LoadConfig(const Store& store) {
 
 nlohmann::json EncoderJson(const DenseIndexOptions& o) {
   if (o.encoder.empty()) return nullptr;
+  // The model's own default is resolved when it loads; "" is stored as is so the choice stays the model's.
   return {{"model", o.encoder}, {"query_prefix", o.query_prefix}, {"document_prefix", o.document_prefix},
-          {"pooling", o.mean_pooling ? "mean" : "cls"}, {"normalize", o.normalize}, {"max_length", o.max_length}};
+          {"pooling", o.pooling}, {"normalize", o.normalize}, {"max_length", o.max_length}};
 }
 
 DualEncoderOptions EncoderOptions(const nlohmann::json& e) {
   DualEncoderOptions o;
   o.query_prefix = e.value("query_prefix", "");
   o.document_prefix = e.value("document_prefix", "");
-  o.pooling = e.value("pooling", "cls") == "mean" ? Pooling::kMean : Pooling::kCls;
+  const std::string pooling = e.value("pooling", "");
+  o.pooling = pooling == "cls"    ? Pooling::kCls
+              : pooling == "mean" ? Pooling::kMean
+              : pooling == "last" ? Pooling::kLastToken
+                                  : Pooling::kDefault;
   o.normalize = e.value("normalize", true);
   o.max_length = e.value("max_length", size_t{512});
   return o;

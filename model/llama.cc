@@ -21,8 +21,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, con
     return Status::Ok();
   };
   QUARRY_RETURN_IF_ERROR(load("model.embed_tokens.weight", {V, H}, &m->embed_));
+  // Every full forward applies the final norm (embedders pool its output); partial loads never reach it.
+  const int n_loaded = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
+  if (n_loaded == c.n_layers) QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
   if (options.head) {
-    QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
     if (m->ckpt_->Has("lm_head.weight")) {
       QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
     } else if (c.tie_word_embeddings) {
@@ -34,7 +36,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, con
   }
   // A bfloat16 checkpoint runs in HF with its RoPE frequencies rounded to bfloat16 too (kernels.h).
   m->rope_inv_freq_ = RopeInverseFrequencies(c.rope_theta, c.head_dim, c.dtype == "bfloat16");
-  m->n_loaded_layers_ = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
+  m->n_loaded_layers_ = n_loaded;
   m->has_head_ = options.head;
   m->layers_.resize(m->n_loaded_layers_);
   for (int l = 0; l < m->n_loaded_layers_; ++l) {
@@ -127,12 +129,12 @@ Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const
     RunLayer(l, &x, positions, mask);
     if (options.keep_hidden_states) out.hidden_states.push_back(x);
   }
-  if (n_layers == c.n_layers && has_head_) {
+  if (n_layers == c.n_layers) {
     std::vector<float> normed(n * H);
     RmsNorm(x.data(), n, H, final_norm_.data, c.norm_eps, normed.data());
     x = std::move(normed);
     if (options.keep_hidden_states) out.hidden_states.back() = x;
-    if (options.logits) {
+    if (options.logits && has_head_) {
       const size_t rows = options.logits_all_rows ? n : 1;
       out.logits.resize(rows * size_t(c.vocab_size));
       Linear(x.data() + (n - rows) * H, rows, H, lm_head_.data, c.vocab_size, nullptr, out.logits.data());

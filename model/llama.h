@@ -16,6 +16,7 @@ namespace quarry::model {
 
 struct ForwardOptions {
   // Default: -1 (all). Run only the first `n_layers` layers; the final norm and head are then skipped.
+  // After all layers the final norm is applied; logits need the head loaded.
   int n_layers = -1;
   // Default: true. Compute logits (for the last row only unless logits_all_rows).
   bool logits = true;
@@ -36,7 +37,8 @@ struct LoadOptions {
   // Default: -1 (all). Load only the first n layers (a forward may then run at most n layers); BlockRank
   // needs the layers up to its scoring layer, which for Mistral-7B at layer 20 is 21 of 32.
   int n_layers = -1;
-  // Default: true. Load the final norm and the LM head (BlockRank never uses them).
+  // Default: true. Load the LM head (BlockRank and embedders never use it). The final norm is loaded
+  // with the last layer and applied after it.
   bool head = true;
 };
 

@@ -107,13 +107,14 @@ struct DenseIndexOptions {
   std::string factory = "Flat";
   // Default: true. Inner product (false: squared L2).
   bool inner_product = true;
-  // Default: "" (vectors were imported with PutVectors). A BERT-family checkpoint directory that embeds
-  // documents now and queries at search time.
+  // Default: "" (vectors were imported with PutVectors). A BERT- or Llama-family checkpoint directory
+  // that embeds documents now and queries at search time.
   std::string encoder;
   // Default: "". Text prepended to every query / document before encoding ("query: ", "passage: ").
   std::string query_prefix, document_prefix;
-  // Default: false. Mean of the token rows instead of the [CLS] row.
-  bool mean_pooling = false;
+  // Default: "" (the model's kind decides: "cls" for BERT-family, "last" for Llama-family encoders).
+  // "cls" (first row), "mean" (mean of the token rows) or "last" (last row).
+  std::string pooling;
   // Default: true. L2-normalise the encoder's embeddings.
   bool normalize = true;
   // Default: 512. Tokens per text, special tokens included.

@@ -4,15 +4,28 @@
 
 #include <cmath>
 
+#include "model/config.h"
+
 namespace quarry {
 
 Result<std::unique_ptr<DualEncoder>> DualEncoder::Load(const std::string& model_dir, const DualEncoderOptions& options) {
   std::unique_ptr<DualEncoder> e(new DualEncoder());
   e->options_ = options;
-  QUARRY_ASSIGN_OR_RETURN(e->model_, model::BertModel::Load(model_dir));
-  QUARRY_ASSIGN_OR_RETURN(e->tokenizer_, model::WordPieceTokenizer::Load(model_dir));
-  const size_t limit = static_cast<size_t>(e->model_->config().max_position_embeddings);
-  if (e->options_.max_length == 0 || e->options_.max_length > limit) e->options_.max_length = limit;
+  QUARRY_ASSIGN_OR_RETURN(auto config, model::LoadConfig(model_dir));
+  size_t limit = 0;
+  if (config.arch == model::Architecture::kBert) {
+    QUARRY_ASSIGN_OR_RETURN(e->bert_, model::BertModel::Load(model_dir));
+    QUARRY_ASSIGN_OR_RETURN(e->wordpiece_, model::WordPieceTokenizer::Load(model_dir));
+    if (e->options_.pooling == Pooling::kDefault) e->options_.pooling = Pooling::kCls;
+  } else {
+    // An embedder needs the final norm, not the LM head.
+    QUARRY_ASSIGN_OR_RETURN(e->llama_, model::LlamaModel::Load(model_dir, {.n_layers = -1, .head = false}));
+    QUARRY_ASSIGN_OR_RETURN(e->sentencepiece_, model::SentencePieceTokenizer::Load(model_dir));
+    if (e->options_.pooling == Pooling::kDefault) e->options_.pooling = Pooling::kLastToken;
+  }
+  e->hidden_size_ = config.hidden_size;
+  limit = static_cast<size_t>(config.max_position_embeddings);
+  if (e->options_.max_length == 0 || (limit > 0 && e->options_.max_length > limit)) e->options_.max_length = limit;
   return e;
 }
 
@@ -24,19 +37,53 @@ Result<std::vector<float>> DualEncoder::EncodeDocuments(const std::vector<std::s
   return Encode(texts, options_.document_prefix);
 }
 
+std::vector<int32_t> DualEncoder::Tokenize(const std::string& text) const {
+  if (wordpiece_) return wordpiece_->Encode(text, options_.max_length);
+  std::vector<int32_t> ids{sentencepiece_->bos_id()};
+  const auto pieces = sentencepiece_->Encode(text);
+  ids.insert(ids.end(), pieces.begin(), pieces.end());
+  if (options_.max_length > 0 && ids.size() > options_.max_length) ids.resize(options_.max_length);
+  return ids;
+}
+
 Result<std::vector<float>> DualEncoder::Encode(const std::vector<std::string>& texts, const std::string& prefix) const {
+  std::vector<std::vector<int32_t>> sequences(texts.size());
+  tbb::parallel_for(size_t{0}, texts.size(), [&](size_t i) { sequences[i] = Tokenize(prefix + texts[i]); });
+  return EncodeIds(sequences);
+}
+
+Result<std::vector<float>> DualEncoder::EncodeIds(const std::vector<std::vector<int32_t>>& sequences) const {
   const size_t d = dim();
-  std::vector<float> out(texts.size() * d);
-  std::vector<Status> errors(texts.size());
-  tbb::parallel_for(size_t{0}, texts.size(), [&](size_t i) {
-    const std::vector<int32_t> ids = tokenizer_->Encode(prefix + texts[i], options_.max_length);
-    auto hidden = model_->Forward(ids);
-    if (!hidden.ok()) {
-      errors[i] = hidden.status().WithContext("text " + std::to_string(i));
+  std::vector<float> out(sequences.size() * d);
+  std::vector<Status> errors(sequences.size());
+  tbb::parallel_for(size_t{0}, sequences.size(), [&](size_t i) {
+    const std::vector<int32_t>& ids = sequences[i];
+    if (ids.empty()) {
+      errors[i] = Status::InvalidArgument("dual encoder: sequence " + std::to_string(i) + " has no tokens");
       return;
     }
-    const std::vector<float> pooled =
-        options_.pooling == Pooling::kCls ? model::PoolCls(*hidden, d) : model::PoolMean(*hidden, d, ids.size());
+    std::vector<float> hidden;
+    if (bert_) {
+      auto h = bert_->Forward(ids);
+      if (!h.ok()) {
+        errors[i] = h.status().WithContext("text " + std::to_string(i));
+        return;
+      }
+      hidden = std::move(*h);
+    } else {
+      auto h = llama_->Forward(ids, {}, model::AttentionMask::Causal(), {.logits = false});
+      if (!h.ok()) {
+        errors[i] = h.status().WithContext("text " + std::to_string(i));
+        return;
+      }
+      hidden = std::move(h->hidden);
+    }
+    std::vector<float> pooled;
+    switch (options_.pooling) {
+      case Pooling::kMean: pooled = model::PoolMean(hidden, d, ids.size()); break;
+      case Pooling::kLastToken: pooled.assign(hidden.end() - static_cast<std::ptrdiff_t>(d), hidden.end()); break;
+      default: pooled = model::PoolCls(hidden, d); break;
+    }
     float* row = out.data() + i * d;
     std::copy(pooled.begin(), pooled.end(), row);
     if (options_.normalize) {

@@ -41,28 +41,29 @@ struct RecallTable {
 struct TrainOptions {
   // Default: 64. Embedding dimension.
   size_t dim = 64;
-  // Default: 2048. Training pairs per step.
-  size_t batch = 2048;
-  // Default: 4096. Uniformly drawn documents added to every step's candidates.
-  size_t negatives = 4096;
-  // Default: 40. Pretraining epochs over all training pairs (the "standard" recipe stops here).
-  size_t epochs = 40;
+  // Default: 1024. Training pairs per step.
+  size_t batch = 1024;
+  // Default: 1024. Uniformly drawn documents added to every step's candidates.
+  size_t negatives = 1024;
+  // Default: 20. Pretraining epochs over all training pairs (the "standard" recipe stops here).
+  size_t epochs = 20;
   // Default: 0.01. Adam learning rate of pretraining.
   float lr = 0.01f;
   // Default: 20. Logit scale (inverse temperature) of pretraining.
   float scale = 20.0f;
-  // Default: 0 (standard recipe only). Finetuning epochs over long-distance training pairs.
-  size_t finetune_epochs = 0;
+  // Default: 20 (0: the standard recipe only). Finetuning epochs over long-distance training pairs.
+  size_t finetune_epochs = 20;
   // Default: 0.001. Adam learning rate of finetuning.
   float finetune_lr = 0.001f;
   // Default: 50. Logit scale of finetuning.
   float finetune_scale = 50.0f;
   // Default: 5. Pairs at least this far apart are finetuned on.
   uint8_t finetune_min_distance = 5;
-  // Default: true. Mask candidates relevant to a row's query (false negatives) out of its softmax.
-  // Off, every other candidate is a negative, as in plain in-batch softmax training: the generic
-  // ancestors that many queries share are then pushed away from the queries they belong to.
-  bool mask_false_negatives = true;
+  // Default: false, as in standard in-batch softmax training: every other candidate is a negative, so
+  // the generic ancestors that many queries share (other rows' positives) are pushed away from the
+  // queries they belong to, the paper's "lost in the long distance". True masks candidates relevant to
+  // the row's query out of its softmax, which avoids the loss in the first place.
+  bool mask_false_negatives = false;
   // Default: true. The same for finetuning, where every candidate is a generic (long-distance) document
   // and unmasked, most of a row's candidates would be its own ancestors.
   bool finetune_mask_false_negatives = true;

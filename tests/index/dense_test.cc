@@ -55,6 +55,59 @@ TEST(DualEncoder, ReproducesTheHfEmbeddings) {
   EXPECT_NE(*q, *p);
 }
 
+// Every bert.json case from its golden token ids (the tokenizer question is model_test's): CLS and mean
+// pooling equal transformers' within 1e-4.
+TEST(DualEncoder, ReproducesEveryHfEmbeddingFromTheGoldenIds) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/bert.json");
+  std::ifstream in(golden_path);
+  const auto cases = nlohmann::json::parse(in)["cases"];
+  ASSERT_GE(cases.size(), 2u);
+  for (Pooling pooling : {Pooling::kCls, Pooling::kMean}) {
+    auto encoder = DualEncoder::Load(model_dir, {.pooling = pooling, .normalize = false});
+    ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& c : cases) ids.push_back(c["ids"].get<std::vector<int32_t>>());
+    auto emb = (*encoder)->EncodeIds(ids);
+    ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+    const size_t d = (*encoder)->dim();
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const auto want = cases[i][pooling == Pooling::kCls ? "cls" : "mean"].get<std::vector<double>>();
+      ASSERT_EQ(want.size(), d);
+      for (size_t j = 0; j < d; ++j) {
+        ASSERT_NEAR((*emb)[i * d + j], want[j], 1e-4) << "case " << i << " dim " << j;
+      }
+    }
+  }
+}
+
+// A Llama-family embedder: last-token pooling of tiny-mistral equals transformers' final hidden state
+// (after the final RMSNorm) at the last position of mistral_causal.json's sequence, within 1e-4.
+TEST(DualEncoder, LlamaFamilyLastTokenPoolingMatchesTheHfHiddenState) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/mistral_causal.json");
+  std::ifstream in(golden_path);
+  const auto golden = nlohmann::json::parse(in);
+  const auto ids = golden["input_ids"].get<std::vector<int32_t>>();
+  const auto want = golden["hidden_states_last_position"].back().get<std::vector<double>>();
+  auto encoder = DualEncoder::Load(model_dir, {.normalize = false});
+  ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+  EXPECT_EQ((*encoder)->options().pooling, Pooling::kLastToken);  // the default for decoders
+  ASSERT_EQ((*encoder)->dim(), want.size());
+  auto emb = (*encoder)->EncodeIds({ids});
+  ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+  for (size_t j = 0; j < want.size(); ++j) ASSERT_NEAR((*emb)[j], want[j], 1e-4) << "dim " << j;
+  // Text goes through SentencePiece with <s> first; normalised rows have unit length.
+  auto normalized = DualEncoder::Load(model_dir, {.query_prefix = "query: "});
+  ASSERT_TRUE(normalized.ok());
+  EXPECT_EQ((*normalized)->Tokenize("hello").front(), 1);
+  auto q = (*normalized)->EncodeQueries({"statins lower cholesterol", "a history of rome"});
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  double norm = 0;
+  for (size_t j = 0; j < want.size(); ++j) norm += (*q)[j] * (*q)[j];
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
 // Flat search is exact: the same neighbours as brute force, with the same scores.
 TEST(FaissIndex, FlatSearchEqualsBruteForce) {
   const size_t n = 2000, d = 32, n_queries = 25, k = 10;

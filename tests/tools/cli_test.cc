@@ -375,7 +375,7 @@ TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
   const std::string dir = tmp / "hr";
   const std::string source = " --edges " + tmp / "edges.tsv" + " --test-fraction 0.2 --validation-fraction 0";
   auto train = Quarry("hr train " + dir + source +
-                      " --dim 16 --epochs 40 --finetune-epochs 0 --batch 32 --negatives 32 --quiet --json");
+                      " --dim 16 --epochs 40 --finetune-epochs 0 --batch 32 --negatives 32 --mask --quiet --json");
   ASSERT_EQ(train.exit_code, 0) << train.err;
   auto j = nlohmann::json::parse(train.out);
   EXPECT_EQ(j["nodes"], 31);

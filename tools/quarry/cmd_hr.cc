@@ -308,10 +308,11 @@ void AddHrCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* com
   cmd->add_option("--negatives", a->options.negatives, "uniform negatives per step")->capture_default_str();
   cmd->add_option("--validation-queries", a->options.validation_queries, "validation queries per epoch (0: all)")->capture_default_str();
   cmd->add_option("--seed", a->options.seed, "training seed")->capture_default_str();
-  cmd->add_flag("!--no-mask", a->options.mask_false_negatives,
-                "pretraining treats every other candidate as a negative, relevant or not (plain in-batch softmax)");
+  cmd->add_flag("--mask", a->options.mask_false_negatives,
+                "mask candidates relevant to the row's query out of the pretraining softmax (default: plain\n"
+                "in-batch softmax, every other candidate a negative, as the paper's standard training)");
   cmd->add_flag("!--no-finetune-mask", a->options.finetune_mask_false_negatives,
-                "the same for finetuning");
+                "finetuning treats every other candidate as a negative too");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--quiet", a->quiet, "no progress on stderr");
   commands->emplace_back(cmd, [a] { return Train(*a); });

@@ -29,7 +29,6 @@ struct IndexArgs {
   bool half = false;
   std::string faiss;  // empty: not given
   bool l2 = false;
-  std::string pooling = "cls";
   bool no_normalize = false;
   DenseIndexOptions dense;
   double tune_recall = 0;
@@ -40,7 +39,6 @@ int BuildDense(const IndexArgs& a, Collection* c) {
   DenseIndexOptions o = a.dense;
   if (!a.faiss.empty()) o.factory = a.faiss;
   o.inner_product = !a.l2;
-  o.mean_pooling = a.pooling == "mean";
   o.normalize = !a.no_normalize;
   const auto start = std::chrono::steady_clock::now();
   const bool tty = isatty(STDERR_FILENO);
@@ -144,7 +142,8 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     cmd->add_flag("--l2", a->l2, "squared L2 distance instead of inner product");
     cmd->add_option("--query-prefix", a->dense.query_prefix, "text prepended to queries (e.g. \"query: \")");
     cmd->add_option("--document-prefix", a->dense.document_prefix, "text prepended to documents (e.g. \"passage: \")");
-    cmd->add_option("--pooling", a->pooling, "cls or mean")->check(CLI::IsMember({"cls", "mean"}))->capture_default_str();
+    cmd->add_option("--pooling", a->dense.pooling, "cls, mean or last (default: cls for BERT, last for Llama-family)")
+        ->check(CLI::IsMember({"cls", "mean", "last"}));
     cmd->add_flag("--no-normalize", a->no_normalize, "keep the encoder's raw embeddings (no L2 normalisation)");
     cmd->add_option("--max-length", a->dense.max_length, "tokens per text")->capture_default_str();
     cmd->add_option("--nprobe", a->dense.nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
