@@ -39,9 +39,14 @@ Result<std::optional<nlohmann::json>> LoadConfig(const Store& store) {
 
 nlohmann::json EncoderJson(const DenseIndexOptions& o) {
   if (o.encoder.empty()) return nullptr;
-  // The model's own default is resolved when it loads; "" is stored as is so the choice stays the model's.
-  return {{"model", o.encoder}, {"query_prefix", o.query_prefix}, {"document_prefix", o.document_prefix},
-          {"pooling", o.pooling}, {"normalize", o.normalize}, {"max_length", o.max_length}};
+  // The model path is stored absolute (searches may run from any directory); pooling "" stays "", so the
+  // model's kind keeps choosing it.
+  return {{"model", std::filesystem::absolute(o.encoder).lexically_normal().string()},
+          {"query_prefix", o.query_prefix},
+          {"document_prefix", o.document_prefix},
+          {"pooling", o.pooling},
+          {"normalize", o.normalize},
+          {"max_length", o.max_length}};
 }
 
 DualEncoderOptions EncoderOptions(const nlohmann::json& e) {
@@ -374,7 +379,7 @@ Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n
   }
   const size_t max_value = index->n_lists() ? index->n_lists() : 4096;
   QUARRY_ASSIGN_OR_RETURN(auto t, TuneSearchParameter(index.get(), queries, truth, k, target, max_value));
-  DenseTuning out{t.knob, t.chosen, t.recall, t.reached, {}};
+  DenseTuning out{t.knob, t.chosen, t.recall, t.recall_low, t.reached, {}};
   for (const auto& p : t.tried) out.tried.emplace_back(p.value, p.recall);
   QUARRY_RETURN_IF_ERROR(SetDenseSearchParameters(t.knob == "nprobe" ? t.chosen : 0, t.knob == "efSearch" ? t.chosen : 0));
   return out;

@@ -1,5 +1,7 @@
 #include "model/attention.h"
 
+#include "model/kernels.h"
+
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -29,23 +31,6 @@ void AttentionMask::KeyRanges(size_t row, size_t n, std::vector<std::pair<size_t
     }
   }
 }
-
-namespace {
-
-// A dot product in 16 independent lanes, so that it vectorises without -ffast-math.
-inline float Dot(const float* a, const float* b, size_t d) {
-  float lanes[16] = {};
-  size_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    for (int l = 0; l < 16; ++l) lanes[l] += a[i + l] * b[i + l];
-  }
-  float dot = 0;
-  for (; i < d; ++i) dot += a[i] * b[i];
-  for (float v : lanes) dot += v;
-  return dot;
-}
-
-}  // namespace
 
 void AttentionLogits(const float* q, const float* k, size_t n_kv_heads, size_t d, size_t kv_head,
                      const std::vector<std::pair<size_t, size_t>>& ranges, std::vector<float>* logits) {

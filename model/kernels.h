@@ -25,6 +25,20 @@ std::vector<float> RopeInverseFrequencies(double theta, size_t head_dim, bool ro
 void ApplyRope(float* x, size_t n, size_t n_heads, size_t head_dim, const int* positions,
                const std::vector<float>& inv_freq);
 void AddInPlace(float* x, const float* y, size_t n);
+
+// A dot product in 16 independent lanes, so that it vectorises without -ffast-math (whose reassociation
+// would change BM25's and the goldens' rounding elsewhere).
+inline float Dot(const float* a, const float* b, size_t d) {
+  float lanes[16] = {};
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    for (int l = 0; l < 16; ++l) lanes[l] += a[i + l] * b[i + l];
+  }
+  float dot = 0;
+  for (; i < d; ++i) dot += a[i] * b[i];
+  for (float v : lanes) dot += v;
+  return dot;
+}
 // Sets the number of threads OpenBLAS uses (0: its default).
 void SetBlasThreads(int n);
 

@@ -111,7 +111,8 @@ struct DenseIndexInfo {
 struct DenseTuning {
   std::string knob;  // "nprobe" (IVF) or "efSearch" (HNSW)
   size_t chosen = 0;
-  double recall = 0;   // at `chosen`, on the sample queries
+  double recall = 0;      // at `chosen`, mean over the sample queries
+  double recall_low = 0;  // its one-sided 95% lower confidence bound, which must reach the target
   bool reached = false;
   std::vector<std::pair<size_t, double>> tried;  // (value, recall) in the order tried
 };
@@ -204,8 +205,8 @@ class Collection {
   // collection has no dense configuration.
   Result<DenseIndexInfo> DenseInfo() const;
   // Auto-tunes the dense index's search knob: the smallest nprobe/efSearch whose recall@k against exact
-  // search reaches `target` on `n_queries` stored document vectors drawn with a fixed seed, and records
-  // it with the index (used by every later search). InvalidArgument for indexes without a knob (Flat).
+  // search reaches `target` (on the 95% lower confidence bound) over `n_queries` stored document vectors
+  // drawn with a fixed seed, and records it with the index (used by every later search). InvalidArgument for indexes without a knob (Flat).
   Result<DenseTuning> TuneDenseIndex(double target, size_t k = 10, size_t n_queries = 500);
   // Sets the search knobs recorded with the index (e.g. after auto-tuning); 0 leaves a knob unchanged.
   Status SetDenseSearchParameters(size_t nprobe, size_t ef_search);

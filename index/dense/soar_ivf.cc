@@ -9,7 +9,8 @@
 #include <cmath>
 #include <numeric>
 #include <random>
-#include <unordered_set>
+
+#include "model/kernels.h"
 
 namespace quarry {
 
@@ -126,15 +127,21 @@ Result<std::vector<std::vector<DenseHit>>> SoarIvf::Search(const std::vector<flo
     // Min-heap of the best k; `seen` keeps a spilled vector from being counted twice.
     auto worse = [](const DenseHit& a, const DenseHit& b) { return a.score > b.score; };
     std::vector<DenseHit> heap;
-    std::unordered_set<uint32_t> seen;
+    // A spilled row is in two lists; a per-thread stamp array (one epoch per query) skips its second copy.
+    thread_local std::vector<uint32_t> stamps;
+    thread_local uint32_t epoch = 0;
+    if (stamps.size() < ids_.size()) stamps.resize(ids_.size(), 0);
+    if (++epoch == 0) {
+      std::fill(stamps.begin(), stamps.end(), 0);
+      epoch = 1;
+    }
     for (size_t p = 0; p < nprobe; ++p) {
       const List& l = lists_[probe[p]];
       scanned[q] += l.size();
       for (uint32_t row : l) {
-        if (!seen.insert(row).second) continue;
-        const float* v = &vectors_[static_cast<size_t>(row) * dim_];
-        float s = 0;
-        for (size_t d = 0; d < dim_; ++d) s += qv[d] * v[d];
+        if (stamps[row] == epoch) continue;
+        stamps[row] = epoch;
+        const float s = model::Dot(qv, &vectors_[static_cast<size_t>(row) * dim_], dim_);
         if (heap.size() < k) {
           heap.push_back({ids_[row], s});
           std::push_heap(heap.begin(), heap.end(), worse);

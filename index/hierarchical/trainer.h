@@ -51,14 +51,14 @@ struct TrainOptions {
   float lr = 0.01f;
   // Default: 20. Logit scale (inverse temperature) of pretraining.
   float scale = 20.0f;
-  // Default: 20 (0: the standard recipe only). Finetuning epochs over long-distance training pairs.
-  size_t finetune_epochs = 20;
+  // Default: 30 (0: the standard recipe only). Finetuning epochs over long-distance training pairs.
+  size_t finetune_epochs = 30;
   // Default: 0.001. Adam learning rate of finetuning.
   float finetune_lr = 0.001f;
   // Default: 50. Logit scale of finetuning.
   float finetune_scale = 50.0f;
-  // Default: 5. Pairs at least this far apart are finetuned on.
-  uint8_t finetune_min_distance = 5;
+  // Default: 4. Pairs at least this far apart are finetuned on.
+  uint8_t finetune_min_distance = 4;
   // Default: false, as in standard in-batch softmax training: every other candidate is a negative, so
   // the generic ancestors that many queries share (other rows' positives) are pushed away from the
   // queries they belong to, the paper's "lost in the long distance". True masks candidates relevant to

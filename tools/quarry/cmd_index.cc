@@ -62,8 +62,8 @@ int Tune(const IndexArgs& a, Collection* c) {
   std::printf("auto-tuning %s for recall@%zu >= %.3f on %zu sample document vectors:\n", t->knob.c_str(), a.tune_k,
               a.tune_recall, a.tune_queries);
   for (const auto& [value, recall] : t->tried) std::printf("  %s=%-6zu recall %.4f\n", t->knob.c_str(), value, recall);
-  std::printf("%s %s=%zu (recall %.4f), recorded with the index\n", t->reached ? "chose" : "target not reached; set",
-              t->knob.c_str(), t->chosen, t->recall);
+  std::printf("%s %s=%zu (recall %.4f, 95%% lower bound %.4f), recorded with the index\n",
+              t->reached ? "chose" : "target not reached; set", t->knob.c_str(), t->chosen, t->recall, t->recall_low);
   return kExitOk;
 }
 

@@ -177,11 +177,18 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       auto s = (*c)->Stats();
       if (!s.ok()) return Fail(s.status());
       const double avgdl = s->lex_doc_count ? static_cast<double>(s->lex_sum_ttf) / s->lex_doc_count : 0;
+      auto dense = (*c)->DenseInfo();  // NotFound (no dense index) leaves the dense lines out
+      if (!dense.ok() && dense.status().code() != StatusCode::kNotFound) return Fail(dense.status());
       if (*json) {
         nlohmann::json j = {{"format_version", s->format_version}, {"documents", s->n_docs},
                             {"doc_numbers_assigned", s->next_docnum}, {"indexed_documents", s->lex_doc_count},
                             {"indexed_terms", s->lex_sum_ttf}, {"avg_doc_terms", avgdl},
                             {"disk_bytes", s->disk_bytes}};
+        if (dense.ok()) {
+          j["dense"] = {{"vectors", dense->n_vectors}, {"dim", dense->dim}, {"factory", dense->factory},
+                        {"metric", dense->metric}, {"encoder", dense->encoder}, {"nprobe", dense->nprobe},
+                        {"ef_search", dense->ef_search}, {"file_bytes", dense->file_bytes}};
+        }
         std::printf("%s\n", j.dump().c_str());
       } else {
         std::printf("format version      %u\n", s->format_version);
@@ -190,6 +197,11 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         std::printf("indexed documents   %llu\n", static_cast<unsigned long long>(s->lex_doc_count));
         std::printf("indexed terms       %llu (%.1f per document)\n", static_cast<unsigned long long>(s->lex_sum_ttf), avgdl);
         std::printf("disk bytes          %llu\n", static_cast<unsigned long long>(s->disk_bytes));
+        if (dense.ok()) {
+          std::printf("dense vectors       %llu of dim %zu, %s (%s), %s\n", static_cast<unsigned long long>(dense->n_vectors),
+                      dense->dim, dense->factory.c_str(), dense->metric.c_str(),
+                      dense->encoder.empty() ? "imported" : ("encoder " + dense->encoder).c_str());
+        }
       }
       return kExitOk;
     });
