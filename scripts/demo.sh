@@ -33,7 +33,7 @@ echo "   validation part of them; then the test split with and without it (paire
   --run-out "$collection.resmem.run" --compare "$collection.run"
 echo
 echo "== Hierarchical retrieval: WordNet nouns (wordnet-base), 5 pretraining + 5 finetuning epochs (the full"
-echo "   recipe, 20 + 20, reaches the paper's figures); recall by distance, then the nearest documents of 'dog'"
+echo "   recipe, 20 + 30, reaches the paper's figures); recall by distance, then the nearest documents of 'dog'"
 hr_collection=${QUARRY_DEMO_HR_DIR:-$root/build/demo-wordnet}
 rm -rf "$hr_collection"
 "$quarry" hr train "$hr_collection" --wordnet --epochs 5 --finetune-epochs 5 --quiet

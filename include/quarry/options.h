@@ -103,7 +103,8 @@ enum class Fusion {
 };
 
 struct DenseIndexOptions {
-  // Default: "Flat". Any FAISS factory string: "Flat", "HNSW32", "IVF1024,Flat", "IVF4096,PQ32", "IVF1024,SQ8".
+  // Default: "Flat". Any FAISS factory string: "Flat", "HNSW32", "IVF1024,Flat", "IVF4096,PQ32", "IVF1024,SQ8";
+  // or "SOAR<lists>[,lambda=<x>]", Quarry's IVF with SOAR spilling (inner product only).
   std::string factory = "Flat";
   // Default: true. Inner product (false: squared L2).
   bool inner_product = true;

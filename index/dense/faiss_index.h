@@ -1,6 +1,8 @@
 // A FAISS index behind Quarry's Status API: any factory string ("Flat", "HNSW32", "IVF256,Flat", ...)
 // with inner-product or L2 metric, ids mapped to Quarry's doc numbers. FAISS exceptions are caught here
 // and returned as "dense index: ..." errors. Search is thread-safe; Add/Train are not (one writer).
+// "SOAR<lists>" or "SOAR<lists>,lambda=<x>" (inner product only) selects Quarry's SOAR-spilled IVF
+// (soar_ivf.h) behind the same interface, with nprobe as its knob.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,10 @@
 #include "quarry/status.h"
 
 namespace faiss { struct Index; }
+
+namespace quarry {
+class SoarIvf;
+}
 
 namespace quarry {
 
@@ -50,9 +56,11 @@ class FaissIndex {
   static Result<std::unique_ptr<FaissIndex>> Deserialize(const std::string& bytes);
 
  private:
-  FaissIndex() = default;
+  FaissIndex();
   size_t dim_ = 0;
-  std::unique_ptr<faiss::Index> index_;
+  std::unique_ptr<faiss::Index> index_;  // null when soar_ is set
+  std::unique_ptr<SoarIvf> soar_;
+  size_t soar_nprobe_ = 1;
 };
 
 }  // namespace quarry

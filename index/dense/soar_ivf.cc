@@ -6,6 +6,8 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -16,15 +18,22 @@ namespace quarry {
 
 Result<std::unique_ptr<SoarIvf>> SoarIvf::Build(size_t dim, const std::vector<int64_t>& ids,
                                                 const std::vector<float>& vectors, const SoarIvfOptions& o) {
-  const size_t n = ids.size();
-  if (dim == 0 || vectors.size() != n * dim) return Status::InvalidArgument("soar ivf: vectors do not match ids x dim");
+  if (dim == 0 || vectors.size() != ids.size() * dim) return Status::InvalidArgument("soar ivf: vectors do not match ids x dim");
+  auto ivf = std::make_unique<SoarIvf>(dim, o);
+  QUARRY_RETURN_IF_ERROR(ivf->Train(vectors));
+  QUARRY_RETURN_IF_ERROR(ivf->Add(ids, vectors));
+  return ivf;
+}
+
+Status SoarIvf::Train(const std::vector<float>& vectors) {
+  const size_t dim = dim_, n = dim ? vectors.size() / dim : 0;
+  const SoarIvfOptions& o = options_;
+  if (dim == 0 || vectors.size() % dim) return Status::InvalidArgument("soar ivf: training vectors are not a multiple of dim");
   if (o.n_lists == 0 || n < o.n_lists) {
     return Status::InvalidArgument("soar ivf: " + std::to_string(n) + " vectors cannot train " +
                                    std::to_string(o.n_lists) + " lists");
   }
-  std::unique_ptr<SoarIvf> ivf(new SoarIvf());
-  ivf->dim_ = dim;
-  ivf->centroids_.resize(o.n_lists * dim);
+  centroids_.assign(o.n_lists * dim, 0.0f);
   try {
     std::vector<float> sample;
     if (n <= o.train_sample) {
@@ -43,23 +52,38 @@ Result<std::unique_ptr<SoarIvf>> SoarIvf::Build(size_t dim, const std::vector<in
     faiss::Clustering clustering(static_cast<int>(dim), static_cast<int>(o.n_lists), cp);
     faiss::IndexFlatL2 assigner(static_cast<faiss::Index::idx_t>(dim));
     clustering.train(static_cast<faiss::Index::idx_t>(sample.size() / dim), sample.data(), assigner);
-    std::copy(clustering.centroids.begin(), clustering.centroids.end(), ivf->centroids_.begin());
+    std::copy(clustering.centroids.begin(), clustering.centroids.end(), centroids_.begin());
   } catch (const std::exception& e) {
+    centroids_.clear();
     return Status::InvalidArgument(std::string("soar ivf: ") + e.what());
   }
+  lists_.assign(o.n_lists, {});
+  return Status::Ok();
+}
+
+Status SoarIvf::Add(const std::vector<int64_t>& ids, const std::vector<float>& vectors) {
+  const size_t dim = dim_, n = ids.size();
+  const SoarIvfOptions& o = options_;
+  if (!is_trained()) return Status::FailedPrecondition("soar ivf: Add before Train");
+  if (vectors.size() != n * dim) return Status::InvalidArgument("soar ivf: vectors do not match ids x dim");
+  if (ids_.size() + n > UINT32_MAX) return Status::InvalidArgument("soar ivf: more than 2^32 vectors");
   // Nearest centroids of every vector (L2, the k-means partition), then the primary and spilled lists.
   const size_t m = std::min(o.n_lists, o.spill ? o.spill_candidates + 1 : size_t{1});
   std::vector<float> dist(n * m);
   std::vector<faiss::Index::idx_t> nearest(n * m);
-  faiss::IndexFlatL2 quantizer(static_cast<faiss::Index::idx_t>(dim));
-  quantizer.add(static_cast<faiss::Index::idx_t>(o.n_lists), ivf->centroids_.data());
-  quantizer.search(static_cast<faiss::Index::idx_t>(n), vectors.data(), static_cast<faiss::Index::idx_t>(m), dist.data(),
-                   nearest.data());
+  try {
+    faiss::IndexFlatL2 quantizer(static_cast<faiss::Index::idx_t>(dim));
+    quantizer.add(static_cast<faiss::Index::idx_t>(o.n_lists), centroids_.data());
+    quantizer.search(static_cast<faiss::Index::idx_t>(n), vectors.data(), static_cast<faiss::Index::idx_t>(m),
+                     dist.data(), nearest.data());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("soar ivf: ") + e.what());
+  }
   std::vector<int64_t> spilled(n, -1);
   if (o.spill && m > 1) {
     tbb::parallel_for(size_t{0}, n, [&](size_t i) {
       const float* x = &vectors[i * dim];
-      const float* c = &ivf->centroids_[static_cast<size_t>(nearest[i * m]) * dim];
+      const float* c = &centroids_[static_cast<size_t>(nearest[i * m]) * dim];
       std::vector<float> r(dim);
       float r_norm2 = 0;
       for (size_t k = 0; k < dim; ++k) {
@@ -71,7 +95,7 @@ Result<std::unique_ptr<SoarIvf>> SoarIvf::Build(size_t dim, const std::vector<in
       float best = INFINITY;
       for (size_t j = 1; j < m; ++j) {
         if (nearest[i * m + j] < 0) break;
-        const float* c2 = &ivf->centroids_[static_cast<size_t>(nearest[i * m + j]) * dim];
+        const float* c2 = &centroids_[static_cast<size_t>(nearest[i * m + j]) * dim];
         float parallel = 0;
         for (size_t k = 0; k < dim; ++k) parallel += (x[k] - c2[k]) * r[k] * inv;
         const float loss = dist[i * m + j] + o.lambda * parallel * parallel;
@@ -82,15 +106,90 @@ Result<std::unique_ptr<SoarIvf>> SoarIvf::Build(size_t dim, const std::vector<in
       }
     });
   }
-  if (n > UINT32_MAX) return Status::InvalidArgument("soar ivf: more than 2^32 vectors");
-  ivf->ids_ = ids;
-  ivf->vectors_ = vectors;
-  ivf->lists_.resize(o.n_lists);
+  const size_t base = ids_.size();
+  ids_.insert(ids_.end(), ids.begin(), ids.end());
+  vectors_.insert(vectors_.end(), vectors.begin(), vectors.end());
   for (size_t i = 0; i < n; ++i) {
     for (int64_t list : {static_cast<int64_t>(nearest[i * m]), spilled[i]}) {
-      if (list >= 0) ivf->lists_[static_cast<size_t>(list)].push_back(static_cast<uint32_t>(i));
+      if (list >= 0) lists_[static_cast<size_t>(list)].push_back(static_cast<uint32_t>(base + i));
     }
   }
+  return Status::Ok();
+}
+
+namespace {
+
+constexpr char kSoarMagic[] = "QSOAR";
+constexpr uint8_t kSoarVersion = 1;
+
+template <typename T>
+void PutRaw(std::string* out, const T* data, size_t n) {
+  out->append(reinterpret_cast<const char*>(data), n * sizeof(T));
+}
+
+template <typename T>
+bool GetRaw(std::string_view* in, T* data, size_t n) {
+  if (in->size() / sizeof(T) < n) return false;
+  std::memcpy(data, in->data(), n * sizeof(T));
+  in->remove_prefix(n * sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+std::string SoarIvf::Serialize() const {
+  static_assert(std::endian::native == std::endian::little, "the layout is little-endian");
+  std::string out(kSoarMagic);
+  out += static_cast<char>(kSoarVersion);
+  const uint64_t header[] = {dim_, options_.n_lists, options_.spill, options_.spill_candidates, ids_.size()};
+  PutRaw(&out, header, 5);
+  PutRaw(&out, &options_.lambda, 1);
+  PutRaw(&out, centroids_.data(), centroids_.size());
+  PutRaw(&out, ids_.data(), ids_.size());
+  PutRaw(&out, vectors_.data(), vectors_.size());
+  for (const auto& l : lists_) {
+    const uint64_t size = l.size();
+    PutRaw(&out, &size, 1);
+    PutRaw(&out, l.data(), l.size());
+  }
+  return out;
+}
+
+Result<std::unique_ptr<SoarIvf>> SoarIvf::Deserialize(std::string_view in) {
+  auto corrupt = [](const std::string& what) { return Status::Corruption("soar ivf: " + what); };
+  if (!in.starts_with(kSoarMagic)) return corrupt("bad magic");
+  in.remove_prefix(sizeof(kSoarMagic) - 1);
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kSoarVersion) return corrupt("unknown version");
+  in.remove_prefix(1);
+  uint64_t h[5];
+  float lambda = 0;
+  if (!GetRaw(&in, h, 5) || !GetRaw(&in, &lambda, 1)) return corrupt("truncated header");
+  const uint64_t dim = h[0], n_lists = h[1], rows = h[4];
+  if (dim == 0 || dim > (1u << 20) || n_lists == 0 || n_lists > (1u << 24) || rows > UINT32_MAX) return corrupt("bad header");
+  SoarIvfOptions o;
+  o.n_lists = n_lists;
+  o.spill = h[2] != 0;
+  o.spill_candidates = h[3];
+  o.lambda = lambda;
+  auto ivf = std::make_unique<SoarIvf>(dim, o);
+  ivf->centroids_.resize(n_lists * dim);
+  ivf->ids_.resize(rows);
+  ivf->vectors_.resize(rows * dim);
+  if (!GetRaw(&in, ivf->centroids_.data(), ivf->centroids_.size()) || !GetRaw(&in, ivf->ids_.data(), rows) ||
+      !GetRaw(&in, ivf->vectors_.data(), ivf->vectors_.size())) {
+    return corrupt("truncated data");
+  }
+  ivf->lists_.resize(n_lists);
+  for (auto& l : ivf->lists_) {
+    uint64_t size = 0;
+    if (!GetRaw(&in, &size, 1) || size > 2 * rows) return corrupt("truncated list");
+    l.resize(size);
+    if (!GetRaw(&in, l.data(), size)) return corrupt("truncated list");
+    for (uint32_t row : l) {
+      if (row >= rows) return corrupt("list entry out of range");
+    }
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
   return ivf;
 }
 
@@ -109,6 +208,7 @@ Result<std::vector<std::vector<DenseHit>>> SoarIvf::Search(const std::vector<flo
                                                            IvfSearchStats* stats) const {
   if (queries.size() % dim_) return Status::InvalidArgument("soar ivf: query floats are not a multiple of dim");
   const size_t nq = queries.size() / dim_, n_lists = lists_.size();
+  if (ids_.empty()) return std::vector<std::vector<DenseHit>>(nq);
   nprobe = std::clamp<size_t>(nprobe, 1, n_lists);
   // Centroid scores for all queries at once: [nq, n_lists].
   std::vector<float> centroid_scores(nq * n_lists);

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "index/dense/faiss_index.h"
@@ -43,23 +45,37 @@ struct IvfSearchStats {
 
 class SoarIvf {
  public:
-  // `vectors` row-major [ids.size(), dim]. Errors: shape mismatch, fewer vectors than lists.
+  SoarIvf(size_t dim, const SoarIvfOptions& options) : dim_(dim), options_(options) {}
+
+  // Train (k-means on a seeded sample of `vectors`, row-major [n, dim]) then Add, in one call.
   static Result<std::unique_ptr<SoarIvf>> Build(size_t dim, const std::vector<int64_t>& ids,
                                                 const std::vector<float>& vectors, const SoarIvfOptions& options);
+
+  bool is_trained() const { return !centroids_.empty(); }
+  // Errors: shape mismatch, fewer vectors than lists.
+  Status Train(const std::vector<float>& vectors);
+  // Assigns each vector to its primary list (and spilled one); needs Train first.
+  Status Add(const std::vector<int64_t>& ids, const std::vector<float>& vectors);
 
   // Top k per query by inner product, best first, each id once. `stats` (optional) adds the work done.
   Result<std::vector<std::vector<DenseHit>>> Search(const std::vector<float>& queries, size_t k, size_t nprobe,
                                                     IvfSearchStats* stats = nullptr) const;
 
-  size_t n_lists() const { return lists_.size(); }
+  size_t dim() const { return dim_; }
+  size_t size() const { return ids_.size(); }  // vectors added
+  size_t n_lists() const { return options_.n_lists; }
   size_t n_entries() const;  // list entries: vectors stored, spilled copies included
   size_t bytes() const;      // centroids, vectors and ids once, 4 bytes per list entry
 
+  // A versioned little-endian layout (docs/formats.md); Deserialize reports truncation as Corruption.
+  std::string Serialize() const;
+  static Result<std::unique_ptr<SoarIvf>> Deserialize(std::string_view bytes);
+
  private:
-  SoarIvf() = default;
   // Lists hold row numbers into one copy of the vectors, so a spilled entry costs 4 bytes, not a vector.
   using List = std::vector<uint32_t>;
   size_t dim_ = 0;
+  SoarIvfOptions options_;
   std::vector<float> centroids_;  // [n_lists, dim]
   std::vector<int64_t> ids_;      // [rows]
   std::vector<float> vectors_;    // [rows, dim]

@@ -164,6 +164,31 @@ TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
   EXPECT_TRUE(info->rebuilt);
 }
 
+TEST(Dense, SoarIndexInACollectionIsExactAtFullNprobePersistsAndTunes) {
+  Fixture f(400);
+  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "SOAR8", .nprobe = 8}).ok());
+  const auto q = RandomQuery(21);
+  auto hits = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
+  f.Reopen();
+  auto info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_FALSE(info->rebuilt);
+  EXPECT_EQ(info->factory, "SOAR8");
+  hits = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
+  auto tuned = f.c->TuneDenseIndex(0.9, 10, 100);
+  ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  EXPECT_EQ(tuned->knob, "nprobe");
+  EXPECT_TRUE(tuned->reached);
+  EXPECT_GE(tuned->recall_low, 0.9);
+  info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->nprobe, tuned->chosen);
+}
+
 TEST(Dense, TextQueriesNeedAnEncoder) {
   Fixture f(100);
   ASSERT_TRUE(f.c->BuildDenseIndex({}).ok());

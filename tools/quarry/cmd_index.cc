@@ -138,7 +138,9 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         "  --rerank-cache MODEL_DIR         encode every document's BlockRank block once (decoupled mode)");
     cmd->add_option("DIR", a->dir, "collection directory")->required();
     cmd->add_option("--encoder", a->dense.encoder, "dual encoder checkpoint directory (BERT family)");
-    cmd->add_option("--faiss", a->faiss, "FAISS factory string: Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32, IVF1024,SQ8 ...");
+    cmd->add_option("--faiss", a->faiss,
+                    "FAISS factory string (Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32, IVF1024,SQ8 ...), or\n"
+                    "SOAR<lists>[,lambda=<x>] for IVF with SOAR spilling");
     cmd->add_flag("--l2", a->l2, "squared L2 distance instead of inner product");
     cmd->add_option("--query-prefix", a->dense.query_prefix, "text prepended to queries (e.g. \"query: \")");
     cmd->add_option("--document-prefix", a->dense.document_prefix, "text prepended to documents (e.g. \"passage: \")");
