@@ -164,6 +164,10 @@ Result<IngestReport> Collection::IngestFile(const std::string& path, const Reade
   }
   QUARRY_RETURN_IF_ERROR(commit());
   progress.Finish();
+  // With a dense index, bring DIR/dense.faiss up to date once now, rather than have every later
+  // (read-only) search rebuild it in memory.
+  QUARRY_ASSIGN_OR_RETURN(auto dense_config, impl_->store->Get(kCfMeta, kMetaDenseConfig));
+  if (dense_config) QUARRY_RETURN_IF_ERROR(impl_->CurrentDenseIndex().status());
   report.n_added -= report.n_replaced;
   report.n_lines = reader->line_number();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

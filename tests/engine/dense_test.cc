@@ -266,6 +266,16 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   ASSERT_TRUE(after.ok());
   for (const auto& h : *after) EXPECT_NE(h.id, "new");
   EXPECT_EQ(after->size(), docs.size());
+
+  // An ingest leaves DIR/dense.faiss current: a reader process loads it instead of rebuilding.
+  testing::WriteFile(tmp / "more.jsonl", "{\"_id\": \"m1\", \"text\": \"eggs and cholesterol\"}\n");
+  ASSERT_TRUE(c->IngestFile(tmp / "more.jsonl", {}, {}).ok());
+  auto reader = Collection::Open(tmp / "c", {.read_only = true});
+  ASSERT_TRUE(reader.ok());
+  auto info = (*reader)->DenseInfo();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_FALSE(info->rebuilt);
+  EXPECT_EQ(info->n_vectors, docs.size() + 1);
 }
 
 TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {
