@@ -1,4 +1,4 @@
-// quarry hr train | eval: hierarchical-retrieval embeddings (index/hierarchical).
+// quarry hr train | eval | search: hierarchical-retrieval embeddings (index/hierarchical).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -19,7 +19,7 @@ namespace {
 struct PaperRow {
   size_t dim;
   const char* recipe;
-  double by_distance[9];  // NaN where the paper gives no figure
+  double by_distance[9];  // kNone where the paper gives no figure
   double overall;
 };
 constexpr double kNone = -1;
