@@ -84,6 +84,14 @@ Status ForEachVector(const Store& store, VectorTable table, size_t dim,
   return FromRocks(it->status(), store.dir() + ": reading dense vectors");
 }
 
+// All stored document vectors: ids (doc numbers) and rows, in doc-number order.
+Status LoadDocumentVectors(const Store& store, size_t dim, std::vector<int64_t>* ids, std::vector<float>* vectors) {
+  return ForEachVector(store, VectorTable::kDocuments, dim, [&](DocNum doc, const float* v) {
+    ids->push_back(doc);
+    vectors->insert(vectors->end(), v, v + dim);
+  });
+}
+
 Status ApplyKnobs(FaissIndex* index, const nlohmann::json& config) {
   if (size_t n = config.value("nprobe", size_t{0}); n && index->HasSearchParameter("nprobe")) {
     QUARRY_RETURN_IF_ERROR(index->SetSearchParameter("nprobe", n));
@@ -149,24 +157,11 @@ Result<std::shared_ptr<const FaissIndex>> Collection::Impl::CurrentDenseIndex() 
                                                            ip ? DenseMetric::kInnerProduct : DenseMetric::kL2));
     std::vector<int64_t> ids;
     std::vector<float> vectors;
-    QUARRY_RETURN_IF_ERROR(ForEachVector(*store, VectorTable::kDocuments, dim, [&](DocNum doc, const float* v) {
-      ids.push_back(doc);
-      vectors.insert(vectors.end(), v, v + dim);
-    }));
+    QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*store, dim, &ids, &vectors));
     if (!fresh->is_trained() && !ids.empty()) {
       // Train on a seeded sample: IVF/PQ need far fewer vectors than large corpora hold.
-      const size_t sample = (*config).value("train_sample", size_t{100000});
-      if (ids.size() <= sample) {
-        QUARRY_RETURN_IF_ERROR(fresh->Train(vectors));
-      } else {
-        std::vector<size_t> order(ids.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::mt19937_64 rng(42);
-        std::shuffle(order.begin(), order.end(), rng);
-        std::vector<float> train;
-        for (size_t i = 0; i < sample; ++i) train.insert(train.end(), &vectors[order[i] * dim], &vectors[order[i] * dim] + dim);
-        QUARRY_RETURN_IF_ERROR(fresh->Train(train));
-      }
+      QUARRY_RETURN_IF_ERROR(
+          fresh->Train(SampleRows(vectors, dim, (*config).value("train_sample", size_t{100000}), /*seed=*/42)));
     }
     if (!ids.empty()) QUARRY_RETURN_IF_ERROR(fresh->Add(ids, vectors));
     index = std::move(fresh);
@@ -358,18 +353,9 @@ Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n
   const size_t dim = index->dim();
   std::vector<int64_t> ids;
   std::vector<float> vectors;
-  QUARRY_RETURN_IF_ERROR(ForEachVector(*impl_->store, VectorTable::kDocuments, dim, [&](DocNum doc, const float* v) {
-    ids.push_back(doc);
-    vectors.insert(vectors.end(), v, v + dim);
-  }));
+  QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*impl_->store, dim, &ids, &vectors));
   if (ids.empty()) return Status::FailedPrecondition(dir() + ": no vectors to tune on");
-  std::vector<size_t> order(ids.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(7);
-  std::shuffle(order.begin(), order.end(), rng);
-  order.resize(std::min(n_queries, order.size()));
-  std::vector<float> queries;
-  for (size_t i : order) queries.insert(queries.end(), &vectors[i * dim], &vectors[i * dim] + dim);
+  const std::vector<float> queries = SampleRows(vectors, dim, n_queries, /*seed=*/7);
   QUARRY_ASSIGN_OR_RETURN(auto exact, FaissIndex::Create(dim, "Flat", index->metric()));
   QUARRY_RETURN_IF_ERROR(exact->Add(ids, vectors));
   QUARRY_ASSIGN_OR_RETURN(auto exact_hits, exact->Search(queries, k));

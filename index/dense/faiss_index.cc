@@ -13,6 +13,8 @@
 #include <faiss/index_io.h>
 
 #include <algorithm>
+#include <numeric>
+#include <random>
 #include <exception>
 
 namespace quarry {
@@ -177,6 +179,19 @@ Result<std::vector<std::vector<DenseHit>>> FaissIndex::Search(const std::vector<
       out[q].push_back({labels[q * k + j], scores[q * k + j]});
     }
   }
+  return out;
+}
+
+std::vector<float> SampleRows(const std::vector<float>& rows, size_t dim, size_t n, uint64_t seed) {
+  const size_t total = dim ? rows.size() / dim : 0;
+  if (total <= n) return rows;
+  std::vector<size_t> order(total);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<float> out;
+  out.reserve(n * dim);
+  for (size_t i = 0; i < n; ++i) out.insert(out.end(), &rows[order[i] * dim], &rows[order[i] * dim] + dim);
   return out;
 }
 

@@ -63,4 +63,8 @@ class FaissIndex {
   size_t soar_nprobe_ = 1;
 };
 
+// A seeded random sample of n rows of a row-major [rows, dim] matrix (all of it, in order, when it holds
+// no more than n): what IVF and PQ indexes train on, and where tuning queries come from.
+std::vector<float> SampleRows(const std::vector<float>& rows, size_t dim, size_t n, uint64_t seed);
+
 }  // namespace quarry

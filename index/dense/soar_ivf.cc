@@ -35,16 +35,7 @@ Status SoarIvf::Train(const std::vector<float>& vectors) {
   }
   centroids_.assign(o.n_lists * dim, 0.0f);
   try {
-    std::vector<float> sample;
-    if (n <= o.train_sample) {
-      sample = vectors;
-    } else {
-      std::vector<size_t> order(n);
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 rng(o.seed);
-      std::shuffle(order.begin(), order.end(), rng);
-      for (size_t i = 0; i < o.train_sample; ++i) sample.insert(sample.end(), &vectors[order[i] * dim], &vectors[order[i] * dim] + dim);
-    }
+    const std::vector<float> sample = SampleRows(vectors, dim, o.train_sample, o.seed);
     faiss::ClusteringParameters cp;
     cp.niter = static_cast<int>(o.train_iterations);
     cp.seed = static_cast<int>(o.seed);
