@@ -58,7 +58,7 @@ struct TrainOptions {
   // Default: 50. Logit scale of finetuning.
   float finetune_scale = 50.0f;
   // Default: 4. Pairs at least this far apart are finetuned on.
-  uint8_t finetune_min_distance = 4;
+  size_t finetune_min_distance = 4;
   // Default: false, as in standard in-batch softmax training: every other candidate is a negative, so
   // the generic ancestors that many queries share (other rows' positives) are pushed away from the
   // queries they belong to, the paper's "lost in the long distance". True masks candidates relevant to

@@ -293,7 +293,7 @@ void AddHrCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* com
   auto* cmd = hr->add_subcommand(
       "train",
       "Train a lookup-table dual encoder on a hierarchy (every node a query; its relevant documents are itself and\n"
-      "its ancestors) with pretrain-finetune, and print recall of held-out pairs by distance.");
+      "its ancestors) with pretrain-finetune; print recall by distance on held-out pairs and on all pairs.");
   cmd->add_option("DIR", a->dir, "collection directory to store the nodes and embeddings in (optional)");
   AddSourceOptions(cmd, &a->source);
   cmd->add_option("--dim", a->options.dim, "embedding dimension")->capture_default_str();
