@@ -27,6 +27,9 @@ std::string SharedPath(const std::string& relative);
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
 
+// Writes a version-1 .npy file as numpy.save does: `descr` ("<f4"), `shape` ("(3, 2)") and the raw data.
+void WriteNpy(const std::string& path, const std::string& descr, const std::string& shape, const std::string& data);
+
 // Runs a shell command; returns its exit status and captures stdout and stderr.
 struct CommandResult {
   int exit_code;

@@ -281,13 +281,7 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
 TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {
   testing::TempDir tmp;
   auto write = [&](const std::string& name, const std::string& descr, const std::string& shape, const std::string& data) {
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-    while ((10 + header.size() + 1) % 64) header += ' ';
-    header += '\n';
-    std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
-    bytes += static_cast<char>(header.size() & 0xff);
-    bytes += static_cast<char>(header.size() >> 8);
-    testing::WriteFile(tmp / name, bytes + header + data);
+    testing::WriteNpy(tmp / name, descr, shape, data);
     return tmp / name;
   };
   const float f32[] = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.5f};

@@ -312,20 +312,6 @@ TEST(Cli, IngestSurvivesSigkill) {
 namespace quarry {
 namespace {
 
-// Writes a float32 .npy of `rows` x `cols` (row-major) the way numpy.save does.
-void WriteNpy(const std::string& path, const std::vector<float>& data, size_t rows, size_t cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
-                       std::to_string(cols) + "), }";
-  while ((10 + header.size() + 1) % 64) header += ' ';
-  header += '\n';
-  std::string bytes("\x93NUMPY\x01\x00", 8);
-  bytes += static_cast<char>(header.size() & 0xff);
-  bytes += static_cast<char>(header.size() >> 8);
-  bytes += header;
-  bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
-  testing::WriteFile(path, bytes);
-}
-
 TEST(Cli, ImportVectorsIndexTuneAndCheck) {
   testing::TempDir tmp;
   const std::string dir = tmp / "c";
@@ -339,7 +325,8 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
   }
   testing::WriteFile(tmp / "corpus.jsonl", corpus);
   testing::WriteFile(tmp / "ids.txt", ids);
-  WriteNpy(tmp / "vectors.npy", vectors, 600, 8);
+  testing::WriteNpy(tmp / "vectors.npy", "<f4", "(600, 8)",
+                    std::string(reinterpret_cast<const char*>(vectors.data()), vectors.size() * sizeof(float)));
   ASSERT_EQ(Quarry("ingest " + dir + " --beir " + tmp / "corpus.jsonl").exit_code, 0);
 
   testing::WriteFile(tmp / "short_ids.txt", "v0\nv1\n");
