@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "index/dense/faiss_index.h"
+#include "model/kernels.h"
 
 namespace quarry::hr {
 
@@ -23,6 +24,16 @@ double RecallTable::Overall() const {
   const uint64_t t = std::accumulate(total.begin(), total.end(), uint64_t{0});
   return t ? static_cast<double>(h) / t : 0.0;
 }
+
+const char* SoftmaxName(Softmax s) { return s == Softmax::kCorpus ? "corpus" : "in-batch"; }
+
+Result<Softmax> ParseSoftmax(const std::string& name) {
+  if (name == "in-batch") return Softmax::kInBatch;
+  if (name == "corpus") return Softmax::kCorpus;
+  return Status::InvalidArgument("unknown softmax '" + name + "' (in-batch or corpus)");
+}
+
+double RecallTable::PerQuery() const { return n_queries ? query_recall_sum / static_cast<double>(n_queries) : 0.0; }
 
 namespace {
 
@@ -98,8 +109,10 @@ class Model {
         docs_(closure.ancestors.size(), dim, rng_), column_head_(closure.ancestors.size(), -1) {}
 
   // One pass over `pairs` in a fresh random order; returns the mean loss.
-  double Epoch(std::vector<Pair> pairs, size_t batch, size_t negatives, float lr, float scale, bool mask) {
+  double Epoch(std::vector<Pair> pairs, size_t batch, size_t negatives, Softmax softmax, float lr, float scale,
+               bool mask) {
     mask_ = mask;
+    softmax_ = softmax;
     std::shuffle(pairs.begin(), pairs.end(), rng_);
     double loss = 0;
     for (size_t begin = 0; begin < pairs.size(); begin += batch) {
@@ -135,26 +148,68 @@ class Model {
       column_next_[j] = column_head_[candidates_[j]];
       column_head_[candidates_[j]] = static_cast<int64_t>(j);
     }
+    // Corpus softmax without masking: each row's relevant documents other than its positive are scored
+    // exactly, as extra columns of that row (exact_begin_[i] .. exact_begin_[i + 1]).
+    const bool corpus = softmax_ == Softmax::kCorpus;
+    exact_begin_.assign(b + 1, 0);
+    exact_doc_.clear();
+    if (corpus && !mask_) {
+      for (size_t i = 0; i < b; ++i) {
+        for (const auto& [ancestor, dist] : closure_.ancestors[pairs[i].query]) {
+          if (ancestor != pairs[i].doc) exact_doc_.push_back(ancestor);
+        }
+        exact_begin_[i + 1] = exact_doc_.size();
+      }
+    }
+    const size_t n_exact = exact_doc_.size();
+    exact_n_.resize(n_exact * d), exact_norm_.resize(n_exact), exact_logit_.resize(n_exact);
+    tbb::parallel_for(size_t{0}, b, [&](size_t i) {
+      for (size_t e = exact_begin_[i]; e < exact_begin_[i + 1]; ++e) {
+        docs_.Normalize(docs_.row(exact_doc_[e]), &exact_n_[e * d], &exact_norm_[e]);
+        exact_logit_[e] = scale * model::Dot(&q_[i * d], &exact_n_[e * d], d);
+      }
+    });
+
     std::vector<double> row_loss(b);
     tbb::parallel_for(size_t{0}, b, [&](size_t i) {
       float* row = &logits_[i * c];
-      // The row's own document may recur among the candidates: that copy is never a negative.
-      for (const auto& [ancestor, dist] : closure_.ancestors[pairs[i].query]) {
-        if (!mask_ && ancestor != pairs[i].doc) continue;
+      float* exact = exact_logit_.data() + exact_begin_[i];
+      const size_t n_row_exact = exact_begin_[i + 1] - exact_begin_[i];
+      const auto& relevant = closure_.ancestors[pairs[i].query];
+      if (corpus) {
+        // Only the row's own document counts from the step's documents; each uniform draw stands for
+        // (N - |relevant|) / negatives documents (added to its logit as a log weight).
+        for (size_t j = 0; j < b; ++j) {
+          if (j != i) row[j] = -INFINITY;
+        }
+        const float log_weight = std::log(static_cast<float>(n_nodes - relevant.size()) / static_cast<float>(negatives));
+        for (size_t j = b; j < c; ++j) row[j] += log_weight;
+      }
+      // The row's own document may recur among the candidates: that copy is never a negative. Other
+      // relevant documents are masked when asked, and always in the corpus softmax, which scores them
+      // exactly instead of through the uniform draws.
+      for (const auto& [ancestor, dist] : relevant) {
+        if (!mask_ && !corpus && ancestor != pairs[i].doc) continue;
         for (int64_t j = column_head_[ancestor]; j >= 0; j = column_next_[j]) {
           if (static_cast<size_t>(j) != i) row[j] = -INFINITY;
         }
       }
-      const float mx = *std::max_element(row, row + c);
+      float mx = *std::max_element(row, row + c);
+      if (n_row_exact) mx = std::max(mx, *std::max_element(exact, exact + n_row_exact));
       double sum = 0;
       for (size_t j = 0; j < c; ++j) {
         row[j] = std::exp(row[j] - mx);  // exp(-inf) = 0: masked columns get no gradient
         sum += row[j];
       }
+      for (size_t e = 0; e < n_row_exact; ++e) {
+        exact[e] = std::exp(exact[e] - mx);
+        sum += exact[e];
+      }
       row_loss[i] = -(std::log(row[i] / sum));
       // d loss / d logit = softmax - one-hot; the logit is scale * cosine, and the loss is a batch mean.
       const float g = scale / static_cast<float>(b);
       for (size_t j = 0; j < c; ++j) row[j] = static_cast<float>(row[j] / sum) * g;
+      for (size_t e = 0; e < n_row_exact; ++e) exact[e] = static_cast<float>(exact[e] / sum) * g;
       row[i] -= g;
     });
     for (size_t j = 0; j < c; ++j) column_head_[candidates_[j]] = -1;
@@ -173,10 +228,23 @@ class Model {
       for (size_t k = 0; k < d; ++k) dot += x[k] * g[k];
       for (size_t k = 0; k < d; ++k) g[k] = (g[k] - x[k] * dot) / norm;
     };
+    // The exact columns: d logit / d query = their document row, d logit / d document = the query row
+    // (exact_n_ is reused for the document gradients once the query's are taken).
+    tbb::parallel_for(size_t{0}, b, [&](size_t i) {
+      float* dq = &dq_[i * d];
+      for (size_t e = exact_begin_[i]; e < exact_begin_[i + 1]; ++e) {
+        float* x = &exact_n_[e * d];
+        for (size_t k = 0; k < d; ++k) dq[k] += exact_logit_[e] * x[k];
+        float dot = 0;
+        for (size_t k = 0; k < d; ++k) dot += x[k] * q_[i * d + k];
+        for (size_t k = 0; k < d; ++k) x[k] = exact_logit_[e] * (q_[i * d + k] - x[k] * dot) / exact_norm_[e];
+      }
+    });
     tbb::parallel_for(size_t{0}, b, [&](size_t i) { through_norm(&q_[i * d], q_norm_[i], &dq_[i * d]); });
     tbb::parallel_for(size_t{0}, c, [&](size_t j) { through_norm(&docs_n_[j * d], doc_norm_[j], &ddocs_[j * d]); });
     for (size_t i = 0; i < b; ++i) queries_.Accumulate(pairs[i].query, &dq_[i * d]);
     for (size_t j = 0; j < c; ++j) docs_.Accumulate(candidates_[j], &ddocs_[j * d]);
+    for (size_t e = 0; e < n_exact; ++e) docs_.Accumulate(exact_doc_[e], &exact_n_[e * d]);
     queries_.AdamStep(lr);
     docs_.AdamStep(lr);
     return std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / static_cast<double>(b);
@@ -184,6 +252,10 @@ class Model {
 
   const Closure& closure_;
   bool mask_ = true;
+  Softmax softmax_ = Softmax::kInBatch;
+  std::vector<size_t> exact_begin_;
+  std::vector<NodeId> exact_doc_;
+  std::vector<float> exact_n_, exact_norm_, exact_logit_;
   std::mt19937_64 rng_;
   Table queries_, docs_;
   std::vector<int64_t> column_head_, column_next_;
@@ -236,10 +308,15 @@ Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, 
     std::vector<int64_t> top;
     for (size_t j = 0; j < k; ++j) top.push_back(results[i][j].id);
     std::sort(top.begin(), top.end());
+    size_t found = 0;
     for (const Pair* p : by_query[queries[i]]) {
       ++t.total[p->distance];
-      if (std::binary_search(top.begin(), top.end(), static_cast<int64_t>(p->doc))) ++t.hits[p->distance];
+      if (std::binary_search(top.begin(), top.end(), static_cast<int64_t>(p->doc))) {
+        ++t.hits[p->distance];
+        ++found;
+      }
     }
+    t.query_recall_sum += static_cast<double>(found) / static_cast<double>(by_query[queries[i]].size());
   }
   return t;
 }
@@ -248,6 +325,9 @@ Result<TrainResult> Train(const Closure& closure, const Split& split, const Trai
                           const std::function<void(const EpochReport&)>& on_epoch) {
   if (split.train.empty()) return Status::InvalidArgument("hierarchical training: no training pairs");
   if (options.dim == 0 || options.batch == 0) return Status::InvalidArgument("hierarchical training: dim and batch must be positive");
+  if (options.softmax == Softmax::kCorpus && options.negatives == 0) {
+    return Status::InvalidArgument("hierarchical training: the corpus softmax needs uniform negatives (--negatives > 0)");
+  }
   for (const auto* set : {&split.train, &split.validation}) {
     for (const auto& p : *set) {
       if (p.query >= closure.ancestors.size() || p.doc >= closure.ancestors.size()) {
@@ -269,7 +349,7 @@ Result<TrainResult> Train(const Closure& closure, const Split& split, const Trai
                        bool mask, Embeddings* best, size_t* best_epoch) -> Status {
     QUARRY_ASSIGN_OR_RETURN(double best_recall, validate(*best));
     for (size_t epoch = 1; epoch <= epochs; ++epoch) {
-      EpochReport r{phase, epoch, model.Epoch(pairs, options.batch, options.negatives, lr, scale, mask), 0, 0};
+      EpochReport r{phase, epoch, model.Epoch(pairs, options.batch, options.negatives, options.softmax, lr, scale, mask), 0, 0};
       Embeddings e = model.Snapshot();
       QUARRY_ASSIGN_OR_RETURN(r.validation_recall, validate(e));
       r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -374,6 +374,10 @@ TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   auto e = nlohmann::json::parse(eval.out);
   EXPECT_DOUBLE_EQ(e["all"]["stored"]["overall"].get<double>(), trained);
+  EXPECT_DOUBLE_EQ(e["all"]["stored"]["per_query"].get<double>(), j["all"]["standard"]["per_query"].get<double>());
+  auto bad_softmax = Quarry("hr train" + source + " --softmax full --quiet");
+  EXPECT_EQ(bad_softmax.exit_code, 2);
+  EXPECT_NE(bad_softmax.err.find("in-batch or corpus"), std::string::npos) << bad_softmax.err;
   auto hnsw = Quarry("hr eval " + dir + source + " --faiss HNSW8 --json");
   ASSERT_EQ(hnsw.exit_code, 0) << hnsw.err;
 
