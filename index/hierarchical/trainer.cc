@@ -266,7 +266,7 @@ class Model {
 }  // namespace
 
 Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, const std::vector<Pair>& pairs,
-                                   const std::string& factory, size_t max_queries, uint64_t seed) {
+                                   const SearchIndex& spec, size_t max_queries, uint64_t seed) {
   const size_t n = closure.ancestors.size();
   if (e.n_nodes() != n || e.queries.size() != e.docs.size()) {
     return Status::InvalidArgument("hierarchical eval: embeddings hold " + std::to_string(e.n_nodes()) +
@@ -286,11 +286,13 @@ Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, 
     std::shuffle(queries.begin(), queries.end(), rng);
     queries.resize(max_queries);
   }
-  QUARRY_ASSIGN_OR_RETURN(auto index, FaissIndex::Create(e.dim, factory, DenseMetric::kInnerProduct));
+  QUARRY_ASSIGN_OR_RETURN(auto index, FaissIndex::Create(e.dim, spec.factory, DenseMetric::kInnerProduct));
   if (!index->is_trained()) QUARRY_RETURN_IF_ERROR(index->Train(e.docs));
   std::vector<int64_t> ids(n);
   std::iota(ids.begin(), ids.end(), 0);
   QUARRY_RETURN_IF_ERROR(index->Add(ids, e.docs));
+  if (spec.nprobe) QUARRY_RETURN_IF_ERROR(index->SetSearchParameter("nprobe", spec.nprobe));
+  if (spec.ef_search) QUARRY_RETURN_IF_ERROR(index->SetSearchParameter("efSearch", spec.ef_search));
   size_t k_max = 0;
   std::vector<float> q(queries.size() * e.dim);
   for (size_t i = 0; i < queries.size(); ++i) {
@@ -341,7 +343,7 @@ Result<TrainResult> Train(const Closure& closure, const Split& split, const Trai
   // Validation picks the best epoch; without validation pairs the last epoch is kept.
   auto validate = [&](const Embeddings& e) -> Result<double> {
     if (split.validation.empty()) return 0.0;
-    QUARRY_ASSIGN_OR_RETURN(auto t, EvaluateRecall(e, closure, split.validation, "Flat", options.validation_queries,
+    QUARRY_ASSIGN_OR_RETURN(auto t, EvaluateRecall(e, closure, split.validation, {}, options.validation_queries,
                                                    options.seed));
     return t.Overall();
   };

@@ -107,9 +107,16 @@ struct TrainResult {
 Result<TrainResult> Train(const Closure& closure, const Split& split, const TrainOptions& options,
                           const std::function<void(const EpochReport&)>& on_epoch = {});
 
+// The FAISS index (inner product) EvaluateRecall searches: a factory string and its search-time knobs
+// (0: FAISS's default; a knob the index lacks is an error).
+struct SearchIndex {
+  std::string factory = "Flat";
+  size_t nprobe = 0, ef_search = 0;
+};
+
 // Searches every distinct query of `pairs` (a seeded sample of `max_queries` when nonzero) against all
-// documents with a FAISS index of `factory` (inner product) and counts the pairs found.
+// documents with `index` and counts the pairs found.
 Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, const std::vector<Pair>& pairs,
-                                   const std::string& factory = "Flat", size_t max_queries = 0, uint64_t seed = 1);
+                                   const SearchIndex& index = {}, size_t max_queries = 0, uint64_t seed = 1);
 
 }  // namespace quarry::hr

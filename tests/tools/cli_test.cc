@@ -378,8 +378,12 @@ TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
   auto bad_softmax = Quarry("hr train" + source + " --softmax full --quiet");
   EXPECT_EQ(bad_softmax.exit_code, 2);
   EXPECT_NE(bad_softmax.err.find("in-batch or corpus"), std::string::npos) << bad_softmax.err;
-  auto hnsw = Quarry("hr eval " + dir + source + " --faiss HNSW8 --json");
+  auto hnsw = Quarry("hr eval " + dir + source + " --faiss HNSW8 --ef-search 64 --json");
   ASSERT_EQ(hnsw.exit_code, 0) << hnsw.err;
+  EXPECT_EQ(nlohmann::json::parse(hnsw.out)["ef_search"], 64);
+  auto flat_nprobe = Quarry("hr eval " + dir + source + " --nprobe 4");
+  EXPECT_EQ(flat_nprobe.exit_code, 1);
+  EXPECT_NE(flat_nprobe.err.find("nprobe"), std::string::npos) << flat_nprobe.err;
 
   // A leaf's nearest documents are its ancestors (depth 4: itself and 4 ancestors) when recall is 1.
   auto search = Quarry("hr search " + dir + " n30 -k 5 --json");

@@ -150,14 +150,14 @@ void PrintTable(const std::vector<std::pair<std::string, hr::RecallTable>>& rows
 }
 
 // Both tables (held-out test pairs, all pairs) for each named set of embeddings, searched with a
-// FAISS index of `factory`.
+// FAISS index.
 Status Evaluate(const Loaded& l, const std::vector<std::pair<std::string, const hr::Embeddings*>>& models,
-                const std::string& factory, std::vector<std::pair<std::string, hr::RecallTable>>* test_rows,
+                const hr::SearchIndex& index, std::vector<std::pair<std::string, hr::RecallTable>>* test_rows,
                 std::vector<std::pair<std::string, hr::RecallTable>>* all_rows) {
   for (const auto& [name, e] : models) {
-    QUARRY_ASSIGN_OR_RETURN(auto test, hr::EvaluateRecall(*e, l.closure, l.split.test, factory));
+    QUARRY_ASSIGN_OR_RETURN(auto test, hr::EvaluateRecall(*e, l.closure, l.split.test, index));
     test_rows->emplace_back(name, test);
-    QUARRY_ASSIGN_OR_RETURN(auto all, hr::EvaluateRecall(*e, l.closure, l.all_pairs, factory));
+    QUARRY_ASSIGN_OR_RETURN(auto all, hr::EvaluateRecall(*e, l.closure, l.all_pairs, index));
     all_rows->emplace_back(name, all);
   }
   return Status::Ok();
@@ -222,7 +222,7 @@ int Train(const TrainArgs& a) {
   std::vector<std::pair<std::string, const hr::Embeddings*>> models{{"standard", &result->standard}};
   if (options.finetune_epochs > 0) models.emplace_back("pretrain-finetune", &result->finetuned);
   std::vector<std::pair<std::string, hr::RecallTable>> test_rows, all_rows;
-  if (Status s = Evaluate(*l, models, "Flat", &test_rows, &all_rows); !s.ok()) return Fail(s);
+  if (Status s = Evaluate(*l, models, hr::SearchIndex{}, &test_rows, &all_rows); !s.ok()) return Fail(s);
   if (!a.dir.empty()) {
     if (Status s = Store(a.dir, l->hierarchy, *models.back().second); !s.ok()) return Fail(s);
     if (!a.quiet) std::fprintf(stderr, "stored %zu nodes and their %s embeddings in %s\n", l->hierarchy.size(),
@@ -241,7 +241,8 @@ int Train(const TrainArgs& a) {
 }
 
 struct EvalArgs {
-  std::string dir, factory = "Flat";
+  std::string dir;
+  hr::SearchIndex index;
   SourceArgs source;
   bool json = false;
 };
@@ -270,10 +271,11 @@ int Eval(const EvalArgs& a) {
   auto e = LoadEmbeddings(**c, l->hierarchy);
   if (!e.ok()) return Fail(e.status());
   std::vector<std::pair<std::string, hr::RecallTable>> test_rows, all_rows;
-  if (Status s = Evaluate(*l, {{"stored", &*e}}, a.factory, &test_rows, &all_rows); !s.ok()) return Fail(s);
+  if (Status s = Evaluate(*l, {{"stored", &*e}}, a.index, &test_rows, &all_rows); !s.ok()) return Fail(s);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Report(a.json, e->dim, test_rows, all_rows, {{"dim", e->dim}, {"factory", a.factory}, {"seconds", seconds}});
-  if (!a.json) std::printf("searched with FAISS %s in %.1f s\n", a.factory.c_str(), seconds);
+  Report(a.json, e->dim, test_rows, all_rows, {{"dim", e->dim}, {"factory", a.index.factory}, {"nprobe", a.index.nprobe},
+                                             {"ef_search", a.index.ef_search}, {"seconds", seconds}});
+  if (!a.json) std::printf("searched with FAISS %s in %.1f s\n", a.index.factory.c_str(), seconds);
   return kExitOk;
 }
 
@@ -363,7 +365,9 @@ void AddHrCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* com
               "hierarchy and split options as to `hr train`)");
   eval->add_option("DIR", e->dir, "collection directory written by `quarry hr train DIR`")->required();
   AddSourceOptions(eval, &e->source);
-  eval->add_option("--faiss", e->factory, "FAISS factory string of the index searched (Flat: exact)")->capture_default_str();
+  eval->add_option("--faiss", e->index.factory, "FAISS factory string of the index searched (Flat: exact)")->capture_default_str();
+  eval->add_option("--nprobe", e->index.nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
+  eval->add_option("--ef-search", e->index.ef_search, "HNSW search list size (0: FAISS default)")->capture_default_str();
   eval->add_flag("--json", e->json, "print JSON");
   commands->emplace_back(eval, [e] { return Eval(*e); });
 
