@@ -47,7 +47,11 @@ class Table {
     for (size_t i = 0; i < n; ++i) Normalize(&w_[i * dim], &w_[i * dim], nullptr);
     stamp_.assign(n, 0);
   }
+  // Given rows (n x dim), as they are.
+  Table(std::vector<float> rows, size_t dim)
+      : dim_(dim), w_(std::move(rows)), m_(w_.size()), v_(w_.size()), grad_(w_.size()), stamp_(w_.size() / dim, 0) {}
   size_t dim() const { return dim_; }
+  const std::vector<float>& gradient() const { return grad_; }
   const float* row(size_t i) const { return &w_[i * dim_]; }
 
   // Adds `g` to row i's gradient.
@@ -107,6 +111,22 @@ class Model {
   Model(const Closure& closure, size_t dim, uint64_t seed)
       : closure_(closure), rng_(seed), queries_(closure.ancestors.size(), dim, rng_),
         docs_(closure.ancestors.size(), dim, rng_), column_head_(closure.ancestors.size(), -1) {}
+  // Given (raw, unnormalised) tables.
+  Model(const Closure& closure, const Embeddings& raw)
+      : closure_(closure), queries_(raw.queries, raw.dim), docs_(raw.docs, raw.dim),
+        column_head_(closure.ancestors.size(), -1) {}
+
+  // The mean loss of `pairs` against the given uniform draws, with its gradient left in the tables.
+  double Gradient(const std::vector<Pair>& pairs, const std::vector<NodeId>& draws, Softmax softmax, float scale,
+                  bool mask, std::vector<float>* d_queries, std::vector<float>* d_docs) {
+    mask_ = mask;
+    softmax_ = softmax;
+    candidates_.assign(draws.begin(), draws.end());
+    const double loss = ForwardBackward(pairs.data(), pairs.size(), scale);
+    *d_queries = queries_.gradient();
+    *d_docs = docs_.gradient();
+    return loss;
+  }
 
   // One pass over `pairs` in a fresh random order; returns the mean loss.
   double Epoch(std::vector<Pair> pairs, size_t batch, size_t negatives, Softmax softmax, float lr, float scale,
@@ -126,12 +146,23 @@ class Model {
 
  private:
   double Step(const Pair* pairs, size_t b, size_t negatives, float lr, float scale) {
+    std::uniform_int_distribution<NodeId> any(0, static_cast<NodeId>(closure_.ancestors.size() - 1));
+    candidates_.resize(negatives);
+    for (auto& c : candidates_) c = any(rng_);
+    const double loss = ForwardBackward(pairs, b, scale);
+    queries_.AdamStep(lr);
+    docs_.AdamStep(lr);
+    return loss;
+  }
+
+  // Softmax cross-entropy of b pairs against their own documents and the uniform draws in
+  // candidates_; accumulates the gradient into the tables and returns the mean loss.
+  double ForwardBackward(const Pair* pairs, size_t b, float scale) {
     const size_t d = queries_.dim(), n_nodes = closure_.ancestors.size();
+    const size_t negatives = candidates_.size();
     const size_t c = b + negatives;
-    candidates_.resize(c);
+    candidates_.insert(candidates_.begin(), b, 0);
     for (size_t i = 0; i < b; ++i) candidates_[i] = pairs[i].doc;
-    std::uniform_int_distribution<NodeId> any(0, static_cast<NodeId>(n_nodes - 1));
-    for (size_t j = b; j < c; ++j) candidates_[j] = any(rng_);
 
     q_.resize(b * d), q_norm_.resize(b), docs_n_.resize(c * d), doc_norm_.resize(c);
     tbb::parallel_for(size_t{0}, b, [&](size_t i) { queries_.Normalize(queries_.row(pairs[i].query), &q_[i * d], &q_norm_[i]); });
@@ -245,8 +276,6 @@ class Model {
     for (size_t i = 0; i < b; ++i) queries_.Accumulate(pairs[i].query, &dq_[i * d]);
     for (size_t j = 0; j < c; ++j) docs_.Accumulate(candidates_[j], &ddocs_[j * d]);
     for (size_t e = 0; e < n_exact; ++e) docs_.Accumulate(exact_doc_[e], &exact_n_[e * d]);
-    queries_.AdamStep(lr);
-    docs_.AdamStep(lr);
     return std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / static_cast<double>(b);
   }
 
@@ -264,6 +293,13 @@ class Model {
 };
 
 }  // namespace
+
+double StepGradient(const Closure& closure, const Embeddings& raw, const std::vector<Pair>& pairs,
+                    const std::vector<NodeId>& draws, Softmax softmax, float scale, bool mask,
+                    std::vector<float>* d_queries, std::vector<float>* d_docs) {
+  Model model(closure, raw);
+  return model.Gradient(pairs, draws, softmax, scale, mask, d_queries, d_docs);
+}
 
 Result<RecallTable> EvaluateRecall(const Embeddings& e, const Closure& closure, const std::vector<Pair>& pairs,
                                    const SearchIndex& spec, size_t max_queries, uint64_t seed) {

@@ -103,6 +103,14 @@ struct TrainResult {
   std::vector<EpochReport> log;
 };
 
+// One training step's mean loss over `pairs`, with `draws` as the uniform negatives, and its gradient
+// with respect to every entry of the raw (unnormalised) tables in `raw` (d_queries, d_docs: same shapes);
+// no update is made. Training takes exactly these gradients; exposed so tests can check them against
+// finite differences. Pairs and draws must name nodes of `closure`.
+double StepGradient(const Closure& closure, const Embeddings& raw, const std::vector<Pair>& pairs,
+                    const std::vector<NodeId>& draws, Softmax softmax, float scale, bool mask,
+                    std::vector<float>* d_queries, std::vector<float>* d_docs);
+
 // Errors: empty training pairs, dim 0, a pair naming a node outside `closure`.
 Result<TrainResult> Train(const Closure& closure, const Split& split, const TrainOptions& options,
                           const std::function<void(const EpochReport&)>& on_epoch = {});
