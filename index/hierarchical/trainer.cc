@@ -259,23 +259,24 @@ class Model {
       for (size_t k = 0; k < d; ++k) dot += x[k] * g[k];
       for (size_t k = 0; k < d; ++k) g[k] = (g[k] - x[k] * dot) / norm;
     };
-    // The exact columns: d logit / d query = their document row, d logit / d document = the query row
-    // (exact_n_ is reused for the document gradients once the query's are taken).
+    // The exact columns: d logit / d query = their document row, d logit / d document = the query row.
+    exact_grad_.resize(n_exact * d);
     tbb::parallel_for(size_t{0}, b, [&](size_t i) {
-      float* dq = &dq_[i * d];
       for (size_t e = exact_begin_[i]; e < exact_begin_[i + 1]; ++e) {
-        float* x = &exact_n_[e * d];
-        for (size_t k = 0; k < d; ++k) dq[k] += exact_logit_[e] * x[k];
-        float dot = 0;
-        for (size_t k = 0; k < d; ++k) dot += x[k] * q_[i * d + k];
-        for (size_t k = 0; k < d; ++k) x[k] = exact_logit_[e] * (q_[i * d + k] - x[k] * dot) / exact_norm_[e];
+        const float* x = &exact_n_[e * d];
+        float* g = &exact_grad_[e * d];
+        for (size_t k = 0; k < d; ++k) {
+          dq_[i * d + k] += exact_logit_[e] * x[k];
+          g[k] = exact_logit_[e] * q_[i * d + k];
+        }
+        through_norm(x, exact_norm_[e], g);
       }
     });
     tbb::parallel_for(size_t{0}, b, [&](size_t i) { through_norm(&q_[i * d], q_norm_[i], &dq_[i * d]); });
     tbb::parallel_for(size_t{0}, c, [&](size_t j) { through_norm(&docs_n_[j * d], doc_norm_[j], &ddocs_[j * d]); });
     for (size_t i = 0; i < b; ++i) queries_.Accumulate(pairs[i].query, &dq_[i * d]);
     for (size_t j = 0; j < c; ++j) docs_.Accumulate(candidates_[j], &ddocs_[j * d]);
-    for (size_t e = 0; e < n_exact; ++e) docs_.Accumulate(exact_doc_[e], &exact_n_[e * d]);
+    for (size_t e = 0; e < n_exact; ++e) docs_.Accumulate(exact_doc_[e], &exact_grad_[e * d]);
     return std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / static_cast<double>(b);
   }
 
@@ -284,7 +285,7 @@ class Model {
   Softmax softmax_ = Softmax::kInBatch;
   std::vector<size_t> exact_begin_;
   std::vector<NodeId> exact_doc_;
-  std::vector<float> exact_n_, exact_norm_, exact_logit_;
+  std::vector<float> exact_n_, exact_norm_, exact_logit_, exact_grad_;
   std::mt19937_64 rng_;
   Table queries_, docs_;
   std::vector<int64_t> column_head_, column_next_;
