@@ -1,4 +1,5 @@
 // quarry hr train | eval | search: hierarchical-retrieval embeddings (index/hierarchical).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -30,6 +31,13 @@ constexpr PaperRow kPaper[] = {
     {32, "pretrain-finetune", {kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone, 67.3}, 87.3},
 };
 constexpr size_t kShownDistances = 9;
+
+const PaperRow* FindPaperRow(size_t dim, const std::string& recipe) {
+  for (const auto& p : kPaper) {
+    if (p.dim == dim && recipe == p.recipe) return &p;
+  }
+  return nullptr;
+}
 
 // Where the hierarchy comes from and how its pairs are split: given alike to train and eval, as
 // qrels are to `quarry eval`.
@@ -118,9 +126,8 @@ void PrintTable(const std::vector<std::pair<std::string, hr::RecallTable>>& rows
     double v[kShownDistances];
     for (size_t d = 0; d < kShownDistances; ++d) v[d] = d < t.total.size() && t.total[d] ? 100 * t.Recall(d) : kNone;
     PrintRow(("quarry " + name).c_str(), v, 100 * t.Overall(), 100 * t.PerQuery());
-    for (const auto& p : kPaper) {
-      if (with_paper && p.dim == dim && name == p.recipe) PrintRow(("paper " + name).c_str(), p.by_distance, p.overall, kNone);
-    }
+    const PaperRow* paper = FindPaperRow(dim, name);
+    if (with_paper && paper) PrintRow(("paper " + name).c_str(), paper->by_distance, paper->overall, kNone);
   }
   if (!with_paper) return;
   // The paper's overall figures are not averages of its distance rows over WordNet's pairs (at d=64 the
@@ -128,23 +135,21 @@ void PrintTable(const std::vector<std::pair<std::string, hr::RecallTable>>& rows
   // compared on the distances both show, each weighted by this hierarchy's pair counts.
   std::printf("distances 0-%zu, weighted by the pairs above:\n", kShownDistances - 1);
   for (const auto& [name, t] : rows) {
-    double hits = 0, total = 0, paper = 0;
-    bool paper_complete = false;
-    for (size_t d = 0; d < kShownDistances && d < t.total.size(); ++d) {
+    const size_t shown = std::min(kShownDistances, t.total.size());
+    double hits = 0, total = 0;
+    for (size_t d = 0; d < shown; ++d) {
       hits += static_cast<double>(t.hits[d]);
       total += static_cast<double>(t.total[d]);
     }
-    for (const auto& p : kPaper) {
-      if (p.dim != dim || name != p.recipe) continue;
-      paper_complete = true;
-      for (size_t d = 0; d < kShownDistances; ++d) {
-        if (p.by_distance[d] < 0 || d >= t.total.size()) paper_complete = false;
-        if (paper_complete) paper += p.by_distance[d] * static_cast<double>(t.total[d]);
-      }
-    }
     if (total == 0) continue;
     std::printf("  %-24s quarry %5.1f", name.c_str(), 100 * hits / total);
-    if (paper_complete) std::printf("   paper %5.1f", paper / total);
+    const PaperRow* paper = FindPaperRow(dim, name);
+    if (paper && shown == kShownDistances &&
+        std::all_of(paper->by_distance, paper->by_distance + kShownDistances, [](double r) { return r >= 0; })) {
+      double weighted = 0;
+      for (size_t d = 0; d < kShownDistances; ++d) weighted += paper->by_distance[d] * static_cast<double>(t.total[d]);
+      std::printf("   paper %5.1f", weighted / total);
+    }
     std::printf("\n");
   }
 }
