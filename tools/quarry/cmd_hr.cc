@@ -10,6 +10,7 @@
 #include "index/hierarchical/trainer.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
+#include "tools/quarry/mode_flags.h"
 #include "tools/quarry/render.h"
 
 namespace quarry::cli {
@@ -371,8 +372,7 @@ void AddHrCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* com
   eval->add_option("DIR", e->dir, "collection directory written by `quarry hr train DIR`")->required();
   AddSourceOptions(eval, &e->source);
   eval->add_option("--faiss", e->index.factory, "FAISS factory string of the index searched (Flat: exact)")->capture_default_str();
-  eval->add_option("--nprobe", e->index.nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
-  eval->add_option("--ef-search", e->index.ef_search, "HNSW search list size (0: FAISS default)")->capture_default_str();
+  AddSearchKnobFlags(eval, &e->index.nprobe, &e->index.ef_search);
   eval->add_flag("--json", e->json, "print JSON");
   commands->emplace_back(eval, [e] { return Eval(*e); });
 

@@ -13,6 +13,7 @@
 #include "index/dense/npy.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
+#include "tools/quarry/mode_flags.h"
 #include "tools/quarry/rerank_flags.h"
 
 namespace quarry::cli {
@@ -148,8 +149,7 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         ->check(CLI::IsMember({"cls", "mean", "last"}));
     cmd->add_flag("--no-normalize", a->no_normalize, "keep the encoder's raw embeddings (no L2 normalisation)");
     cmd->add_option("--max-length", a->dense.max_length, "tokens per text")->capture_default_str();
-    cmd->add_option("--nprobe", a->dense.nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
-    cmd->add_option("--ef-search", a->dense.ef_search, "HNSW search list size (0: FAISS default)")->capture_default_str();
+    AddSearchKnobFlags(cmd, &a->dense.nprobe, &a->dense.ef_search);
     cmd->add_option("--train-sample", a->dense.train_sample, "vectors that train IVF/PQ")->capture_default_str();
     cmd->add_option("--tune-recall", a->tune_recall,
                     "auto-tune nprobe/efSearch: the cheapest setting with this recall@k against exact search")

@@ -1,5 +1,5 @@
 // First-stage retrieval flags shared by `quarry search` and `quarry eval`: --mode, --fusion, --alpha,
-// --rrf-k, --fusion-depth.
+// --rrf-k, --fusion-depth; and the FAISS search knobs shared by `quarry index` and `quarry hr eval`.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -40,6 +40,12 @@ inline void AddModeFlags(CLI::App* cmd, ModeFlags* f) {
   cmd->add_option("--rrf-k", f->rrf_k, "rank offset of reciprocal rank fusion")->capture_default_str();
   cmd->add_option("--fusion-depth", f->fusion_depth, "candidates taken from each list before fusing")
       ->capture_default_str();
+}
+
+// --nprobe and --ef-search: the FAISS index's search-time knobs (0: FAISS's default).
+inline void AddSearchKnobFlags(CLI::App* cmd, size_t* nprobe, size_t* ef_search) {
+  cmd->add_option("--nprobe", *nprobe, "IVF lists visited per query (0: FAISS default)")->capture_default_str();
+  cmd->add_option("--ef-search", *ef_search, "HNSW search list size (0: FAISS default)")->capture_default_str();
 }
 
 }  // namespace quarry::cli
