@@ -102,7 +102,85 @@ Result<Analyzer*> Analyzer::ForThisThread(const AnalyzerSettings& settings) {
   return analyzer.get();
 }
 
+namespace {
+
+// UAX#29 word-break classes of ASCII characters (Unicode 15, with '@' Other and ':' MidLetter as in
+// Lucene's StandardTokenizer; see LuceneWordBreaker).
+enum AsciiWb : uint8_t { kOther, kLetter, kNumeric, kExtendNumLet, kMidLetter, kMidNumLet, kSingleQuote, kMidNum, kSpace, kBreak };
+
+constexpr std::array<uint8_t, 128> AsciiClasses() {
+  std::array<uint8_t, 128> c{};
+  for (int i = 'a'; i <= 'z'; ++i) c[i] = kLetter;
+  for (int i = 'A'; i <= 'Z'; ++i) c[i] = kLetter;
+  for (int i = '0'; i <= '9'; ++i) c[i] = kNumeric;
+  c['_'] = kExtendNumLet;
+  c[':'] = kMidLetter;
+  c['.'] = kMidNumLet;
+  c['\''] = kSingleQuote;
+  c[','] = kMidNum;
+  c[';'] = kMidNum;
+  c[' '] = kSpace;
+  c['\n'] = c['\r'] = c['\v'] = c['\f'] = kBreak;
+  return c;
+}
+constexpr auto kAsciiWb = AsciiClasses();
+
+bool IsAscii(std::string_view text) {
+  for (char ch : text) {
+    if (static_cast<uint8_t>(ch) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Whether UAX#29 keeps text[i - 1] and text[i] in one segment (rules WB3..WB13b restricted to ASCII;
+// WB3c/WB4/WB7a-c/WB13/WB15-16 concern non-ASCII characters only).
+bool JoinsAscii(std::string_view text, size_t i) {
+  const uint8_t a = kAsciiWb[static_cast<uint8_t>(text[i - 1])], b = kAsciiWb[static_cast<uint8_t>(text[i])];
+  auto cls = [&](size_t j) { return j < text.size() ? kAsciiWb[static_cast<uint8_t>(text[j])] : uint8_t{kOther}; };
+  if (text[i - 1] == '\r' && text[i] == '\n') return true;                         // WB3
+  if (a == kBreak || b == kBreak) return false;                                    // WB3a, WB3b
+  if (a == kSpace && b == kSpace) return true;                                     // WB3d
+  const bool a_word = a == kLetter || a == kNumeric, b_word = b == kLetter || b == kNumeric;
+  if (a_word && b_word) return true;                                               // WB5, WB8, WB9, WB10
+  const bool b_mid_letter = b == kMidLetter || b == kMidNumLet || b == kSingleQuote;
+  const bool a_mid_letter = a == kMidLetter || a == kMidNumLet || a == kSingleQuote;
+  if (a == kLetter && b_mid_letter && cls(i + 1) == kLetter) return true;         // WB6
+  if (a_mid_letter && b == kLetter && i >= 2 && cls(i - 2) == kLetter) return true;  // WB7
+  const bool b_mid_num = b == kMidNum || b == kMidNumLet || b == kSingleQuote;
+  const bool a_mid_num = a == kMidNum || a == kMidNumLet || a == kSingleQuote;
+  if (a == kNumeric && b_mid_num && cls(i + 1) == kNumeric) return true;          // WB12
+  if (a_mid_num && b == kNumeric && i >= 2 && cls(i - 2) == kNumeric) return true;  // WB11
+  if ((a_word || a == kExtendNumLet) && b == kExtendNumLet) return true;            // WB13a
+  if (a == kExtendNumLet && b_word) return true;                                   // WB13b
+  return false;                                                                    // WB999
+}
+
+}  // namespace
+
 void Analyzer::Tokenize(std::string_view text, std::vector<std::pair<size_t, size_t>>* spans) {
+  if (!IsAscii(text)) return TokenizeWithIcu(text, spans);
+  // ASCII text (most of an English corpus) is segmented here, without ICU's iterator: the same
+  // UAX#29 rules, checked against ICU on every SciFact document and on random strings (analyzer_test).
+  spans->clear();
+  for (size_t start = 0; start < text.size();) {
+    size_t end = start + 1;
+    while (end < text.size() && JoinsAscii(text, end)) ++end;
+    // A segment is a word when it holds a letter or digit (a run of '_' alone is none, as in Lucene).
+    bool word = false;
+    for (size_t i = start; i < end && !word; ++i) {
+      const uint8_t c = kAsciiWb[static_cast<uint8_t>(text[i])];
+      word = c == kLetter || c == kNumeric;
+    }
+    if (word) {
+      for (size_t piece = start; piece < end; piece += kMaxTokenUtf16) {
+        spans->emplace_back(piece, std::min(end, piece + kMaxTokenUtf16));
+      }
+    }
+    start = end;
+  }
+}
+
+void Analyzer::TokenizeWithIcu(std::string_view text, std::vector<std::pair<size_t, size_t>>* spans) {
   spans->clear();
   UErrorCode err = U_ZERO_ERROR;
   UText ut = UTEXT_INITIALIZER;

@@ -43,6 +43,8 @@ class Analyzer {
   void Analyze(std::string_view text, std::vector<std::string>* terms);
   // Byte spans of the word tokens of `text` (before filtering), in order.
   void Tokenize(std::string_view text, std::vector<std::pair<size_t, size_t>>* byte_spans);
+  // The same through ICU's iterator whatever the text (Tokenize's reference for ASCII text).
+  void TokenizeWithIcu(std::string_view text, std::vector<std::pair<size_t, size_t>>* byte_spans);
   // The term one token becomes, or false when it is filtered out (a stop word, or empty).
   bool Normalize(std::string_view token, std::string* term);
 

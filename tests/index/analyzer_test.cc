@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <random>
+
 #include "index/lexical/porter_stemmer.h"
+#include "tests/test_util.h"
 
 namespace quarry {
 namespace {
@@ -55,6 +59,40 @@ TEST(Analyzer, MatchesLuceneEnglishAnalyzer) {
     (*analyzer)->Analyze(c.text, &terms);
     EXPECT_EQ(terms, c.terms) << c.text;
   }
+}
+
+// ASCII text is segmented without ICU's iterator; it must give exactly ICU's spans (ICU's own
+// segmentation is the one checked against Lucene above and on SciFact).
+TEST(Analyzer, AsciiFastPathGivesIcusSpans) {
+  auto analyzer = Analyzer::Create();
+  ASSERT_TRUE(analyzer.ok());
+  std::mt19937 rng(11);
+  // Every ASCII word-break class, some of them twice so that runs form.
+  const std::string alphabet = "aZq09_:.',; ;\n\r\t\v@-\"x(7/";
+  std::vector<std::pair<size_t, size_t>> fast, icu;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const size_t n = rng() % 24;
+    for (size_t j = 0; j < n; ++j) text.push_back(alphabet[rng() % alphabet.size()]);
+    (*analyzer)->Tokenize(text, &fast);
+    (*analyzer)->TokenizeWithIcu(text, &icu);
+    ASSERT_EQ(fast, icu) << "'" << text << "'";
+  }
+  const std::string long_word(600, 'w');
+  (*analyzer)->Tokenize(long_word + " 1.2", &fast);
+  (*analyzer)->TokenizeWithIcu(long_word + " 1.2", &icu);
+  EXPECT_EQ(fast, icu);
+  const std::string dir = testing::SharedPath("datasets/scifact");
+  if (dir.empty()) GTEST_SKIP() << "../shared/datasets/scifact is missing; skipping the corpus comparison";
+  std::ifstream in(dir + "/corpus.jsonl");
+  size_t checked = 0;
+  for (std::string line; std::getline(in, line);) {
+    (*analyzer)->Tokenize(line, &fast);  // the raw JSON line: ASCII text with every punctuation mark it has
+    (*analyzer)->TokenizeWithIcu(line, &icu);
+    ASSERT_EQ(fast, icu) << line.substr(0, 200);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 5183u);
 }
 
 TEST(Analyzer, SettingsTurnOffStopWordsAndStemming) {
