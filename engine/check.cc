@@ -9,18 +9,19 @@
 
 namespace quarry {
 
-Result<CheckReport> Collection::Check() const {
+Result<CheckReport> Collection::Check(bool repair) const {
   Store& store = *impl_->store;
-  auto snap = store.TakeSnapshot();
-  const auto ro = ReadOptionsAt(snap.get());
   CheckReport report;
+  // The lexical index checks itself first (and repairs); the rest is read as of its snapshot.
+  QUARRY_RETURN_IF_ERROR(impl_->lexical->Check(repair, &report.problems));
+  const auto index = impl_->lexical->Snapshot();
+  const Store::Snapshot* snap = index->store_snapshot();
+  const auto ro = ReadOptionsAt(snap);
   auto problem = [&](std::string p) {
     if (report.problems.size() < 100) report.problems.push_back(std::move(p));
   };
-  QUARRY_ASSIGN_OR_RETURN(const uint64_t next_docnum, store.GetCounter(kMetaNextDocNum, snap.get()));
-  QUARRY_ASSIGN_OR_RETURN(const uint64_t n_docs, store.GetCounter(kMetaNumDocs, snap.get()));
-  QUARRY_ASSIGN_OR_RETURN(const uint64_t sum_ttf, store.GetCounter(kMetaLexSumTtf, snap.get()));
-  QUARRY_ASSIGN_OR_RETURN(const uint64_t doc_count, store.GetCounter(kMetaLexDocCount, snap.get()));
+  QUARRY_ASSIGN_OR_RETURN(const uint64_t next_docnum, store.GetCounter(kMetaNextDocNum, snap));
+  QUARRY_ASSIGN_OR_RETURN(const uint64_t n_docs, store.GetCounter(kMetaNumDocs, snap));
 
   // docs <-> ids
   std::unordered_map<DocNum, std::string> doc_ids;
@@ -67,64 +68,27 @@ Result<CheckReport> Collection::Check() const {
     problem("meta n_docs " + std::to_string(n_docs) + " but docs holds " + std::to_string(report.n_docs));
   }
 
-  // lex_docs <-> docs, and the lexical counters.
-  std::unordered_set<DocNum> lex_live;
-  uint64_t lex_sum = 0, lex_nonempty = 0;
+  // The lexical index: every segment and dead record checks out, and the live documents of the
+  // segments are exactly the documents, under the same ids.
   {
-    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfLexDocs)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++report.n_lex_docs;
-      std::string_view in(it->value().data(), it->value().size());
-      uint32_t length;
-      if (it->key().size() != 4 || !GetVarint32(&in, &length)) {
-        problem("lex_docs: malformed entry");
-        continue;
-      }
-      const DocNum d = DecodeFixed32BE(it->key().data());
-      lex_live.insert(d);
-      lex_sum += length;
-      if (length > 0) ++lex_nonempty;
-      auto found = doc_ids.find(d);
-      if (found == doc_ids.end()) problem("lex_docs: doc " + std::to_string(d) + " is not in docs");
-      else if (found->second != in) problem("lex_docs: doc " + std::to_string(d) + " id disagrees with docs");
+    for (const auto& part : index->parts()) {
+      ++report.n_segments;
+      report.n_postings += part.segment->n_postings();
+      report.n_indexed += part.segment->n_docs() - (part.dead ? part.dead->Count() : 0);
     }
-    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan lex_docs"));
-  }
-  for (const auto& [d, id] : doc_ids) {
-    if (!lex_live.count(d)) problem("docs: doc " + std::to_string(d) + " ('" + id + "') is not indexed");
-  }
-  if (lex_sum != sum_ttf) problem("meta lex.sum_ttf " + std::to_string(sum_ttf) + " but lex_docs sums to " + std::to_string(lex_sum));
-  if (lex_nonempty != doc_count) problem("meta lex.doc_count " + std::to_string(doc_count) + " but lex_docs has " + std::to_string(lex_nonempty));
-
-  // Postings blocks decode, and live postings add up to the live lengths.
-  uint64_t live_tf = 0;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfLexPostings)));
-    Postings block;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++report.n_postings_blocks;
-      std::string_view term;
-      DocNum first;
-      if (!ParsePostingsKey(std::string_view(it->key().data(), it->key().size()), &term, &first)) {
-        problem("lex_postings: malformed key");
-        continue;
-      }
-      block.clear();
-      if (!DecodePostingsBlock(first, std::string_view(it->value().data(), it->value().size()), &block)) {
-        problem("lex_postings: bad block for term '" + std::string(term) + "'");
-      }
-      for (auto [doc, tf] : block) {
-        if (lex_live.count(doc)) live_tf += tf;
-      }
+    for (const auto& [d, id] : doc_ids) {
+      const std::string_view indexed = index->ExternalId(d);
+      if (indexed.empty()) problem("docs: doc " + std::to_string(d) + " ('" + id + "') is not indexed");
+      else if (indexed != id) problem("docs: doc " + std::to_string(d) + " ('" + id + "') is indexed as '" + std::string(indexed) + "'");
     }
-    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan lex_postings"));
-  }
-  if (live_tf != lex_sum) {
-    problem("lex_postings: live postings hold " + std::to_string(live_tf) + " terms, lex_docs lengths " + std::to_string(lex_sum));
+    if (report.n_indexed != report.n_docs) {
+      problem("lex: the segments hold " + std::to_string(report.n_indexed) + " live documents, docs " +
+              std::to_string(report.n_docs));
+    }
   }
 
   // Dense vectors belong to live documents and have the configured dim.
-  QUARRY_ASSIGN_OR_RETURN(auto dense_config, store.Get(kCfMeta, kMetaDenseConfig, snap.get()));
+  QUARRY_ASSIGN_OR_RETURN(auto dense_config, store.Get(kCfMeta, kMetaDenseConfig, snap));
   if (dense_config) {
     auto config = nlohmann::json::parse(*dense_config, nullptr, false);
     const size_t dim = config.is_discarded() ? 0 : config.value("dim", size_t{0});

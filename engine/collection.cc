@@ -12,7 +12,7 @@
 
 namespace quarry {
 
-std::vector<std::string> IndexColumnFamilies() { return {kCfLexPostings, kCfLexDocs, kCfResMem, kCfRerankCache, kCfDense}; }
+std::vector<std::string> IndexColumnFamilies() { return {kCfResMem, kCfRerankCache, kCfDense}; }
 
 Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collection::~Collection() = default;
@@ -24,12 +24,14 @@ Result<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, con
   so.create_if_missing = options.create_if_missing;
   so.read_only = options.read_only;
   so.extra_column_families = IndexColumnFamilies();
+  LexicalStore::AddStoreOptions(&so);
   auto impl = std::make_unique<Impl>();
   QUARRY_ASSIGN_OR_RETURN(impl->store, Store::Open(dir, so));
-  if (!options.read_only) {
-    rocksdb::WriteBatch init;
-    QUARRY_ASSIGN_OR_RETURN(impl->lexical_writer, LexicalWriter::Open(impl->store.get(), &init));
-    if (init.Count() > 0) QUARRY_RETURN_IF_ERROR(impl->store->Write(&init, /*sync=*/true));
+  impl->writable = !options.read_only;
+  QUARRY_ASSIGN_OR_RETURN(impl->lexical, LexicalStore::Open(impl->store.get(), impl->writable));
+  if (impl->store->format_version() < kFormatVersion) {
+    // Format 1 kept postings in RocksDB; the segments were just built from the documents.
+    QUARRY_RETURN_IF_ERROR(impl->store->UpgradeFormat({"lex_postings", "lex_docs"}));
   }
   QUARRY_ASSIGN_OR_RETURN(impl->next_docnum, impl->store->GetCounter(kMetaNextDocNum));
   QUARRY_ASSIGN_OR_RETURN(impl->n_docs, impl->store->GetCounter(kMetaNumDocs));
@@ -46,17 +48,6 @@ Result<std::optional<Document>> Collection::Get(std::string_view id) const {
                               std::to_string(*docnum));
   }
   return doc;
-}
-
-Result<std::shared_ptr<const LexicalIndex>> Collection::Impl::CurrentLexicalIndex() const {
-  std::lock_guard lock(index_mu);
-  const uint64_t gen = generation.load();
-  if (!lexical || lexical_generation != gen) {
-    auto snap = store->TakeSnapshot();
-    QUARRY_ASSIGN_OR_RETURN(lexical, LexicalIndex::Load(*store, snap.get()));
-    lexical_generation = gen;
-  }
-  return lexical;
 }
 
 namespace {
@@ -142,7 +133,8 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   const size_t depth = mode == RetrievalMode::kHybrid ? std::max(n_retrieve, options.fusion_depth) : n_retrieve;
   std::vector<SearchHit> hits;
   if (mode != RetrievalMode::kDense) {
-    for (const auto& h : index.Search(terms, depth, options.exhaustive)) {
+    QUARRY_ASSIGN_OR_RETURN(auto found, index.Search(terms, depth, options.exhaustive));
+    for (const auto& h : found) {
       SearchHit hit;
       hit.id = index.ExternalId(h.doc);
       hit.score = h.score;
@@ -173,8 +165,8 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   if (options.hydrate) {
     const std::set<std::string> term_set(terms.begin(), terms.end());
     for (auto& hit : hits) {
-      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc));
-      if (!doc) continue;  // deleted since the index was loaded
+      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc, index.store_snapshot()));
+      if (!doc) continue;  // deleted since the index was loaded (a reader process's older view)
       Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
       hit.snippet = std::move(snippet.text);
       hit.highlights = std::move(snippet.highlights);
@@ -220,7 +212,7 @@ bool Collection::HasReranker() const {
 }
 
 Status Collection::Preload() const {
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentLexicalIndex());
+  auto index = impl_->CurrentLexicalIndex();
   return Analyzer::ForThisThread(index->analyzer_settings()).status();  // compiles the word-break rules once
 }
 
@@ -245,7 +237,7 @@ struct Pipeline {
 // `with_vector`: the caller brings the dense query vector, so no encoder is needed.
 Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& options, bool with_vector = false) {
   Pipeline p;
-  QUARRY_ASSIGN_OR_RETURN(p.index, impl.CurrentLexicalIndex());
+  p.index = impl.CurrentLexicalIndex();
   if (with_vector || options.mode != RetrievalMode::kBm25) {
     QUARRY_ASSIGN_OR_RETURN(p.dense, impl.CurrentDenseIndex());
     if (!with_vector) {
@@ -301,6 +293,11 @@ Result<CollectionStats> Collection::Stats() const {
   QUARRY_ASSIGN_OR_RETURN(s.next_docnum, impl_->store->GetCounter(kMetaNextDocNum, snap.get()));
   QUARRY_ASSIGN_OR_RETURN(s.lex_doc_count, impl_->store->GetCounter(kMetaLexDocCount, snap.get()));
   QUARRY_ASSIGN_OR_RETURN(s.lex_sum_ttf, impl_->store->GetCounter(kMetaLexSumTtf, snap.get()));
+  const auto lex = impl_->lexical->GetStats();
+  s.lex_segments = lex.segments;
+  s.lex_bytes = lex.segment_bytes;
+  s.lex_postings = lex.postings;
+  s.lex_dead = lex.dead;
   s.disk_bytes = impl_->store->DiskBytes();
   return s;
 }

@@ -7,7 +7,7 @@
 
 #include "index/dense/dual_encoder.h"
 #include "index/dense/faiss_index.h"
-#include "index/lexical/lexical_index.h"
+#include "index/lexical/lexical_store.h"
 #include "rerank/blockrank.h"
 #include "rerank/resmem.h"
 #include "quarry/collection.h"
@@ -19,19 +19,25 @@ class Collection::Impl {
  public:
   std::unique_ptr<Store> store;
 
+  bool writable = false;
+  // The lexical index: segments, dead documents, merges; publishes a snapshot after each write.
+  std::unique_ptr<LexicalStore> lexical;
+
   // --- writer state (guarded by write_mu) ---
   std::mutex write_mu;
-  std::unique_ptr<LexicalWriter> lexical_writer;  // null when read-only
   uint64_t next_docnum = 0, n_docs = 0;           // committed values
+  Status RequireWritable() const {
+    return writable ? Status::Ok() : Status::FailedPrecondition(store->dir() + ": opened read-only");
+  }
 
-  // Applies `docs` as one atomic batch. `on_replace` counts replaced ids.
-  Status ApplyUpserts(const std::vector<Document>& docs, uint64_t* n_replaced, bool sync);
+  // Applies `docs` as one atomic batch, analyzed by lexical->Analyze; `segment`, when given, is their
+  // segment (LexicalStore::WriteSegmentOf of NewDocumentsChange). `n_replaced` counts replaced ids.
+  Status ApplyUpserts(const std::vector<Document>& docs, std::vector<AnalyzedDoc> analyzed,
+                      std::unique_ptr<LexicalStore::NewSegment> segment, uint64_t* n_replaced, bool sync);
 
   // --- reader state ---
   std::atomic<uint64_t> generation{0};  // bumped after every committed write
   mutable std::mutex index_mu;
-  mutable std::shared_ptr<const LexicalIndex> lexical;  // guarded by index_mu
-  mutable uint64_t lexical_generation = UINT64_MAX;     // guarded by index_mu
   mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
   std::string reranker_cache_config;                     // guarded by index_mu
@@ -52,8 +58,8 @@ class Collection::Impl {
   Status DenseUpdates(const std::vector<DocNum>& removed, const std::vector<std::pair<DocNum, const Document*>>& added,
                       rocksdb::WriteBatch* batch);
 
-  // The lexical index of the latest committed state (reloaded after writes).
-  Result<std::shared_ptr<const LexicalIndex>> CurrentLexicalIndex() const;
+  // The lexical index of the latest committed state.
+  std::shared_ptr<const LexicalIndex> CurrentLexicalIndex() const { return lexical->Snapshot(); }
   // The loaded reranker; FailedPrecondition when none was loaded.
   Result<std::shared_ptr<const BlockRanker>> CurrentReranker() const;
   // The stored ResMem memory (reloaded after writes); NotFound when none was built.
@@ -80,6 +86,10 @@ Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_vi
                    const std::string& cache_config);
 // What identifies a cache: the model's config and weights size, the scoring layer and block length.
 std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions& options);
+
+// The lexical change of new documents numbered from `first` (what their segment holds).
+LexicalStore::Change NewDocumentsChange(DocNum first, const std::vector<Document>& docs,
+                                        const std::vector<AnalyzedDoc>& analyzed);
 
 // Column families every collection opens besides the store's own.
 std::vector<std::string> IndexColumnFamilies();

@@ -225,7 +225,7 @@ Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
   Store& store = *impl_->store;
   {
     std::lock_guard lock(impl_->write_mu);
-    if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+    QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
     QUARRY_ASSIGN_OR_RETURN(auto old, LoadConfig(store));
     nlohmann::json config = {{"metric", options.inner_product ? "ip" : "l2"}, {"factory", options.factory},
                              {"encoder", EncoderJson(options)}, {"nprobe", options.nprobe},
@@ -286,7 +286,7 @@ Status Collection::PutVectors(const std::vector<std::string>& ids, const std::ve
                                    std::to_string(ids.size()) + " ids of dim " + std::to_string(dim));
   }
   std::lock_guard lock(impl_->write_mu);
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   Store& store = *impl_->store;
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(store));
   if (config && (*config)["dim"].get<size_t>() != dim) {
@@ -373,7 +373,7 @@ Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n
 
 Status Collection::SetDenseSearchParameters(size_t nprobe, size_t ef_search) {
   std::lock_guard lock(impl_->write_mu);
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*impl_->store));
   if (!config) return Status::NotFound(dir() + ": no dense index");
   if (nprobe) (*config)["nprobe"] = nprobe;

@@ -1,7 +1,10 @@
 // The write path: every change to documents and to the indexes that mirror them goes into one
 // RocksDB WriteBatch, with the counters it changes, so a batch is applied whole or not at all.
+#include <tbb/parallel_pipeline.h>
+
 #include <chrono>
 #include <fstream>
+#include <mutex>
 
 #include "common/coding.h"
 #include "common/progress.h"
@@ -22,63 +25,84 @@ void PutCounter(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* meta, c
 
 }  // namespace
 
-Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_t* n_replaced, bool sync) {
-  if (!lexical_writer) return Status::FailedPrecondition(store->dir() + ": opened read-only");
+LexicalStore::Change NewDocumentsChange(DocNum first, const std::vector<Document>& docs,
+                                        const std::vector<AnalyzedDoc>& analyzed) {
+  LexicalStore::Change change;
+  change.first = first;
+  change.count = static_cast<uint32_t>(docs.size());
+  for (size_t n = 0; n < docs.size(); ++n) {
+    change.added.emplace_back(static_cast<DocNum>(first + n), docs[n].id, &analyzed[n]);
+  }
+  return change;
+}
+
+Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, std::vector<AnalyzedDoc> analyzed,
+                                      std::unique_ptr<LexicalStore::NewSegment> segment, uint64_t* n_replaced,
+                                      bool sync) {
+  QUARRY_RETURN_IF_ERROR(RequireWritable());
+  for (const Document& doc : docs) {
+    if (doc.id.empty()) return Status::InvalidArgument("document with an empty id");
+    for (const std::string* field : {&doc.id, &doc.title, &doc.text, &doc.metadata}) {
+      if (!IsValidUtf8(*field)) return Status::InvalidArgument("document '" + doc.id + "': invalid UTF-8");
+    }
+  }
+  if (next_docnum + docs.size() > uint64_t{UINT32_MAX} + 1) {
+    return Status::FailedPrecondition(store->dir() + ": doc numbers exhausted");
+  }
   rocksdb::WriteBatch batch;
-  uint64_t next = next_docnum, live = n_docs, replaced = 0;
-  std::unordered_map<std::string_view, DocNum> in_batch;  // ids added earlier in this batch
-  auto fail = [&](Status s) {
-    lexical_writer->Discard();
-    return s;
-  };
-  auto analyzed = lexical_writer->AnalyzeBatch(docs);
-  if (!analyzed.ok()) return fail(analyzed.status());
-  std::vector<std::vector<std::string>>& terms = *analyzed;
-  std::vector<DocNum> removed;
-  std::vector<std::pair<DocNum, const Document*>> added;
+  LexicalStore::Change change = NewDocumentsChange(static_cast<DocNum>(next_docnum), docs, analyzed);
+  uint64_t live = n_docs, replaced = 0;
+  std::unordered_map<std::string_view, size_t> in_batch;  // id -> position of its latest version here
+  std::vector<DocNum> old_nums;                           // committed documents this batch replaces
   for (size_t n = 0; n < docs.size(); ++n) {
     const Document& doc = docs[n];
-    if (doc.id.empty()) return fail(Status::InvalidArgument("document with an empty id"));
-    for (const std::string* field : {&doc.id, &doc.title, &doc.text, &doc.metadata}) {
-      if (!IsValidUtf8(*field)) return fail(Status::InvalidArgument("document '" + doc.id + "': invalid UTF-8"));
-    }
-    std::optional<DocNum> old;
+    const auto docnum = static_cast<DocNum>(next_docnum + n);
     if (auto it = in_batch.find(doc.id); it != in_batch.end()) {
-      old = it->second;
-    } else {
-      auto found = store->LookupDocNum(doc.id);
-      if (!found.ok()) return fail(found.status());
-      old = *found;
-    }
-    if (old) {
-      batch.Delete(store->cf(kCfDocs), EncodeFixed32BE(*old));
-      batch.Delete(store->cf(kCfRerankCache), EncodeFixed32BE(*old));
-      if (Status s = lexical_writer->Remove(*old); !s.ok()) return fail(s);
-      removed.push_back(*old);
+      // An earlier line of this batch had the id: its version is indexed, then dead.
+      const auto earlier = static_cast<DocNum>(next_docnum + it->second);
+      batch.Delete(store->cf(kCfDocs), EncodeFixed32BE(earlier));
+      change.removed.emplace_back(earlier, &analyzed[it->second]);
       ++replaced;
     } else {
-      ++live;
+      QUARRY_ASSIGN_OR_RETURN(auto old, store->LookupDocNum(doc.id));
+      if (old) {
+        batch.Delete(store->cf(kCfDocs), EncodeFixed32BE(*old));
+        batch.Delete(store->cf(kCfRerankCache), EncodeFixed32BE(*old));
+        old_nums.push_back(*old);
+        ++replaced;
+      } else {
+        ++live;
+      }
     }
-    if (next > UINT32_MAX) return fail(Status::FailedPrecondition(store->dir() + ": doc numbers exhausted"));
-    const auto docnum = static_cast<DocNum>(next++);
     batch.Put(store->cf(kCfDocs), EncodeFixed32BE(docnum), EncodeDocument(doc));
     batch.Put(store->cf(kCfIds), doc.id, EncodeFixed32BE(docnum));
-    lexical_writer->AddAnalyzed(docnum, doc.id, std::move(terms[n]));
-    in_batch[doc.id] = docnum;
-    added.emplace_back(docnum, &doc);
+    in_batch[doc.id] = n;
   }
-  if (Status s = DenseUpdates(removed, added, &batch); !s.ok()) return fail(s);
-  lexical_writer->Flush(&batch);
+  // A replaced document's dead record lists its terms, so its old version is analyzed again.
+  std::vector<Document> old_docs;
+  for (DocNum old : old_nums) {
+    QUARRY_ASSIGN_OR_RETURN(auto d, store->GetDocument(old));
+    if (!d) return Status::Corruption(store->dir() + ": ids names doc " + std::to_string(old) + ", which is missing");
+    old_docs.push_back(std::move(*d));
+  }
+  QUARRY_ASSIGN_OR_RETURN(auto old_analyzed, lexical->Analyze(old_docs));
+  for (size_t i = 0; i < old_nums.size(); ++i) change.removed.emplace_back(old_nums[i], &old_analyzed[i]);
+  std::vector<DocNum> removed;
+  for (const auto& [doc, a] : change.removed) removed.push_back(doc);
+  std::vector<std::pair<DocNum, const Document*>> added;
+  for (size_t n = 0; n < docs.size(); ++n) {
+    if (in_batch[docs[n].id] == n) added.emplace_back(static_cast<DocNum>(next_docnum + n), &docs[n]);
+  }
+  QUARRY_RETURN_IF_ERROR(DenseUpdates(removed, added, &batch));
+  QUARRY_RETURN_IF_ERROR(lexical->Prepare(change, std::move(segment), &batch));
+  const uint64_t next = next_docnum + docs.size();
   PutCounter(&batch, store->cf(kCfMeta), kMetaNextDocNum, next);
   PutCounter(&batch, store->cf(kCfMeta), kMetaNumDocs, live);
   if (Status s = store->Write(&batch, sync); !s.ok()) {
-    // The lexical writer's counters moved on with Flush; reload them so the next batch starts
-    // from what is really committed.
-    rocksdb::WriteBatch unused;
-    auto reopened = LexicalWriter::Open(store.get(), &unused);
-    if (reopened.ok()) lexical_writer = std::move(*reopened);
+    lexical->Abort();
     return s;
   }
+  lexical->Commit();
   next_docnum = next;
   n_docs = live;
   if (n_replaced) *n_replaced += replaced;
@@ -87,30 +111,35 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, uint64_
 }
 
 Status Collection::Upsert(const std::vector<Document>& docs) {
+  QUARRY_ASSIGN_OR_RETURN(auto analyzed, impl_->lexical->Analyze(docs));
   std::lock_guard lock(impl_->write_mu);
-  return impl_->ApplyUpserts(docs, nullptr, /*sync=*/true);
+  return impl_->ApplyUpserts(docs, std::move(analyzed), nullptr, nullptr, /*sync=*/true);
 }
 
 Result<bool> Collection::Delete(std::string_view id) {
   std::lock_guard lock(impl_->write_mu);
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
-  QUARRY_ASSIGN_OR_RETURN(auto docnum, impl_->store->LookupDocNum(id));
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
+  Store& store = *impl_->store;
+  QUARRY_ASSIGN_OR_RETURN(auto docnum, store.LookupDocNum(id));
   if (!docnum) return false;
+  QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(*docnum));
+  if (!doc) return Status::Corruption(dir() + ": ids names doc " + std::to_string(*docnum) + ", which is missing");
+  QUARRY_ASSIGN_OR_RETURN(auto analyzed, impl_->lexical->Analyze({*doc}));
   rocksdb::WriteBatch batch;
-  batch.Delete(impl_->store->cf(kCfDocs), EncodeFixed32BE(*docnum));
-  batch.Delete(impl_->store->cf(kCfRerankCache), EncodeFixed32BE(*docnum));
-  batch.Delete(impl_->store->cf(kCfIds), rocksdb::Slice(id.data(), id.size()));
-  if (Status s = impl_->lexical_writer->Remove(*docnum); !s.ok()) {
-    impl_->lexical_writer->Discard();
+  batch.Delete(store.cf(kCfDocs), EncodeFixed32BE(*docnum));
+  batch.Delete(store.cf(kCfRerankCache), EncodeFixed32BE(*docnum));
+  batch.Delete(store.cf(kCfIds), rocksdb::Slice(id.data(), id.size()));
+  QUARRY_RETURN_IF_ERROR(impl_->DenseUpdates({*docnum}, {}, &batch));
+  LexicalStore::Change change;
+  change.first = static_cast<DocNum>(impl_->next_docnum);
+  change.removed.emplace_back(*docnum, &analyzed[0]);
+  QUARRY_RETURN_IF_ERROR(impl_->lexical->Prepare(change, nullptr, &batch));
+  PutCounter(&batch, store.cf(kCfMeta), kMetaNumDocs, impl_->n_docs - 1);
+  if (Status s = store.Write(&batch, /*sync=*/true); !s.ok()) {
+    impl_->lexical->Abort();
     return s;
   }
-  if (Status s = impl_->DenseUpdates({*docnum}, {}, &batch); !s.ok()) {
-    impl_->lexical_writer->Discard();
-    return s;
-  }
-  impl_->lexical_writer->Flush(&batch);
-  PutCounter(&batch, impl_->store->cf(kCfMeta), kMetaNumDocs, impl_->n_docs - 1);
-  QUARRY_RETURN_IF_ERROR(impl_->store->Write(&batch, /*sync=*/true));
+  impl_->lexical->Commit();
   --impl_->n_docs;
   impl_->generation.fetch_add(1);
   return true;
@@ -119,7 +148,7 @@ Result<bool> Collection::Delete(std::string_view id) {
 Result<IngestReport> Collection::IngestFile(const std::string& path, const ReaderOptions& reader_options,
                                             const IngestOptions& options) {
   std::lock_guard lock(impl_->write_mu);
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   QUARRY_ASSIGN_OR_RETURN(auto reader, DocumentReader::Open(path, reader_options));
   std::ofstream report_file;
   if (!options.report_path.empty()) {
@@ -130,46 +159,112 @@ Result<IngestReport> Collection::IngestFile(const std::string& path, const Reade
   IngestReport report;
   Progress progress("ingest", reader->total_bytes(), "docs");
   if (!options.progress) progress.Finish();  // never draws
-  std::vector<Document> batch;
   const uint64_t batch_docs = std::max<uint64_t>(1, options.batch_docs);
-  auto commit = [&]() -> Status {
-    if (batch.empty()) return Status::Ok();
-    QUARRY_RETURN_IF_ERROR(impl_->ApplyUpserts(batch, &report.n_replaced, options.sync));
-    const uint64_t n = batch.size();
-    report.n_added += n;
-    ++report.n_batches;
-    batch.clear();
-    if (options.on_batch) {
-      options.on_batch({report.n_batches - 1, n, report.n_added, reader->line_number()});
-    }
-    if (options.progress) progress.Update(report.n_added, reader->bytes_read());
-    return Status::Ok();
+
+  // Three stages, so that every core works: reading (in order), analysis and the batch's segment
+  // (batches in parallel), and the commit (in order). Doc numbers are planned as batches are read;
+  // they are exactly those the commits assign, because nothing else writes meanwhile (write_mu).
+  struct Batch {
+    std::vector<Document> docs;
+    DocNum first = 0;
+    uint64_t last_line = 0;  // the input line through which this batch reads
+    std::vector<AnalyzedDoc> analyzed;
+    std::unique_ptr<LexicalStore::NewSegment> segment;
+    Status status;
   };
-  for (;;) {
-    Document doc;
-    auto next = reader->Next(&doc);
-    if (!next.ok()) {
-      if (!options.skip_invalid || next.status().code() == StatusCode::kIOError) {
-        report.n_lines = reader->line_number();
-        return next.status();
-      }
-      ++report.n_skipped;
-      if (report_file) report_file << next.status().message() << '\n';
-      continue;
-    }
-    if (!*next) break;
-    ++report.n_read;
-    batch.push_back(std::move(doc));
-    if (batch.size() >= batch_docs) QUARRY_RETURN_IF_ERROR(commit());
-  }
-  QUARRY_RETURN_IF_ERROR(commit());
+  using BatchPtr = std::shared_ptr<Batch>;
+  Status failure;          // the first analysis or commit error; later batches are dropped
+  Status read_error;       // a bad line: batches read before it still commit
+  bool stopped = false;    // read stage: input ended or failed
+  uint64_t planned = impl_->next_docnum, last_line = 0;
+  std::mutex failure_mu;
+  auto failed = [&] {
+    std::lock_guard l(failure_mu);
+    return !failure.ok();
+  };
+  auto fail = [&](Status s) {
+    std::lock_guard l(failure_mu);
+    if (failure.ok()) failure = std::move(s);
+  };
+  tbb::parallel_pipeline(
+      /*max_number_of_live_tokens=*/3,
+      tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& fc) -> BatchPtr {
+                                         if (stopped || failed()) {
+                                           fc.stop();
+                                           return nullptr;
+                                         }
+                                         auto b = std::make_shared<Batch>();
+                                         b->first = static_cast<DocNum>(planned);
+                                         while (b->docs.size() < batch_docs) {
+                                           Document doc;
+                                           auto next = reader->Next(&doc);
+                                           if (!next.ok()) {
+                                             if (!options.skip_invalid || next.status().code() == StatusCode::kIOError) {
+                                               read_error = next.status();  // the partial batch is not applied
+                                               last_line = reader->line_number();
+                                               stopped = true;
+                                               fc.stop();
+                                               return nullptr;
+                                             }
+                                             ++report.n_skipped;
+                                             if (report_file) report_file << next.status().message() << '\n';
+                                             continue;
+                                           }
+                                           if (!*next) {
+                                             stopped = true;
+                                             break;
+                                           }
+                                           ++report.n_read;
+                                           b->docs.push_back(std::move(doc));
+                                         }
+                                         b->last_line = last_line = reader->line_number();
+                                         if (b->docs.empty()) {
+                                           fc.stop();
+                                           return nullptr;
+                                         }
+                                         planned += b->docs.size();
+                                         return b;
+                                       }) &
+          tbb::make_filter<BatchPtr, BatchPtr>(tbb::filter_mode::parallel,
+                                               [&](BatchPtr b) {
+                                                 if (failed()) return b;
+                                                 auto analyzed = impl_->lexical->Analyze(b->docs);
+                                                 if (!analyzed.ok()) {
+                                                   b->status = analyzed.status();
+                                                   return b;
+                                                 }
+                                                 b->analyzed = std::move(*analyzed);
+                                                 LexicalStore::Change change = NewDocumentsChange(b->first, b->docs, b->analyzed);
+                                                 auto segment = impl_->lexical->WriteSegmentOf(change);
+                                                 if (segment.ok()) b->segment = std::move(*segment);
+                                                 else b->status = segment.status();
+                                                 return b;
+                                               }) &
+          tbb::make_filter<BatchPtr, void>(tbb::filter_mode::serial_in_order, [&](BatchPtr b) {
+            if (failed()) return;
+            if (!b->status.ok()) return fail(b->status);
+            if (b->first != impl_->next_docnum) b->segment.reset();  // cannot happen; rebuilt by Prepare then
+            Status s = impl_->ApplyUpserts(b->docs, std::move(b->analyzed), std::move(b->segment), &report.n_replaced,
+                                           options.sync);
+            if (!s.ok()) return fail(s);
+            const uint64_t n = b->docs.size();
+            report.n_added += n;
+            ++report.n_batches;
+            if (options.on_batch) options.on_batch({report.n_batches - 1, n, report.n_added, b->last_line});
+            if (options.progress) progress.Update(report.n_added, reader->bytes_read());
+          }));
+  if (!failure.ok()) return failure;
+  if (!read_error.ok()) return read_error;
   progress.Finish();
+  // Like Lucene's IndexWriter.close(): leave the segments merged as the policy wants them.
+  QUARRY_RETURN_IF_ERROR(impl_->lexical->WaitForMerges());
   // With a dense index, bring DIR/dense.faiss up to date once now, rather than have every later
   // (read-only) search rebuild it in memory.
   QUARRY_ASSIGN_OR_RETURN(auto dense_config, impl_->store->Get(kCfMeta, kMetaDenseConfig));
   if (dense_config) QUARRY_RETURN_IF_ERROR(impl_->CurrentDenseIndex().status());
   report.n_added -= report.n_replaced;
-  report.n_lines = reader->line_number();
+  report.n_lines = last_line;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
@@ -178,12 +273,13 @@ Result<IngestReport> Collection::IngestFile(const std::string& path, const Reade
 
 namespace quarry {
 
+Status Collection::WaitForMerges() { return impl_->lexical->WaitForMerges(); }
+
 Result<uint64_t> Collection::Compact() {
   std::lock_guard lock(impl_->write_mu);
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
-  QUARRY_ASSIGN_OR_RETURN(auto report, CompactLexicalIndex(impl_->store.get()));
-  impl_->generation.fetch_add(1);
-  return report.postings_dropped;
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
+  QUARRY_ASSIGN_OR_RETURN(auto report, impl_->lexical->Compact());
+  return report.dead_dropped;
 }
 
 }  // namespace quarry

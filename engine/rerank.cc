@@ -100,7 +100,7 @@ Result<std::vector<double>> Collection::RerankScores(std::string_view query, con
 
 Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, const RerankOptions& options_in,
                                               bool half_precision) {
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   RerankOptions options = options_in;
   options.query_in_instruction = false;  // caches exist only in the decoupled mode
   QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));

@@ -18,7 +18,8 @@ Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view qu
     head.emplace_back((*hits)[i].id, (*hits)[i].score);
     by_id[(*hits)[i].id] = &(*hits)[i];
   }
-  const auto corrected = resmem.Correct(head, resmem.Neighbours(query, resmem.params().k));
+  QUARRY_ASSIGN_OR_RETURN(const auto neighbours, resmem.Neighbours(query, resmem.params().k));
+  const auto corrected = resmem.Correct(head, neighbours);
   std::vector<SearchHit> out;
   std::unordered_set<std::string> placed;
   for (const auto& c : corrected) {
@@ -60,7 +61,7 @@ std::vector<ScoredDoc> ToScored(const std::vector<SearchHit>& hits) {
 }  // namespace
 
 Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const ResMemOptions& options) {
-  if (!impl_->lexical_writer) return Status::FailedPrecondition(dir() + ": opened read-only");
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   std::vector<std::string> texts;
   for (const auto& q : training) texts.push_back(q.text);
   QUARRY_ASSIGN_OR_RETURN(auto results, SearchBatch(texts, {.k = options.depth, .hydrate = false}));
@@ -126,7 +127,9 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
     }
     QUARRY_ASSIGN_OR_RETURN(auto resmem, ResMem::Create(std::move(memory), {.temperature = t, .depth = depth}));
     if (t == temperatures.front()) {  // the neighbours depend only on the query texts
-      for (size_t v = 0; v < val.size(); ++v) neighbours[v] = resmem->Neighbours(training[val[v]].text, ks.back());
+      for (size_t v = 0; v < val.size(); ++v) {
+        QUARRY_ASSIGN_OR_RETURN(neighbours[v], resmem->Neighbours(training[val[v]].text, ks.back()));
+      }
     }
     for (size_t k : ks) {
       for (float sigma : sigmas) {

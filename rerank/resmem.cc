@@ -81,13 +81,13 @@ Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, 
   return r;
 }
 
-std::vector<std::pair<size_t, double>> ResMem::Neighbours(std::string_view query, size_t k) const {
-  auto analyzer = Analyzer::ForThisThread(query_index_->analyzer_settings());
-  if (!analyzer.ok()) return {};  // the same settings built query_index_, so this cannot fail here
+Result<std::vector<std::pair<size_t, double>>> ResMem::Neighbours(std::string_view query, size_t k) const {
+  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(query_index_->analyzer_settings()));
   std::vector<std::string> terms;
-  (*analyzer)->Analyze(query, &terms);
+  analyzer->Analyze(query, &terms);
+  QUARRY_ASSIGN_OR_RETURN(auto found, query_index_->Search(terms, k));
   std::vector<std::pair<size_t, double>> out;
-  for (const auto& h : query_index_->Search(terms, k)) out.emplace_back(h.doc, h.score);
+  for (const auto& h : found) out.emplace_back(h.doc, h.score);
   return out;
 }
 

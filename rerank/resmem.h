@@ -62,7 +62,7 @@ class ResMem {
   const std::vector<MemoryQuery>& memory() const { return memory_; }
 
   // (memory index, similarity) of the `k` most similar training queries, most similar first.
-  std::vector<std::pair<size_t, double>> Neighbours(std::string_view query, size_t k) const;
+  Result<std::vector<std::pair<size_t, double>>> Neighbours(std::string_view query, size_t k) const;
   // The corrected ranking of `candidates` (the base list, best first), cut to params().depth.
   // `neighbours` comes from Neighbours(query, params().k).
   std::vector<CorrectedDoc> Correct(const std::vector<ScoredDoc>& candidates,

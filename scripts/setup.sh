@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libtbb-dev libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libicu-dev
-  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev python3
+  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev libxxhash-dev python3
   wordnet-base
 )
 missing=()

@@ -3,6 +3,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
 
+#include <stdlib.h>
+
 #include <filesystem>
 
 #include "common/coding.h"
@@ -34,8 +36,29 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
   store->read_only_ = options.read_only;
 
   const bool exists = fs::exists(fs::path(dir) / "CURRENT");
+  if (!exists) {
+    // A database whose CURRENT file was lost must not be replaced by a new, empty one.
+    std::error_code ec;
+    uint64_t db_files = 0;
+    std::string example;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log") ||
+          name.starts_with("OPTIONS-")) {
+        ++db_files;
+        if (example.empty() || name.starts_with("MANIFEST-")) example = name;
+      }
+    }
+    if (db_files > 0) {
+      return Status::Corruption(dir + ": the RocksDB CURRENT file is missing but the directory holds " +
+                                std::to_string(db_files) + " database files (e.g. " + example +
+                                "); refusing to create a new collection over them. Restore CURRENT: it holds the "
+                                "name of the newest MANIFEST-* file and a newline");
+    }
+  }
   if (!exists && !options.create_if_missing) {
-    return Status::NotFound(dir + ": not a Quarry collection (run `quarry init " + dir + "`)");
+    return Status::NotFound(dir + ": not a Quarry collection (create one with `quarry init " + dir +
+                            "` or `quarry ingest " + dir + " ...`)");
   }
   if (!exists && options.read_only) return Status::NotFound(dir + ": collection does not exist");
   std::error_code ec;
@@ -50,6 +73,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
   db_options.bottommost_compression = rocksdb::kZSTD;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
+  // The small families (meta, counters) are written by every batch but rarely fill a memtable; without
+  // a cap on the WAL they would pin every log file written since they were last flushed.
+  db_options.max_total_wal_size = 64 << 20;
+  // A record damaged in the middle of the WAL is an error at open, never a silent truncation; an
+  // incomplete last record (a crash during a write, never acknowledged) is dropped.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -65,7 +94,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
     }
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions(db_options));
+  for (const auto& n : names) {
+    rocksdb::ColumnFamilyOptions cf_options(db_options);
+    if (auto it = options.merge_operators.find(n); it != options.merge_operators.end()) cf_options.merge_operator = it->second;
+    descriptors.emplace_back(n, cf_options);
+  }
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -78,7 +111,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
     for (const auto& d : descriptors) {
       if (std::find(existing.begin(), existing.end(), d.name) != existing.end()) present.push_back(d);
     }
-    s = rocksdb::DB::OpenForReadOnly(db_options, dir, present, &handles, &raw);
+    // A secondary instance opens every table file up front (max_open_files -1) and keeps it open, so a
+    // concurrent writer's compactions cannot remove a file it has yet to read.
+    db_options.max_open_files = -1;
+    std::string tmpl = (fs::temp_directory_path() / "quarry-reader-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return Status::IOError("cannot create a reader directory under " + fs::temp_directory_path().string());
+    store->secondary_dir_ = tmpl;
+    s = rocksdb::DB::OpenAsSecondary(db_options, dir, store->secondary_dir_, present, &handles, &raw);
   } else {
     s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
   }
@@ -92,7 +131,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
   store->db_.reset(raw);
   for (auto* h : handles) store->cfs_[h->GetName()] = h;
 
-  // Format version: written at creation, checked on every open.
+  // Format version: written at creation, checked on every open. Version 1 is upgraded by a writable open.
   auto version = store->Get(kCfMeta, kMetaFormatVersion);
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
@@ -106,18 +145,59 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
     std::string_view in = **version;
     uint32_t found;
     if (!GetVarint32(&in, &found)) return Status::Corruption(dir + ": bad format_version");
-    if (found != kFormatVersion) {
+    if (found == 1 && options.read_only) {
+      return Status::FailedPrecondition(dir + ": collection format version 1; open it for writing once (e.g. `quarry "
+                                        "check " + dir + " --repair`) to upgrade it to version " +
+                                        std::to_string(kFormatVersion));
+    }
+    if (found != kFormatVersion && found != 1) {
       return Status::FailedPrecondition(dir + ": collection format version " + std::to_string(found) +
                                         ", this build reads version " + std::to_string(kFormatVersion));
     }
+    store->format_version_ = found;
   }
   return store;
 }
 
 Store::~Store() {
-  if (!db_) return;
-  for (auto& [name, h] : cfs_) db_->DestroyColumnFamilyHandle(h);
-  if (!read_only_) db_->Close().PermitUncheckedError();
+  if (db_) {
+    if (!read_only_) {
+      // Readers opened later then start from table files instead of replaying the WAL.
+      std::vector<rocksdb::ColumnFamilyHandle*> all;
+      for (auto& [name, h] : cfs_) all.push_back(h);
+      db_->Flush(rocksdb::FlushOptions(), all).PermitUncheckedError();
+    }
+    for (auto& [name, h] : cfs_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(secondary_dir_, ec);
+  }
+}
+
+Status Store::UpgradeFormat(const std::vector<std::string>& obsolete_families) {
+  if (read_only_) return Status::FailedPrecondition(dir_ + ": opened read-only");
+  for (const auto& name : obsolete_families) {
+    auto it = cfs_.find(name);
+    if (it == cfs_.end()) continue;
+    QUARRY_RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(it->second), dir_ + ": drop " + name));
+    db_->DestroyColumnFamilyHandle(it->second);
+    cfs_.erase(it);
+  }
+  std::string v;
+  PutVarint32(&v, kFormatVersion);
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kCfMeta), kMetaFormatVersion, v);
+  QUARRY_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  format_version_ = kFormatVersion;
+  return Status::Ok();
+}
+
+Status Store::CatchUp() {
+  if (!read_only_) return Status::Ok();
+  return FromRocks(db_->TryCatchUpWithPrimary(), dir_ + ": catch up with the writer");
 }
 
 rocksdb::ColumnFamilyHandle* Store::cf(const std::string& name) const {

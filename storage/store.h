@@ -3,10 +3,13 @@
 //
 // Thread safety: all methods are safe to call concurrently (RocksDB is); a Snapshot pins one
 // consistent view for any number of reads. Only one process may open a collection read-write;
-// any number may open it read-only, each seeing the state as of its open.
+// any number may open it read-only (a RocksDB secondary instance, which keeps every table file it
+// reads open, so the writer's compactions never pull a file from under it), each seeing the state as
+// of its open (or of its last CatchUp).
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/write_batch.h>
 
 #include <cstdint>
@@ -31,7 +34,7 @@ inline constexpr char kCfIds[] = "ids";    // external id -> BE32 doc number
 inline constexpr char kMetaFormatVersion[] = "format_version";  // varint
 inline constexpr char kMetaNextDocNum[] = "next_docnum";        // BE32: doc numbers are never reused
 inline constexpr char kMetaNumDocs[] = "n_docs";                // BE64: live documents
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 1: postings in RocksDB (upgraded on a writable open)
 
 using DocNum = uint32_t;
 
@@ -42,6 +45,8 @@ struct StoreOptions {
   bool read_only = false;
   // Default: none. Column families of index modules, created when missing.
   std::vector<std::string> extra_column_families;
+  // Default: none. Merge operators of column families that use them (by family name).
+  std::map<std::string, std::shared_ptr<rocksdb::MergeOperator>> merge_operators;
 };
 
 class Store {
@@ -53,6 +58,12 @@ class Store {
 
   const std::string& dir() const { return dir_; }
   bool read_only() const { return read_only_; }
+  // The format version found at open (kFormatVersion for a new collection).
+  uint32_t format_version() const { return format_version_; }
+  // Drops the families an older format used and records kFormatVersion (writable opens only).
+  Status UpgradeFormat(const std::vector<std::string>& obsolete_families);
+  // Read-only opens: moves the view to the writer's latest committed state.
+  Status CatchUp();
   rocksdb::DB* db() const { return db_.get(); }
   // nullptr when the family was neither present nor requested.
   rocksdb::ColumnFamilyHandle* cf(const std::string& name) const;
@@ -70,7 +81,10 @@ class Store {
     rocksdb::DB* db_;
     const rocksdb::Snapshot* snap_;
   };
-  std::unique_ptr<Snapshot> TakeSnapshot() { return std::make_unique<Snapshot>(db_.get()); }
+  // Null for read-only opens, whose view only moves on CatchUp (a secondary instance has no snapshots).
+  std::unique_ptr<Snapshot> TakeSnapshot() const {
+    return read_only_ ? nullptr : std::make_unique<Snapshot>(db_.get());
+  }
 
   // Point reads; `snap` may be null (latest state). A missing key gives std::nullopt.
   Result<std::optional<std::string>> Get(const std::string& cf_name, std::string_view key,
@@ -92,7 +106,9 @@ class Store {
  private:
   Store() = default;
   std::string dir_;
+  std::string secondary_dir_;  // read-only opens: the secondary instance's own directory (removed at close)
   bool read_only_ = false;
+  uint32_t format_version_ = kFormatVersion;
   std::unique_ptr<rocksdb::DB> db_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> cfs_;
 };

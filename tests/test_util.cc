@@ -1,8 +1,10 @@
 #include "tests/test_util.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -70,6 +72,48 @@ CommandResult RunCommand(const std::string& command) {
   r.out = ReadFile(tmp.path() + "/out");
   r.err = ReadFile(tmp.path() + "/err");
   return r;
+}
+
+KilledRun RunCliUntil(const std::vector<std::string>& args,
+                      const std::function<bool(const std::vector<std::string>&)>& stop) {
+  KilledRun run;
+  int fds[2];
+  if (pipe(fds) != 0) std::abort();
+  const pid_t pid = fork();
+  if (pid < 0) std::abort();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    std::vector<char*> argv{const_cast<char*>("quarry")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(kCli.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* from_child = fdopen(fds[0], "r");
+  char line[4096];
+  while (!stop(run.lines) && std::fgets(line, sizeof line, from_child)) run.lines.emplace_back(line);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::fclose(from_child);
+  run.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+Acknowledged ParseAcknowledged(const std::vector<std::string>& lines) {
+  Acknowledged a;
+  for (const auto& line : lines) {
+    unsigned long long index, n, total, through;
+    if (std::sscanf(line.c_str(), "committed batch %llu: %llu docs, %llu total, through line %llu", &index, &n, &total,
+                    &through) == 4) {
+      a.through_line = through;
+      ++a.batches;
+    }
+  }
+  return a;
 }
 
 }  // namespace quarry::testing

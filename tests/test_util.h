@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace quarry::testing {
 
@@ -40,6 +42,22 @@ CommandResult RunCommand(const std::string& command);
 // The quarry binary under test, and the repository's tiny BEIR corpus (tests/data).
 inline const std::string kCli = QUARRY_CLI_PATH;
 inline const std::string kTiny = std::string(QUARRY_SOURCE_DIR) + "/tests/data/tiny_corpus.jsonl";
+
+// Runs the quarry CLI with `args` (no shell), reading its stdout line by line, and SIGKILLs it as
+// soon as `stop(lines so far)` returns true. `killed` is false when it exited first.
+struct KilledRun {
+  bool killed = false;
+  int exit_code = -1;
+  std::vector<std::string> lines;
+};
+KilledRun RunCliUntil(const std::vector<std::string>& args,
+                      const std::function<bool(const std::vector<std::string>&)>& stop);
+// Of the lines of `quarry ingest --log-batches`: how many batches were acknowledged, and the input
+// line through which everything is committed.
+struct Acknowledged {
+  unsigned long long batches = 0, through_line = 0;
+};
+Acknowledged ParseAcknowledged(const std::vector<std::string>& lines);
 
 // Quotes for /bin/sh.
 std::string ShellQuote(const std::string& s);

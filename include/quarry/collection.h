@@ -71,6 +71,10 @@ struct CollectionStats {
   uint64_t next_docnum = 0;      // doc numbers ever assigned
   uint64_t lex_doc_count = 0;    // documents with at least one indexed term
   uint64_t lex_sum_ttf = 0;      // indexed terms in all documents
+  uint64_t lex_segments = 0;     // lexical index segment files
+  uint64_t lex_bytes = 0;        // their bytes
+  uint64_t lex_postings = 0;     // postings they hold (dead documents' included until merged away)
+  uint64_t lex_dead = 0;         // deleted or replaced documents whose postings remain in segments
   uint64_t disk_bytes = 0;
 };
 
@@ -120,8 +124,9 @@ struct DenseTuning {
 struct CheckReport {
   uint64_t n_docs = 0;
   uint64_t n_ids = 0;
-  uint64_t n_lex_docs = 0;
-  uint64_t n_postings_blocks = 0;
+  uint64_t n_indexed = 0;   // live documents in the lexical segments
+  uint64_t n_segments = 0;
+  uint64_t n_postings = 0;
   uint64_t n_vectors = 0;  // dense vectors (both tables)
   std::vector<std::string> problems;  // empty when the column families agree
   bool ok() const { return problems.empty(); }
@@ -211,13 +216,18 @@ class Collection {
   // Sets the search knobs recorded with the index (e.g. after auto-tuning); 0 leaves a knob unchanged.
   Status SetDenseSearchParameters(size_t nprobe, size_t ef_search);
 
-  // Drops the postings that deletes and replacements left behind, one term at a time (the index stays
-  // complete throughout). Returns the postings dropped.
+  // Merges the lexical segments into one without the postings of deleted and replaced documents
+  // (searches go on meanwhile). Returns the number of dead documents whose postings were dropped.
   Result<uint64_t> Compact();
 
+  // Lexical segments are merged in the background after writes (IngestFile waits for them at its end).
+  // Blocks until no merge is running or due; the error of a merge that failed.
+  Status WaitForMerges();
+
   Result<CollectionStats> Stats() const;
-  // Verifies that docs, ids, lex_docs, postings and counters agree.
-  Result<CheckReport> Check() const;
+  // Verifies that docs, ids, the lexical segments (every checksum and block), dead records, dense
+  // vectors and counters agree. `repair` (writable opens) rebuilds damaged segments from the documents.
+  Result<CheckReport> Check(bool repair = false) const;
 
   class Impl;
 

@@ -68,7 +68,9 @@ TEST(ResMem, NeighboursAreTheMostSimilarTrainingQueries) {
                            {"t3", "cholesterol transport in the liver", {}}},
                           {});
   ASSERT_TRUE(r.ok());
-  const auto n = (*r)->Neighbours("cholesterol lowering statins", 5);
+  auto found = (*r)->Neighbours("cholesterol lowering statins", 5);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  const auto& n = *found;
   ASSERT_EQ(n.size(), 2u) << "t2 shares no term";
   EXPECT_EQ(n[0].first, 0u);
   EXPECT_EQ(n[1].first, 2u);

@@ -183,6 +183,8 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         nlohmann::json j = {{"format_version", s->format_version}, {"documents", s->n_docs},
                             {"doc_numbers_assigned", s->next_docnum}, {"indexed_documents", s->lex_doc_count},
                             {"indexed_terms", s->lex_sum_ttf}, {"avg_doc_terms", avgdl},
+                            {"segments", s->lex_segments}, {"segment_bytes", s->lex_bytes},
+                            {"postings", s->lex_postings}, {"dead_documents", s->lex_dead},
                             {"disk_bytes", s->disk_bytes}};
         if (dense.ok()) {
           j["dense"] = {{"vectors", dense->n_vectors}, {"dim", dense->dim}, {"factory", dense->factory},
@@ -196,6 +198,9 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         std::printf("doc numbers used    %llu\n", static_cast<unsigned long long>(s->next_docnum));
         std::printf("indexed documents   %llu\n", static_cast<unsigned long long>(s->lex_doc_count));
         std::printf("indexed terms       %llu (%.1f per document)\n", static_cast<unsigned long long>(s->lex_sum_ttf), avgdl);
+        std::printf("lexical segments    %llu (%llu bytes, %llu postings, %llu dead documents)\n",
+                    static_cast<unsigned long long>(s->lex_segments), static_cast<unsigned long long>(s->lex_bytes),
+                    static_cast<unsigned long long>(s->lex_postings), static_cast<unsigned long long>(s->lex_dead));
         std::printf("disk bytes          %llu\n", static_cast<unsigned long long>(s->disk_bytes));
         if (dense.ok()) {
           std::printf("dense vectors       %llu of dim %zu, %s (%s), %s\n", static_cast<unsigned long long>(dense->n_vectors),
@@ -207,7 +212,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     });
   }
   {
-    auto* cmd = app.add_subcommand("compact", "Drop the index postings that deletes and replacements left behind");
+    auto* cmd = app.add_subcommand("compact", "Merge the lexical segments into one, dropping the postings of deleted and replaced documents");
     auto dir = std::make_shared<std::string>();
     cmd->add_option("DIR", *dir, "collection directory")->required();
     commands->emplace_back(cmd, [dir] {
@@ -215,24 +220,26 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       if (!c.ok()) return Fail(c.status());
       auto dropped = (*c)->Compact();
       if (!dropped.ok()) return Fail(dropped.status());
-      std::printf("dropped %llu stale postings\n", static_cast<unsigned long long>(*dropped));
+      std::printf("dropped the postings of %llu deleted or replaced documents\n", static_cast<unsigned long long>(*dropped));
       return kExitOk;
     });
   }
   {
-    auto* cmd = app.add_subcommand("check", "Verify that the collection's column families agree (exit 4 if not)");
+    auto* cmd = app.add_subcommand("check", "Verify that the collection's documents, indexes and counters agree (exit 4 if not)");
     auto dir = std::make_shared<std::string>();
+    auto repair = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "collection directory")->required();
-    commands->emplace_back(cmd, [dir] {
-      auto c = OpenExisting(*dir, /*read_only=*/true);
+    cmd->add_flag("--repair", *repair, "rebuild damaged lexical segments from the stored documents (opens for writing)");
+    commands->emplace_back(cmd, [dir, repair] {
+      auto c = OpenExisting(*dir, /*read_only=*/!*repair);
       if (!c.ok()) return Fail(c.status());
-      auto r = (*c)->Check();
+      auto r = (*c)->Check(*repair);
       if (!r.ok()) return Fail(r.status());
       for (const auto& p : r->problems) std::fprintf(stderr, "check: %s\n", p.c_str());
-      std::printf("%s: %llu docs, %llu ids, %llu indexed, %llu postings blocks: %s\n", dir->c_str(),
+      std::printf("%s: %llu docs, %llu ids, %llu indexed in %llu segment%s: %s\n", dir->c_str(),
                   static_cast<unsigned long long>(r->n_docs), static_cast<unsigned long long>(r->n_ids),
-                  static_cast<unsigned long long>(r->n_lex_docs),
-                  static_cast<unsigned long long>(r->n_postings_blocks), r->ok() ? "OK" : "PROBLEMS FOUND");
+                  static_cast<unsigned long long>(r->n_indexed), static_cast<unsigned long long>(r->n_segments),
+                  r->n_segments == 1 ? "" : "s", r->ok() ? "OK" : "PROBLEMS FOUND");
       return r->ok() ? kExitOk : kExitCheckFailed;
     });
   }
