@@ -87,29 +87,8 @@ Result<CheckReport> Collection::Check(bool repair) const {
     }
   }
 
-  // Dense vectors belong to live documents and have the configured dim.
-  QUARRY_ASSIGN_OR_RETURN(auto dense_config, store.Get(kCfMeta, kMetaDenseConfig, snap));
-  if (dense_config) {
-    auto config = nlohmann::json::parse(*dense_config, nullptr, false);
-    const size_t dim = config.is_discarded() ? 0 : config.value("dim", size_t{0});
-    if (dim == 0) problem("meta dense.config: not valid JSON with a dim");
-    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfDense)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++report.n_vectors;
-      const auto key = it->key();
-      if (key.size() != 5 || (key[0] != 'd' && key[0] != 'q')) {
-        problem("dense: malformed key");
-        continue;
-      }
-      const DocNum d = DecodeFixed32BE(key.data() + 1);
-      if (!doc_ids.count(d)) problem("dense: vector of doc " + std::to_string(d) + ", which is not in docs");
-      if (dim && it->value().size() != dim * sizeof(float)) {
-        problem("dense: vector of doc " + std::to_string(d) + " has " + std::to_string(it->value().size()) +
-                " bytes, dim " + std::to_string(dim) + " needs " + std::to_string(dim * sizeof(float)));
-      }
-    }
-    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan dense"));
-  }
+  // Dense vectors belong to live documents, have the configured dim, and are counted right.
+  QUARRY_RETURN_IF_ERROR(impl_->CheckDense(snap, doc_ids, &report));
   return report;
 }
 

@@ -31,8 +31,10 @@ Result<std::unique_ptr<Collection>> Collection::Open(const std::string& dir, con
   QUARRY_ASSIGN_OR_RETURN(impl->lexical, LexicalStore::Open(impl->store.get(), impl->writable));
   if (impl->store->format_version() < kFormatVersion) {
     // Format 1 kept postings in RocksDB; the segments were just built from the documents.
+    QUARRY_RETURN_IF_ERROR(impl->RecountDenseVectors());
     QUARRY_RETURN_IF_ERROR(impl->store->UpgradeFormat({"lex_postings", "lex_docs"}));
   }
+  if (impl->writable) QUARRY_RETURN_IF_ERROR(impl->RemoveUnusedDenseFiles());
   QUARRY_ASSIGN_OR_RETURN(impl->next_docnum, impl->store->GetCounter(kMetaNextDocNum));
   QUARRY_ASSIGN_OR_RETURN(impl->n_docs, impl->store->GetCounter(kMetaNumDocs));
   return std::unique_ptr<Collection>(new Collection(std::move(impl)));
@@ -53,16 +55,12 @@ Result<std::optional<Document>> Collection::Get(std::string_view id) const {
 namespace {
 
 // The dense index's top k for one query vector, as hits (score: inner product, or -squared L2).
-Result<std::vector<SearchHit>> DenseHits(const FaissIndex& dense, const LexicalIndex& index, const std::vector<float>& query,
+Result<std::vector<SearchHit>> DenseHits(const DenseView& dense, const LexicalIndex& index, const std::vector<float>& query,
                                          size_t k) {
-  if (query.size() != dense.dim()) {
-    return Status::InvalidArgument("dense search: query vector of dim " + std::to_string(query.size()) +
-                                   " for an index of dim " + std::to_string(dense.dim()));
-  }
   QUARRY_ASSIGN_OR_RETURN(auto found, dense.Search(query, k));
-  const bool ip = dense.metric() == DenseMetric::kInnerProduct;
+  const bool ip = dense.metric == DenseMetric::kInnerProduct;
   std::vector<SearchHit> hits;
-  for (const auto& h : found[0]) {
+  for (const auto& h : found) {
     SearchHit hit;
     hit.doc = static_cast<DocNum>(h.id);
     hit.id = index.ExternalId(hit.doc);
@@ -117,7 +115,7 @@ std::vector<SearchHit> Fuse(std::vector<SearchHit> bm25, std::vector<SearchHit> 
 // embeds `query`.
 Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
                                          const BlockRanker* reranker, const std::string& rerank_cache_config,
-                                         const FaissIndex* dense, const DualEncoder* encoder,
+                                         const DenseView* dense, const DualEncoder* encoder,
                                          std::string_view query, const std::vector<float>* query_vector,
                                          const SearchOptions& options, SearchTimings* timings) {
   using Clock = std::chrono::steady_clock;
@@ -224,7 +222,7 @@ struct Pipeline {
   std::shared_ptr<const ResMem> resmem;
   std::shared_ptr<const BlockRanker> reranker;
   std::string cache_config;
-  std::shared_ptr<const FaissIndex> dense;
+  std::shared_ptr<const DenseView> dense;
   std::shared_ptr<const DualEncoder> encoder;
 
   Result<std::vector<SearchHit>> Run(const Store& store, std::string_view query, const std::vector<float>* query_vector,
@@ -239,7 +237,7 @@ Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& 
   Pipeline p;
   p.index = impl.CurrentLexicalIndex();
   if (with_vector || options.mode != RetrievalMode::kBm25) {
-    QUARRY_ASSIGN_OR_RETURN(p.dense, impl.CurrentDenseIndex());
+    QUARRY_ASSIGN_OR_RETURN(p.dense, impl.CurrentDenseView());
     if (!with_vector) {
       QUARRY_ASSIGN_OR_RETURN(p.encoder, impl.CurrentEncoder());
     }

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "index/dense/dual_encoder.h"
+#include "engine/dense_view.h"
 #include "index/dense/faiss_index.h"
 #include "index/lexical/lexical_store.h"
 #include "rerank/blockrank.h"
@@ -24,7 +25,7 @@ class Collection::Impl {
   std::unique_ptr<LexicalStore> lexical;
 
   // --- writer state (guarded by write_mu) ---
-  std::mutex write_mu;
+  mutable std::mutex write_mu;
   uint64_t next_docnum = 0, n_docs = 0;           // committed values
   Status RequireWritable() const {
     return writable ? Status::Ok() : Status::FailedPrecondition(store->dir() + ": opened read-only");
@@ -42,21 +43,41 @@ class Collection::Impl {
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
   std::string reranker_cache_config;                     // guarded by index_mu
   mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
-  // Dense retrieval (engine/dense.cc).
-  mutable std::shared_ptr<const FaissIndex> dense_index;  // guarded by index_mu
-  mutable uint64_t dense_index_generation = UINT64_MAX;   // guarded by index_mu: `generation` it was loaded at
-  mutable bool dense_rebuilt = false;                     // guarded by index_mu
+  // Dense retrieval (engine/dense.cc, engine/dense_view.h).
+  mutable std::shared_ptr<const DenseView> dense_view;      // guarded by index_mu; null until first needed
   mutable std::shared_ptr<const DualEncoder> dense_encoder;  // guarded by index_mu
   mutable std::string dense_encoder_config;                  // guarded by index_mu: what it was loaded from
-  // The dense index of the latest committed state: from DIR/dense.faiss when its checksum and vector
-  // generation match, else rebuilt from the stored vectors (and rewritten when writable).
-  Result<std::shared_ptr<const FaissIndex>> CurrentDenseIndex() const;
+  // What the write being prepared changes in the dense index (writer-only, write_mu).
+  struct DensePending {
+    bool active = false;
+    std::vector<DocNum> removed;                     // documents whose vector goes
+    std::shared_ptr<const DenseView::Chunk> added;   // new vectors
+    uint64_t n_vectors = 0;                          // document vectors after the write
+    uint64_t generation = 0;                         // dense.generation the write sets
+  } dense_pending;
+  // The dense index of the latest committed state: the base file (mapped when read-only) when it is
+  // the one meta vouches for, else rebuilt from the stored vectors (and written back when writable),
+  // plus the vectors written since it.
+  // `holding_write_lock`: the caller holds write_mu (a writer).
+  Result<std::shared_ptr<const DenseView>> CurrentDenseView(bool holding_write_lock = false) const;
   // The encoder named by the dense configuration; FailedPrecondition when there is none.
   Result<std::shared_ptr<const DualEncoder>> CurrentEncoder() const;
   // Adds to `batch` what an upsert or delete changes in the dense column family: the old vectors of
-  // `removed` go; `added` documents get vectors when an encoder is configured. Writer-only.
+  // `removed` go; `added` documents get vectors when an encoder is configured; each is marked changed
+  // since the base. Stages dense_pending. Writer-only.
   Status DenseUpdates(const std::vector<DocNum>& removed, const std::vector<std::pair<DocNum, const Document*>>& added,
                       rocksdb::WriteBatch* batch);
+  // After the batch was written: extends the loaded view by dense_pending, and folds the vectors since
+  // the base into a new base file once they pass a threshold.
+  Status CommitDense();
+  Status RefreshDenseBase();
+  // Removes base files and vector spaces nothing names (a crash during a rebuild leaves them).
+  Status RemoveUnusedDenseFiles();
+  // Sets meta dense.n_vectors from the stored vectors (format 1 collections had no such counter).
+  Status RecountDenseVectors();
+  // quarry check's part for the dense family, as of `snap`.
+  Status CheckDense(const Store::Snapshot* snap, const std::unordered_map<DocNum, std::string>& docs,
+                    CheckReport* report) const;
 
   // The lexical index of the latest committed state.
   std::shared_ptr<const LexicalIndex> CurrentLexicalIndex() const { return lexical->Snapshot(); }
@@ -73,8 +94,6 @@ inline constexpr char kResMemKey[] = "memory";
 inline constexpr char kCfDense[] = "dense";  // 'd'|'q' + BE32 doc number -> float32[dim] (little-endian)
 inline constexpr char kMetaDenseConfig[] = "dense.config";          // JSON: dim, metric, factory, encoder, knobs
 inline constexpr char kMetaDenseGeneration[] = "dense.generation";  // BE64: bumped by every vector change
-inline constexpr char kMetaDenseFile[] = "dense.file";              // JSON: generation, bytes, fnv1a64 of DIR/dense.faiss
-inline constexpr char kDenseFileName[] = "dense.faiss";
 
 // Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
 // documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).

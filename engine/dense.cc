@@ -1,47 +1,77 @@
 // Dense retrieval in a collection: stored vectors (the source of truth), the persisted FAISS index that
-// mirrors them, the encoder that embeds documents on upsert and queries at search time.
+// mirrors them (the base) with the vectors written since, and the encoder that embeds documents on
+// upsert and queries at search time.
+//
+// Vectors live in a key space of the `dense` family named by dense.config ("space"): space 0 is the
+// original layout ('d'/'q' + BE32 doc); a rebuild with an encoder writes space n + 1
+// ('V' + BE32 n+1 + 'd'/'q' + BE32 doc) beside the old one and switches to it in the batch that writes
+// the new configuration, so a failed or killed rebuild leaves the old vectors and index untouched.
+// 'c' + BE32 doc marks a document whose vector changed since the base file (it is searched from memory
+// until the next base); 's' + BE32 doc a base entry that is stale but could not be removed (HNSW, SOAR).
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "common/coding.h"
-#include "index/dense/autotune.h"
 #include "engine/collection_impl.h"
+#include "index/dense/autotune.h"
+#include "model/kernels.h"
 
 namespace quarry {
 
+namespace fs = std::filesystem;
+
 namespace {
 
-std::string VectorKey(VectorTable table, DocNum doc) {
-  return (table == VectorTable::kDocuments ? "d" : "q") + EncodeFixed32BE(doc);
+constexpr char kMetaDenseBase[] = "dense.base";        // JSON: the base file's name, generation, bytes, checksum
+constexpr char kMetaDenseCount[] = "dense.n_vectors";  // BE64: document vectors of the active space
+constexpr uint64_t kMinDeltaForRefresh = 4096;         // vectors since the base before it is rewritten
+
+std::string Be32(uint32_t v) { return EncodeFixed32BE(v); }
+
+char TableChar(VectorTable t) { return t == VectorTable::kDocuments ? 'd' : 'q'; }
+
+std::string VectorPrefix(uint32_t space, VectorTable table) {
+  if (space == 0) return std::string(1, TableChar(table));
+  return "V" + Be32(space) + TableChar(table);
 }
+std::string VectorKey(uint32_t space, VectorTable table, DocNum doc) { return VectorPrefix(space, table) + Be32(doc); }
+std::string ChangedKey(DocNum doc) { return "c" + Be32(doc); }
+std::string StaleKey(DocNum doc) { return "s" + Be32(doc); }
 
 std::string VectorBytes(const float* v, size_t dim) {
   static_assert(std::endian::native == std::endian::little, "vectors are stored little-endian");
   return std::string(reinterpret_cast<const char*>(v), dim * sizeof(float));
 }
 
-void PutGeneration(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* meta, uint64_t v) {
+void PutU64(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* meta, const char* key, uint64_t v) {
   std::string value;
   PutFixed64BE(&value, v);
-  batch->Put(meta, kMetaDenseGeneration, value);
+  batch->Put(meta, key, value);
 }
 
-Result<std::optional<nlohmann::json>> LoadConfig(const Store& store) {
-  QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfMeta, kMetaDenseConfig));
+Result<std::optional<nlohmann::json>> LoadConfig(const Store& store, const Store::Snapshot* snap = nullptr) {
+  QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfMeta, kMetaDenseConfig, snap));
   if (!bytes) return std::optional<nlohmann::json>();
   auto j = nlohmann::json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.contains("dim")) return Status::Corruption(store.dir() + ": meta dense.config is not valid JSON");
+  if (j.is_discarded() || !j.is_object() || !j.contains("dim") || !j["dim"].is_number_unsigned() ||
+      !j.value("factory", nlohmann::json()).is_string()) {
+    return Status::Corruption(store.dir() + ": meta dense.config is not a valid dense configuration");
+  }
   return std::optional<nlohmann::json>(std::move(j));
+}
+
+uint32_t SpaceOf(const nlohmann::json& config) { return config.value("space", uint32_t{0}); }
+DenseMetric MetricOf(const nlohmann::json& config) {
+  return config.value("metric", "ip") == "ip" ? DenseMetric::kInnerProduct : DenseMetric::kL2;
 }
 
 nlohmann::json EncoderJson(const DenseIndexOptions& o) {
   if (o.encoder.empty()) return nullptr;
   // The model path is stored absolute (searches may run from any directory); pooling "" stays "", so the
   // model's kind keeps choosing it.
-  return {{"model", std::filesystem::absolute(o.encoder).lexically_normal().string()},
+  return {{"model", fs::absolute(o.encoder).lexically_normal().string()},
           {"query_prefix", o.query_prefix},
           {"document_prefix", o.document_prefix},
           {"pooling", o.pooling},
@@ -65,14 +95,14 @@ DualEncoderOptions EncoderOptions(const nlohmann::json& e) {
 
 std::string DocumentText(const Document& d) { return d.title.empty() ? d.text : d.title + " " + d.text; }
 
-// Every stored vector of `table`, in doc-number order.
-Status ForEachVector(const Store& store, VectorTable table, size_t dim,
-                     const std::function<void(DocNum, const float*)>& fn) {
-  const std::string prefix = table == VectorTable::kDocuments ? "d" : "q";
-  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(rocksdb::ReadOptions(), store.cf(kCfDense)));
+// Every stored vector of `table` in `space`, in doc-number order.
+Status ForEachVector(const Store& store, uint32_t space, VectorTable table, size_t dim,
+                     const std::function<void(DocNum, const float*)>& fn, const Store::Snapshot* snap = nullptr) {
+  const std::string prefix = VectorPrefix(space, table);
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ReadOptionsAt(snap), store.cf(kCfDense)));
   std::vector<float> v(dim);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view key(it->key().data() + 1, it->key().size() - 1);
+    std::string_view key(it->key().data() + prefix.size(), it->key().size() - prefix.size());
     uint32_t doc = 0;
     if (key.size() != 4 || !GetFixed32BE(&key, &doc) || it->value().size() != dim * sizeof(float)) {
       return Status::Corruption(store.dir() + ": dense vector record of " + std::to_string(it->value().size()) +
@@ -84,12 +114,28 @@ Status ForEachVector(const Store& store, VectorTable table, size_t dim,
   return FromRocks(it->status(), store.dir() + ": reading dense vectors");
 }
 
-// All stored document vectors: ids (doc numbers) and rows, in doc-number order.
-Status LoadDocumentVectors(const Store& store, size_t dim, std::vector<int64_t>* ids, std::vector<float>* vectors) {
-  return ForEachVector(store, VectorTable::kDocuments, dim, [&](DocNum doc, const float* v) {
-    ids->push_back(doc);
-    vectors->insert(vectors->end(), v, v + dim);
-  });
+Status LoadDocumentVectors(const Store& store, uint32_t space, size_t dim, std::vector<int64_t>* ids,
+                           std::vector<float>* vectors, const Store::Snapshot* snap = nullptr) {
+  return ForEachVector(
+      store, space, VectorTable::kDocuments, dim,
+      [&](DocNum doc, const float* v) {
+        ids->push_back(doc);
+        vectors->insert(vectors->end(), v, v + dim);
+      },
+      snap);
+}
+
+Result<std::optional<std::vector<float>>> ReadVector(const Store& store, uint32_t space, VectorTable table, DocNum doc,
+                                                     size_t dim, const Store::Snapshot* snap = nullptr) {
+  QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfDense, VectorKey(space, table, doc), snap));
+  if (!bytes) return std::optional<std::vector<float>>();
+  if (dim ? bytes->size() != dim * sizeof(float) : bytes->size() % sizeof(float)) {
+    return Status::Corruption(store.dir() + ": dense vector of doc " + std::to_string(doc) + " has " +
+                              std::to_string(bytes->size()) + " bytes");
+  }
+  std::vector<float> v(bytes->size() / sizeof(float));
+  std::memcpy(v.data(), bytes->data(), bytes->size());
+  return std::optional<std::vector<float>>(std::move(v));
 }
 
 Status ApplyKnobs(FaissIndex* index, const nlohmann::json& config) {
@@ -108,7 +154,75 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
+// A fresh index of every stored document vector of `config`'s space (IVF/PQ trained on a seeded sample).
+Result<std::unique_ptr<FaissIndex>> BuildFromVectors(const Store& store, const nlohmann::json& config,
+                                                     const Store::Snapshot* snap = nullptr) {
+  const size_t dim = config["dim"].get<size_t>();
+  QUARRY_ASSIGN_OR_RETURN(auto index, FaissIndex::Create(dim, config.value("factory", "Flat"), MetricOf(config)));
+  std::vector<int64_t> ids;
+  std::vector<float> vectors;
+  QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(store, SpaceOf(config), dim, &ids, &vectors, snap));
+  if (!index->is_trained() && !ids.empty()) {
+    QUARRY_RETURN_IF_ERROR(index->Train(SampleRows(vectors, dim, config.value("train_sample", size_t{100000}), /*seed=*/42)));
+  }
+  if (!ids.empty()) QUARRY_RETURN_IF_ERROR(index->Add(ids, vectors));
+  return index;
+}
+
 }  // namespace
+
+// --- DenseView -------------------------------------------------------------------------------------
+
+uint64_t DenseView::n_delta() const {
+  uint64_t n = 0;
+  for (const auto& c : chunks) n += c->ids.size();
+  return n;
+}
+
+uint32_t DenseView::StaleBelow(DocNum doc) const {
+  auto it = std::lower_bound(superseded->begin(), superseded->end(), std::make_pair(doc, uint32_t{0}));
+  return it != superseded->end() && it->first == doc ? it->second : 0;
+}
+
+Result<std::vector<DenseHit>> DenseView::Search(const std::vector<float>& query, size_t k) const {
+  if (query.size() != dim) {
+    return Status::InvalidArgument("dense search: query vector of dim " + std::to_string(query.size()) +
+                                   " for an index of dim " + std::to_string(dim));
+  }
+  const bool ip = metric == DenseMetric::kInnerProduct;
+  std::vector<DenseHit> hits;
+  if (base && base->size() > 0 && k > 0) {
+    // Stale base entries are filtered out, so the base is asked for as many more.
+    const size_t want = std::min<size_t>(base->size(), k + superseded->size());
+    QUARRY_ASSIGN_OR_RETURN(auto found, base->Search(query, want));
+    for (const auto& h : found[0]) {
+      if (StaleBelow(static_cast<DocNum>(h.id)) == 0) hits.push_back(h);
+    }
+  }
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const Chunk& chunk = *chunks[c];
+    for (size_t r = 0; r < chunk.ids.size(); ++r) {
+      if (StaleBelow(static_cast<DocNum>(chunk.ids[r])) > c + 1) continue;
+      const float* v = &chunk.vectors[r * dim];
+      float score;
+      if (ip) {
+        score = model::Dot(v, query.data(), dim);
+      } else {
+        score = 0;
+        for (size_t i = 0; i < dim; ++i) score += (v[i] - query[i]) * (v[i] - query[i]);
+      }
+      hits.push_back({chunk.ids[r], score});
+    }
+  }
+  std::sort(hits.begin(), hits.end(), [ip](const DenseHit& a, const DenseHit& b) {
+    if (a.score != b.score) return ip ? a.score > b.score : a.score < b.score;
+    return a.id < b.id;
+  });
+  if (hits.size() > k) hits.resize(k);
+  return hits;
+}
+
+// --- loading -------------------------------------------------------------------------------------
 
 Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder() const {
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
@@ -119,7 +233,7 @@ Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder() co
   const std::string key = (*config)["encoder"].dump();
   std::lock_guard lock(index_mu);
   if (!dense_encoder || dense_encoder_config != key) {
-    QUARRY_ASSIGN_OR_RETURN(auto e, DualEncoder::Load((*config)["encoder"]["model"].get<std::string>(),
+    QUARRY_ASSIGN_OR_RETURN(auto e, DualEncoder::Load((*config)["encoder"].value("model", ""),
                                                       EncoderOptions((*config)["encoder"])));
     dense_encoder = std::move(e);
     dense_encoder_config = key;
@@ -127,78 +241,117 @@ Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder() co
   return dense_encoder;
 }
 
-Result<std::shared_ptr<const FaissIndex>> Collection::Impl::CurrentDenseIndex() const {
+Result<std::shared_ptr<const DenseView>> Collection::Impl::CurrentDenseView(bool holding_write_lock) const {
   std::lock_guard lock(index_mu);
-  const uint64_t gen = generation.load();
-  if (dense_index && dense_index_generation == gen) return dense_index;
-  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
+  if (dense_view) return dense_view;
+  // A rebuilt base is written back only when no write can run meanwhile: the caller is the writer, or
+  // the write lock is free (try_lock never waits, so taking it after index_mu cannot deadlock).
+  std::unique_lock<std::mutex> write_lock;
+  if (writable && !holding_write_lock) write_lock = std::unique_lock(write_mu, std::try_to_lock);
+  const bool can_write_back = writable && (holding_write_lock || write_lock.owns_lock());
+  // Everything is read as of one snapshot; its generation tells CommitDense whether a write that
+  // committed meanwhile is already in the view.
+  const auto snapshot = store->TakeSnapshot();
+  const Store::Snapshot* snap = snapshot.get();
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store, snap));
   if (!config) return Status::NotFound(store->dir() + ": no dense index (run `quarry index DIR --encoder MODEL`)");
-  const size_t dim = (*config)["dim"].get<size_t>();
-  QUARRY_ASSIGN_OR_RETURN(const uint64_t vectors_gen, store->GetCounter(kMetaDenseGeneration));
-  const std::string path = store->dir() + "/" + kDenseFileName;
-  // The file is used only when it is the one the meta record describes, for the current vectors.
-  QUARRY_ASSIGN_OR_RETURN(auto file_meta, store->Get(kCfMeta, kMetaDenseFile));
-  std::shared_ptr<FaissIndex> index;
-  if (file_meta) {
-    auto fm = nlohmann::json::parse(*file_meta, nullptr, false);
-    std::ifstream in(path, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!fm.is_discarded() && fm.value("generation", uint64_t{0}) == vectors_gen &&
-        fm.value("factory", "") == (*config).value("factory", "") && fm.value("bytes", uint64_t{0}) == bytes.size() &&
-        fm.value("fnv1a64", "") == Hex(Fnv1a64(bytes))) {
-      auto loaded = FaissIndex::Deserialize(bytes);
-      if (loaded.ok() && (*loaded)->dim() == dim) index = std::move(*loaded);
-    }
-  }
-  dense_rebuilt = index == nullptr;
-  if (!index) {
-    const bool ip = (*config).value("metric", "ip") == "ip";
-    QUARRY_ASSIGN_OR_RETURN(auto fresh, FaissIndex::Create(dim, (*config).value("factory", "Flat"),
-                                                           ip ? DenseMetric::kInnerProduct : DenseMetric::kL2));
-    std::vector<int64_t> ids;
-    std::vector<float> vectors;
-    QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*store, dim, &ids, &vectors));
-    if (!fresh->is_trained() && !ids.empty()) {
-      // Train on a seeded sample: IVF/PQ need far fewer vectors than large corpora hold.
-      QUARRY_RETURN_IF_ERROR(
-          fresh->Train(SampleRows(vectors, dim, (*config).value("train_sample", size_t{100000}), /*seed=*/42)));
-    }
-    if (!ids.empty()) QUARRY_RETURN_IF_ERROR(fresh->Add(ids, vectors));
-    index = std::move(fresh);
-    if (!store->read_only()) {
-      // Written beside, then renamed over, so a crash never leaves a half file under the name; the
-      // meta record that vouches for it is written last.
-      QUARRY_ASSIGN_OR_RETURN(auto bytes, index->Serialize());
-      const std::string tmp = path + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        if (!out.flush()) return Status::IOError(tmp + ": cannot write the dense index");
+  auto view = std::make_shared<DenseView>();
+  view->config = *config;
+  view->space = SpaceOf(*config);
+  view->dim = (*config)["dim"].get<size_t>();
+  view->metric = MetricOf(*config);
+  QUARRY_ASSIGN_OR_RETURN(view->n_vectors, store->GetCounter(kMetaDenseCount, snap));
+  QUARRY_ASSIGN_OR_RETURN(view->generation, store->GetCounter(kMetaDenseGeneration, snap));
+  // The base file, used only when it is the one the meta record vouches for.
+  QUARRY_ASSIGN_OR_RETURN(auto base_meta, store->Get(kCfMeta, kMetaDenseBase, snap));
+  if (base_meta) {
+    auto m = nlohmann::json::parse(*base_meta, nullptr, false);
+    if (!m.is_discarded() && m.is_object() && m.value("factory", "") == config->value("factory", "") &&
+        m.value("file", "").find('/') == std::string::npos && !m.value("file", "").empty()) {
+      const FaissIndex::FileInfo expected{m.value("bytes", uint64_t{0}),
+                                          std::strtoull(m.value("xxh64", "").c_str(), nullptr, 16)};
+      auto loaded = FaissIndex::ReadFile(store->dir() + "/" + m.value("file", ""), expected, /*map=*/!writable);
+      if (loaded.ok() && (*loaded)->dim() == view->dim) {
+        QUARRY_RETURN_IF_ERROR(ApplyKnobs(loaded->get(), *config));
+        view->base = std::move(*loaded);
+        view->base_file = m.value("file", "");
+        view->base_bytes = expected.bytes;
+      } else if (!loaded.ok() && loaded.status().code() == StatusCode::kIOError) {
+        return loaded.status();
       }
-      std::error_code ec;
-      std::filesystem::rename(tmp, path, ec);
-      if (ec) return Status::IOError(path + ": " + ec.message());
-      const nlohmann::json fm = {{"generation", vectors_gen}, {"factory", (*config).value("factory", "")},
-                                 {"bytes", bytes.size()}, {"fnv1a64", Hex(Fnv1a64(bytes))}};
-      rocksdb::WriteBatch batch;
-      batch.Put(store->cf(kCfMeta), kMetaDenseFile, fm.dump());
-      QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
     }
   }
-  QUARRY_RETURN_IF_ERROR(ApplyKnobs(index.get(), *config));
-  dense_index = std::move(index);
-  dense_index_generation = gen;
-  return dense_index;
+  if (!view->base) {
+    // Missing, stale or corrupt: rebuilt from the vectors, and written back when writable.
+    view->rebuilt = true;
+    QUARRY_ASSIGN_OR_RETURN(auto fresh, BuildFromVectors(*store, *config, snap));
+    QUARRY_RETURN_IF_ERROR(ApplyKnobs(fresh.get(), *config));
+    if (can_write_back) {
+      const uint64_t gen = view->generation;
+      const std::string file = "dense-" + std::to_string(gen) + ".faiss";
+      QUARRY_ASSIGN_OR_RETURN(auto info, fresh->WriteFile(store->dir() + "/" + file));
+      rocksdb::WriteBatch batch;
+      batch.Put(store->cf(kCfMeta), kMetaDenseBase,
+                nlohmann::json({{"file", file}, {"generation", gen}, {"factory", config->value("factory", "")},
+                                {"bytes", info.bytes}, {"xxh64", Hex(info.checksum)}})
+                    .dump());
+      batch.DeleteRange(store->cf(kCfDense), "c", "d");
+      batch.DeleteRange(store->cf(kCfDense), "s", "t");
+      QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+      view->base_file = file;
+      view->base_bytes = info.bytes;
+    }
+    view->base = std::move(fresh);
+  } else {
+    // The vectors written since the base: every marked document's current vector, one chunk.
+    auto chunk = std::make_shared<DenseView::Chunk>();
+    auto superseded = std::make_shared<std::vector<std::pair<DocNum, uint32_t>>>();
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(snap), store->cf(kCfDense)));
+    for (char kind : {'c', 's'}) {
+      const std::string prefix(1, kind);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        if (it->key().size() != 5) return Status::Corruption(store->dir() + ": dense marker of wrong size");
+        const DocNum doc = DecodeFixed32BE(it->key().data() + 1);
+        superseded->emplace_back(doc, 1);
+        if (kind == 'c') {
+          QUARRY_ASSIGN_OR_RETURN(auto v, ReadVector(*store, view->space, VectorTable::kDocuments, doc, view->dim, snap));
+          if (v) {
+            chunk->ids.push_back(doc);
+            chunk->vectors.insert(chunk->vectors.end(), v->begin(), v->end());
+          }
+        }
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), store->dir() + ": reading dense markers");
+    }
+    std::sort(superseded->begin(), superseded->end());
+    superseded->erase(std::unique(superseded->begin(), superseded->end()), superseded->end());
+    view->superseded = std::move(superseded);
+    if (!chunk->ids.empty()) view->chunks.push_back(std::move(chunk));
+  }
+  dense_view = std::move(view);
+  return dense_view;
 }
+
+// --- writes --------------------------------------------------------------------------------------
 
 Status Collection::Impl::DenseUpdates(const std::vector<DocNum>& removed,
                                       const std::vector<std::pair<DocNum, const Document*>>& added,
                                       rocksdb::WriteBatch* batch) {
+  dense_pending = DensePending{};
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
   if (!config) return Status::Ok();
+  const uint32_t space = SpaceOf(*config);
+  QUARRY_ASSIGN_OR_RETURN(int64_t count, store->GetCounter(kMetaDenseCount));
+  auto* cf = store->cf(kCfDense);
   for (DocNum doc : removed) {
-    batch->Delete(store->cf(kCfDense), VectorKey(VectorTable::kDocuments, doc));
-    batch->Delete(store->cf(kCfDense), VectorKey(VectorTable::kQueries, doc));
+    QUARRY_ASSIGN_OR_RETURN(auto had, store->Get(kCfDense, VectorKey(space, VectorTable::kDocuments, doc)));
+    if (had) {
+      --count;
+      batch->Put(cf, ChangedKey(doc), "");
+      dense_pending.removed.push_back(doc);
+    }
+    batch->Delete(cf, VectorKey(space, VectorTable::kDocuments, doc));
+    batch->Delete(cf, VectorKey(space, VectorTable::kQueries, doc));
   }
   // A document replaced later in the same batch is in both lists: it must end without a vector.
   std::vector<std::pair<DocNum, const Document*>> kept;
@@ -211,77 +364,298 @@ Status Collection::Impl::DenseUpdates(const std::vector<DocNum>& removed,
     for (const auto& [doc, d] : kept) texts.push_back(DocumentText(*d));
     QUARRY_ASSIGN_OR_RETURN(auto vectors, encoder->EncodeDocuments(texts));
     const size_t dim = encoder->dim();
-    for (size_t i = 0; i < kept.size(); ++i) {
-      batch->Put(store->cf(kCfDense), VectorKey(VectorTable::kDocuments, kept[i].first), VectorBytes(&vectors[i * dim], dim));
+    for (float x : vectors) {
+      if (!std::isfinite(x)) return Status::InvalidArgument("dense: the encoder produced a non-finite value");
     }
+    auto chunk = std::make_shared<DenseView::Chunk>();
+    for (size_t i = 0; i < kept.size(); ++i) {
+      batch->Put(cf, VectorKey(space, VectorTable::kDocuments, kept[i].first), VectorBytes(&vectors[i * dim], dim));
+      batch->Put(cf, ChangedKey(kept[i].first), "");
+      chunk->ids.push_back(kept[i].first);
+      ++count;
+    }
+    chunk->vectors = std::move(vectors);
+    dense_pending.added = std::move(chunk);
   }
   QUARRY_ASSIGN_OR_RETURN(const uint64_t gen, store->GetCounter(kMetaDenseGeneration));
-  PutGeneration(batch, store->cf(kCfMeta), gen + 1);
+  PutU64(batch, store->cf(kCfMeta), kMetaDenseGeneration, gen + 1);
+  PutU64(batch, store->cf(kCfMeta), kMetaDenseCount, static_cast<uint64_t>(std::max<int64_t>(0, count)));
+  dense_pending.n_vectors = static_cast<uint64_t>(std::max<int64_t>(0, count));
+  dense_pending.generation = gen + 1;
+  dense_pending.active = true;
+  return Status::Ok();
+}
+
+Status Collection::Impl::CommitDense() {
+  DensePending pending = std::move(dense_pending);
+  dense_pending = DensePending{};
+  if (!pending.active) return Status::Ok();
+  std::shared_ptr<const DenseView> old;
+  {
+    std::lock_guard lock(index_mu);
+    old = dense_view;
+  }
+  if (!old) return Status::Ok();  // never loaded: the next load reads the markers
+  if (old->generation >= pending.generation) return Status::Ok();  // loaded after the write: in it already
+  if (old->generation + 1 != pending.generation) {  // missed a write: load again when next needed
+    std::lock_guard lock(index_mu);
+    dense_view.reset();
+    return Status::Ok();
+  }
+  auto view = std::make_shared<DenseView>(*old);
+  view->generation = pending.generation;
+  const uint32_t seq = static_cast<uint32_t>(view->chunks.size()) + 1;
+  std::vector<std::pair<DocNum, uint32_t>> superseded(*old->superseded);
+  auto supersede = [&](DocNum doc) {
+    auto it = std::lower_bound(superseded.begin(), superseded.end(), std::make_pair(doc, uint32_t{0}));
+    if (it != superseded.end() && it->first == doc) it->second = seq;
+    else superseded.insert(it, {doc, seq});
+  };
+  for (DocNum doc : pending.removed) supersede(doc);
+  if (pending.added) {
+    for (int64_t id : pending.added->ids) supersede(static_cast<DocNum>(id));
+    view->chunks.push_back(pending.added);
+  }
+  view->superseded = std::make_shared<const std::vector<std::pair<DocNum, uint32_t>>>(std::move(superseded));
+  view->n_vectors = pending.n_vectors;
+  const uint64_t base_size = view->base ? view->base->size() : 0;
+  const uint64_t limit = view->config.value("max_unindexed", uint64_t{0});
+  const bool due = std::max<uint64_t>(view->n_delta(), view->superseded->size()) >
+                   (limit ? limit : std::max<uint64_t>(kMinDeltaForRefresh, base_size / 128));
+  {
+    std::lock_guard lock(index_mu);
+    dense_view = view;
+  }
+  return due ? RefreshDenseBase() : Status::Ok();
+}
+
+Status Collection::Impl::RefreshDenseBase() {
+  QUARRY_ASSIGN_OR_RETURN(auto view, CurrentDenseView(/*holding_write_lock=*/true));
+  if (view->chunks.empty() && view->superseded->empty() && !view->base_file.empty()) return Status::Ok();
+  const nlohmann::json& config = view->config;
+  // The latest vector of each document written since the base.
+  std::vector<int64_t> ids;
+  std::vector<float> vectors;
+  for (size_t c = 0; c < view->chunks.size(); ++c) {
+    const auto& chunk = *view->chunks[c];
+    for (size_t r = 0; r < chunk.ids.size(); ++r) {
+      if (view->StaleBelow(static_cast<DocNum>(chunk.ids[r])) > c + 1) continue;
+      ids.push_back(chunk.ids[r]);
+      vectors.insert(vectors.end(), &chunk.vectors[r * view->dim], &chunk.vectors[(r + 1) * view->dim]);
+    }
+  }
+  std::vector<int64_t> superseded;
+  for (const auto& [doc, s] : *view->superseded) superseded.push_back(doc);
+  std::unique_ptr<FaissIndex> next;
+  std::vector<DocNum> stale;  // base entries an index that cannot remove keeps, filtered at search
+  if (view->base && !view->base_file.empty()) {
+    QUARRY_ASSIGN_OR_RETURN(auto base_meta, store->Get(kCfMeta, kMetaDenseBase));
+    auto m = nlohmann::json::parse(base_meta.value_or("{}"), nullptr, false);
+    const FaissIndex::FileInfo expected{m.value("bytes", uint64_t{0}), std::strtoull(m.value("xxh64", "").c_str(), nullptr, 16)};
+    QUARRY_ASSIGN_OR_RETURN(next, FaissIndex::ReadFile(store->dir() + "/" + view->base_file, expected, /*map=*/false));
+    if (next->CanRemove()) {
+      QUARRY_RETURN_IF_ERROR(next->Remove(superseded).status());
+    } else {
+      QUARRY_ASSIGN_OR_RETURN(auto in_base, next->Contains(superseded));
+      for (size_t i = 0; i < superseded.size(); ++i) {
+        if (in_base[i]) stale.push_back(static_cast<DocNum>(superseded[i]));
+      }
+      // A document given a new vector under a doc number the base holds would have two entries; and
+      // past a tenth of the base, stale entries cost more than a rebuild.
+      bool duplicate = false;
+      for (int64_t id : ids) duplicate = duplicate || std::binary_search(stale.begin(), stale.end(), static_cast<DocNum>(id));
+      if (duplicate || stale.size() > next->size() / 10) next.reset();
+    }
+    if (next && !ids.empty()) QUARRY_RETURN_IF_ERROR(next->Add(ids, vectors));
+  }
+  if (!next) {
+    QUARRY_ASSIGN_OR_RETURN(next, BuildFromVectors(*store, config));
+    stale.clear();
+  }
+  QUARRY_RETURN_IF_ERROR(ApplyKnobs(next.get(), config));
+  QUARRY_ASSIGN_OR_RETURN(const uint64_t gen, store->GetCounter(kMetaDenseGeneration));
+  const std::string file = "dense-" + std::to_string(gen) + ".faiss";
+  QUARRY_ASSIGN_OR_RETURN(auto info, next->WriteFile(store->dir() + "/" + file));
+  rocksdb::WriteBatch batch;
+  batch.Put(store->cf(kCfMeta), kMetaDenseBase,
+            nlohmann::json({{"file", file}, {"generation", gen}, {"factory", config.value("factory", "")},
+                            {"bytes", info.bytes}, {"xxh64", Hex(info.checksum)}})
+                .dump());
+  batch.DeleteRange(store->cf(kCfDense), "c", "d");
+  batch.DeleteRange(store->cf(kCfDense), "s", "t");
+  for (DocNum d : stale) batch.Put(store->cf(kCfDense), StaleKey(d), "");
+  QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+  auto fresh = std::make_shared<DenseView>(*view);
+  fresh->chunks.clear();
+  auto marks = std::make_shared<std::vector<std::pair<DocNum, uint32_t>>>();
+  for (DocNum d : stale) marks->emplace_back(d, 1);
+  fresh->superseded = std::move(marks);
+  fresh->base = std::move(next);
+  fresh->base_file = file;
+  fresh->base_bytes = info.bytes;
+  fresh->rebuilt = false;
+  {
+    std::lock_guard lock(index_mu);
+    dense_view = std::move(fresh);
+  }
+  if (view->base_file != file) {
+    std::error_code ec;
+    fs::remove(store->dir() + "/" + view->base_file, ec);
+  }
+  return Status::Ok();
+}
+
+Status Collection::Impl::RecountDenseVectors() {
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
+  if (!config) return Status::Ok();
+  uint64_t n = 0;
+  QUARRY_RETURN_IF_ERROR(ForEachVector(*store, SpaceOf(*config), VectorTable::kDocuments, (*config)["dim"].get<size_t>(),
+                                       [&](DocNum, const float*) { ++n; }));
+  rocksdb::WriteBatch batch;
+  PutU64(&batch, store->cf(kCfMeta), kMetaDenseCount, n);
+  return store->Write(&batch, /*sync=*/true);
+}
+
+Status Collection::Impl::RemoveUnusedDenseFiles() {
+  // Base files and vector spaces the configuration no longer names: left by a crash during a rebuild
+  // or a refresh, or by format 1 (dense.faiss).
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
+  QUARRY_ASSIGN_OR_RETURN(auto base_meta, store->Get(kCfMeta, kMetaDenseBase));
+  std::string current;
+  if (base_meta) {
+    auto m = nlohmann::json::parse(*base_meta, nullptr, false);
+    if (!m.is_discarded() && m.is_object()) current = m.value("file", "");
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(store->dir(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != current && name.starts_with("dense") && (name.ends_with(".faiss") || name.ends_with(".tmp"))) {
+      fs::remove(e.path(), ec);
+    }
+  }
+  const uint32_t active = config ? SpaceOf(*config) : 0;
+  std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(nullptr), store->cf(kCfDense)));
+  rocksdb::WriteBatch batch;
+  for (it->Seek("V"); it->Valid() && it->key().starts_with("V") && it->key().size() >= 5;) {
+    const uint32_t space = DecodeFixed32BE(it->key().data() + 1);
+    const std::string from = "V" + Be32(space), to = space == UINT32_MAX ? "W" : "V" + Be32(space + 1);
+    if (space != active) batch.DeleteRange(store->cf(kCfDense), from, to);
+    it->Seek(to);
+  }
+  QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), store->dir() + ": scan dense spaces"));
+  if (batch.Count() > 0) QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
   return Status::Ok();
 }
 
 Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
                                              const std::function<void(uint64_t, uint64_t)>& progress) {
+  std::lock_guard lock(impl_->write_mu);
+  QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   Store& store = *impl_->store;
-  {
-    std::lock_guard lock(impl_->write_mu);
-    QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
-    QUARRY_ASSIGN_OR_RETURN(auto old, LoadConfig(store));
-    nlohmann::json config = {{"metric", options.inner_product ? "ip" : "l2"}, {"factory", options.factory},
-                             {"encoder", EncoderJson(options)}, {"nprobe", options.nprobe},
-                             {"ef_search", options.ef_search}, {"train_sample", options.train_sample}};
-    QUARRY_ASSIGN_OR_RETURN(uint64_t gen, store.GetCounter(kMetaDenseGeneration));
-    if (!options.encoder.empty()) {
-      QUARRY_ASSIGN_OR_RETURN(auto encoder, DualEncoder::Load(options.encoder, EncoderOptions(config["encoder"])));
-      config["dim"] = encoder->dim();
-      // Old vectors go first (they may have another dim), then every document is embedded in batches.
-      rocksdb::WriteBatch clear;
-      clear.DeleteRange(store.cf(kCfDense), "d", "e");
-      QUARRY_RETURN_IF_ERROR(store.Write(&clear, /*sync=*/false));
-      const uint64_t total = impl_->n_docs;
-      uint64_t done = 0;
-      std::vector<DocNum> docs;
-      std::vector<std::string> texts;
-      Status error;
-      auto flush = [&]() -> Status {
-        if (docs.empty()) return Status::Ok();
-        QUARRY_ASSIGN_OR_RETURN(auto vectors, encoder->EncodeDocuments(texts));
-        rocksdb::WriteBatch batch;
-        for (size_t i = 0; i < docs.size(); ++i) {
-          batch.Put(store.cf(kCfDense), VectorKey(VectorTable::kDocuments, docs[i]), VectorBytes(&vectors[i * encoder->dim()], encoder->dim()));
+  QUARRY_ASSIGN_OR_RETURN(auto old, LoadConfig(store));
+  nlohmann::json config = {{"metric", options.inner_product ? "ip" : "l2"}, {"factory", options.factory},
+                           {"encoder", EncoderJson(options)}, {"nprobe", options.nprobe},
+                           {"ef_search", options.ef_search}, {"train_sample", options.train_sample},
+                           {"max_unindexed", options.max_unindexed}};
+  const uint32_t old_space = old ? SpaceOf(*old) : 0;
+  uint32_t space = old_space;
+  if (!options.encoder.empty()) {
+    QUARRY_ASSIGN_OR_RETURN(auto encoder, DualEncoder::Load(options.encoder, EncoderOptions(config["encoder"])));
+    config["dim"] = encoder->dim();
+    // Every document is embedded into a new key space; the old vectors and index stay in use until the
+    // batch that switches the configuration.
+    space = old_space + 1;
+    rocksdb::WriteBatch clear;
+    clear.DeleteRange(store.cf(kCfDense), "V" + Be32(space), "V" + Be32(space + 1));
+    QUARRY_RETURN_IF_ERROR(store.Write(&clear, /*sync=*/false));
+    const uint64_t total = impl_->n_docs;
+    uint64_t done = 0;
+    std::vector<DocNum> docs;
+    std::vector<std::string> texts;
+    Status error;
+    auto flush = [&]() -> Status {
+      if (docs.empty()) return Status::Ok();
+      QUARRY_ASSIGN_OR_RETURN(auto vectors, encoder->EncodeDocuments(texts));
+      for (size_t i = 0; i < vectors.size(); ++i) {
+        if (!std::isfinite(vectors[i])) {
+          return Status::InvalidArgument("dense: the encoder gave a non-finite value for document number " +
+                                         std::to_string(docs[i / encoder->dim()]));
         }
-        QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/false));
-        done += docs.size();
-        if (progress) progress(done, total);
-        docs.clear();
-        texts.clear();
-        return Status::Ok();
-      };
-      QUARRY_RETURN_IF_ERROR(store.ForEachDocument([&](DocNum doc, const Document& d) {
-        docs.push_back(doc);
-        texts.push_back(DocumentText(d));
-        if (docs.size() == 256) error = flush();
-        return error.ok();
-      }));
-      QUARRY_RETURN_IF_ERROR(error);
-      QUARRY_RETURN_IF_ERROR(flush());
-    } else {
-      if (!old) return Status::FailedPrecondition(dir() + ": no vectors to index: give an encoder or import vectors first");
-      config["dim"] = (*old)["dim"];
-    }
-    rocksdb::WriteBatch batch;
-    batch.Put(store.cf(kCfMeta), kMetaDenseConfig, config.dump());
-    PutGeneration(&batch, store.cf(kCfMeta), gen + 1);
-    QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
-    impl_->generation.fetch_add(1);
+      }
+      rocksdb::WriteBatch batch;
+      for (size_t i = 0; i < docs.size(); ++i) {
+        batch.Put(store.cf(kCfDense), VectorKey(space, VectorTable::kDocuments, docs[i]),
+                  VectorBytes(&vectors[i * encoder->dim()], encoder->dim()));
+      }
+      QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/false));
+      done += docs.size();
+      if (progress) progress(done, total);
+      docs.clear();
+      texts.clear();
+      return Status::Ok();
+    };
+    QUARRY_RETURN_IF_ERROR(store.ForEachDocument([&](DocNum doc, const Document& d) {
+      docs.push_back(doc);
+      texts.push_back(DocumentText(d));
+      if (docs.size() == 256) error = flush();
+      return error.ok();
+    }));
+    QUARRY_RETURN_IF_ERROR(error);
+    QUARRY_RETURN_IF_ERROR(flush());
+  } else {
+    if (!old) return Status::FailedPrecondition(dir() + ": no vectors to index: give an encoder or import vectors first");
+    config["dim"] = (*old)["dim"];
+    config["encoder"] = (*old)["encoder"];  // a new index over the same vectors keeps their encoder
   }
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentDenseIndex());
-  return static_cast<uint64_t>(index->size());
+  config["space"] = space;
+  // The index is built and written before anything that names it is.
+  QUARRY_ASSIGN_OR_RETURN(auto index, BuildFromVectors(store, config));
+  QUARRY_RETURN_IF_ERROR(ApplyKnobs(index.get(), config));
+  QUARRY_ASSIGN_OR_RETURN(const uint64_t gen, store.GetCounter(kMetaDenseGeneration));
+  const std::string file = "dense-" + std::to_string(gen + 1) + ".faiss";
+  QUARRY_ASSIGN_OR_RETURN(auto info, index->WriteFile(dir() + "/" + file));
+  rocksdb::WriteBatch batch;
+  batch.Put(store.cf(kCfMeta), kMetaDenseConfig, config.dump());
+  batch.Put(store.cf(kCfMeta), kMetaDenseBase,
+            nlohmann::json({{"file", file}, {"generation", gen + 1}, {"factory", options.factory},
+                            {"bytes", info.bytes}, {"xxh64", Hex(info.checksum)}})
+                .dump());
+  PutU64(&batch, store.cf(kCfMeta), kMetaDenseGeneration, gen + 1);
+  PutU64(&batch, store.cf(kCfMeta), kMetaDenseCount, index->size());
+  batch.DeleteRange(store.cf(kCfDense), "c", "d");
+  batch.DeleteRange(store.cf(kCfDense), "s", "t");
+  if (space != old_space) {
+    if (old_space == 0) {
+      batch.DeleteRange(store.cf(kCfDense), "d", "e");
+      batch.DeleteRange(store.cf(kCfDense), "q", "r");
+    } else {
+      batch.DeleteRange(store.cf(kCfDense), "V" + Be32(old_space), "V" + Be32(old_space + 1));
+    }
+  }
+  QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
+  auto view = std::make_shared<DenseView>();
+  view->config = config;
+  view->space = space;
+  view->dim = config["dim"].get<size_t>();
+  view->metric = MetricOf(config);
+  view->n_vectors = index->size();
+  view->generation = gen + 1;
+  view->base = std::move(index);
+  view->base_file = file;
+  view->base_bytes = info.bytes;
+  {
+    std::lock_guard index_lock(impl_->index_mu);
+    impl_->dense_view = view;
+  }
+  QUARRY_RETURN_IF_ERROR(impl_->RemoveUnusedDenseFiles());
+  impl_->generation.fetch_add(1);
+  return view->n_vectors;
 }
 
 Status Collection::PutVectors(const std::vector<std::string>& ids, const std::vector<float>& vectors, size_t dim,
                               VectorTable table) {
-  if (dim == 0 || vectors.size() != ids.size() * dim) {
+  if (dim == 0 || dim > 65536 || ids.size() > vectors.size() || vectors.size() / dim != ids.size() ||
+      vectors.size() % dim != 0) {
     return Status::InvalidArgument("vectors: " + std::to_string(vectors.size()) + " floats for " +
                                    std::to_string(ids.size()) + " ids of dim " + std::to_string(dim));
   }
@@ -293,67 +667,114 @@ Status Collection::PutVectors(const std::vector<std::string>& ids, const std::ve
     return Status::InvalidArgument("vectors: dim " + std::to_string(dim) + " but the collection's vectors have dim " +
                                    std::to_string((*config)["dim"].get<size_t>()));
   }
+  const uint32_t space = config ? SpaceOf(*config) : 0;
+  QUARRY_ASSIGN_OR_RETURN(uint64_t count, store.GetCounter(kMetaDenseCount));
   rocksdb::WriteBatch batch;
+  auto chunk = std::make_shared<DenseView::Chunk>();
+  std::vector<DocNum> nums;
   for (size_t i = 0; i < ids.size(); ++i) {
     for (size_t k = 0; k < dim; ++k) {
       if (!std::isfinite(vectors[i * dim + k])) return Status::InvalidArgument("vectors: id '" + ids[i] + "' has a non-finite value");
     }
     QUARRY_ASSIGN_OR_RETURN(auto doc, store.LookupDocNum(ids[i]));
     if (!doc) return Status::NotFound("vectors: no document with id '" + ids[i] + "'");
-    batch.Put(store.cf(kCfDense), VectorKey(table, *doc), VectorBytes(&vectors[i * dim], dim));
+    nums.push_back(*doc);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string key = VectorKey(space, table, nums[i]);
+    if (table == VectorTable::kDocuments) {
+      QUARRY_ASSIGN_OR_RETURN(auto had, store.Get(kCfDense, key));
+      // A repeated id counts once; its last vector wins, as the batch's last Put does.
+      if (!had && std::find(nums.begin(), nums.begin() + static_cast<std::ptrdiff_t>(i), nums[i]) == nums.begin() + static_cast<std::ptrdiff_t>(i)) ++count;
+      batch.Put(store.cf(kCfDense), ChangedKey(nums[i]), "");
+      chunk->ids.push_back(nums[i]);
+      chunk->vectors.insert(chunk->vectors.end(), &vectors[i * dim], &vectors[(i + 1) * dim]);
+    }
+    batch.Put(store.cf(kCfDense), key, VectorBytes(&vectors[i * dim], dim));
   }
   if (!config) {
     const nlohmann::json fresh = {{"dim", dim}, {"metric", "ip"}, {"factory", "Flat"}, {"encoder", nullptr},
-                                  {"nprobe", 0}, {"ef_search", 0}, {"train_sample", 100000}};
+                                  {"nprobe", 0}, {"ef_search", 0}, {"train_sample", 100000}, {"space", 0}};
     batch.Put(store.cf(kCfMeta), kMetaDenseConfig, fresh.dump());
   }
   QUARRY_ASSIGN_OR_RETURN(uint64_t gen, store.GetCounter(kMetaDenseGeneration));
-  PutGeneration(&batch, store.cf(kCfMeta), gen + 1);
+  PutU64(&batch, store.cf(kCfMeta), kMetaDenseGeneration, gen + 1);
+  PutU64(&batch, store.cf(kCfMeta), kMetaDenseCount, count);
   QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
   impl_->generation.fetch_add(1);
-  return Status::Ok();
+  if (table != VectorTable::kDocuments) return Status::Ok();
+  impl_->dense_pending = Impl::DensePending{};
+  impl_->dense_pending.active = true;
+  impl_->dense_pending.n_vectors = count;
+  impl_->dense_pending.generation = gen + 1;
+  // Within the chunk a repeated doc's last row is its vector: keep only that one.
+  {
+    std::vector<int64_t> ids_kept;
+    std::vector<float> rows;
+    for (size_t r = 0; r < chunk->ids.size(); ++r) {
+      bool later = false;
+      for (size_t s = r + 1; s < chunk->ids.size() && !later; ++s) later = chunk->ids[s] == chunk->ids[r];
+      if (later) continue;
+      ids_kept.push_back(chunk->ids[r]);
+      rows.insert(rows.end(), &chunk->vectors[r * dim], &chunk->vectors[(r + 1) * dim]);
+    }
+    chunk->ids = std::move(ids_kept);
+    chunk->vectors = std::move(rows);
+  }
+  impl_->dense_pending.added = std::move(chunk);
+  if (!config) {  // the first vectors: the view is built when first searched
+    std::lock_guard index_lock(impl_->index_mu);
+    impl_->dense_view.reset();
+    impl_->dense_pending = Impl::DensePending{};
+    return Status::Ok();
+  }
+  return impl_->CommitDense();
 }
 
 Result<std::optional<std::vector<float>>> Collection::GetVector(std::string_view id, VectorTable table) const {
   const Store& store = *impl_->store;
   QUARRY_ASSIGN_OR_RETURN(auto doc, store.LookupDocNum(id));
   if (!doc) return std::optional<std::vector<float>>();
-  QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfDense, VectorKey(table, *doc)));
-  if (!bytes) return std::optional<std::vector<float>>();
-  if (bytes->size() % sizeof(float)) return Status::Corruption(dir() + ": dense vector of id '" + std::string(id) + "'");
-  std::vector<float> v(bytes->size() / sizeof(float));
-  std::memcpy(v.data(), bytes->data(), bytes->size());
-  return std::optional<std::vector<float>>(std::move(v));
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(store));
+  return ReadVector(store, config ? SpaceOf(*config) : 0, table, *doc, config ? (*config)["dim"].get<size_t>() : 0);
 }
 
 Result<DenseIndexInfo> Collection::DenseInfo() const {
-  QUARRY_ASSIGN_OR_RETURN(auto index, impl_->CurrentDenseIndex());
+  // From the configuration and counters: no index is loaded for this.
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*impl_->store));
+  if (!config) return Status::NotFound(dir() + ": no dense index (run `quarry index DIR --encoder MODEL`)");
   DenseIndexInfo info;
-  info.dim = index->dim();
-  info.n_vectors = index->size();
-  info.factory = (*config).value("factory", "");
-  info.metric = (*config).value("metric", "ip");
+  info.dim = (*config)["dim"].get<size_t>();
+  QUARRY_ASSIGN_OR_RETURN(info.n_vectors, impl_->store->GetCounter(kMetaDenseCount));
+  info.factory = config->value("factory", "");
+  info.metric = config->value("metric", "ip");
   if (!(*config)["encoder"].is_null()) info.encoder = (*config)["encoder"].value("model", "");
-  info.nprobe = (*config).value("nprobe", size_t{0});
-  info.ef_search = (*config).value("ef_search", size_t{0});
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(dir() + "/" + kDenseFileName, ec);
-  info.file_bytes = ec ? 0 : size;
+  info.nprobe = config->value("nprobe", size_t{0});
+  info.ef_search = config->value("ef_search", size_t{0});
+  QUARRY_ASSIGN_OR_RETURN(auto base_meta, impl_->store->Get(kCfMeta, kMetaDenseBase));
+  if (base_meta) {
+    auto m = nlohmann::json::parse(*base_meta, nullptr, false);
+    if (!m.is_discarded() && m.is_object()) info.file_bytes = m.value("bytes", uint64_t{0});
+  }
   std::lock_guard lock(impl_->index_mu);
-  info.rebuilt = impl_->dense_rebuilt;
+  if (impl_->dense_view) {
+    info.rebuilt = impl_->dense_view->rebuilt;
+    info.n_unindexed = impl_->dense_view->n_delta();
+    info.file_bytes = impl_->dense_view->base_file.empty() ? 0 : impl_->dense_view->base_bytes;
+  }
   return info;
 }
 
 Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n_queries) {
-  QUARRY_ASSIGN_OR_RETURN(auto shared, impl_->CurrentDenseIndex());
+  QUARRY_ASSIGN_OR_RETURN(auto view, impl_->CurrentDenseView());
+  if (!view->base) return Status::FailedPrecondition(dir() + ": no vectors to tune on");
   // Tuning changes the knob while searching: it works on a private copy of the index.
-  QUARRY_ASSIGN_OR_RETURN(auto bytes, shared->Serialize());
+  QUARRY_ASSIGN_OR_RETURN(auto bytes, view->base->Serialize());
   QUARRY_ASSIGN_OR_RETURN(auto index, FaissIndex::Deserialize(bytes));
   const size_t dim = index->dim();
   std::vector<int64_t> ids;
   std::vector<float> vectors;
-  QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*impl_->store, dim, &ids, &vectors));
+  QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*impl_->store, view->space, dim, &ids, &vectors));
   if (ids.empty()) return Status::FailedPrecondition(dir() + ": no vectors to tune on");
   const std::vector<float> queries = SampleRows(vectors, dim, n_queries, /*seed=*/7);
   QUARRY_ASSIGN_OR_RETURN(auto exact, FaissIndex::Create(dim, "Flat", index->metric()));
@@ -381,9 +802,50 @@ Status Collection::SetDenseSearchParameters(size_t nprobe, size_t ef_search) {
   rocksdb::WriteBatch batch;
   batch.Put(impl_->store->cf(kCfMeta), kMetaDenseConfig, config->dump());
   QUARRY_RETURN_IF_ERROR(impl_->store->Write(&batch, /*sync=*/true));
-  // Searches in flight keep the index they hold; the next one reloads it (from the file) with the knobs.
+  // Searches in flight keep the view they hold; the next one loads it again (from the file) with the knobs.
   std::lock_guard index_lock(impl_->index_mu);
-  impl_->dense_index_generation = UINT64_MAX;
+  impl_->dense_view.reset();
+  return Status::Ok();
+}
+
+Status Collection::Impl::CheckDense(const Store::Snapshot* snap, const std::unordered_map<DocNum, std::string>& docs,
+                                    CheckReport* report) const {
+  auto problem = [&](std::string p) {
+    if (report->problems.size() < 100) report->problems.push_back(std::move(p));
+  };
+  auto config = LoadConfig(*store, snap);
+  if (!config.ok()) {
+    problem(config.status().message());
+    return Status::Ok();
+  }
+  if (!*config) return Status::Ok();
+  const uint32_t space = SpaceOf(**config);
+  const size_t dim = (**config)["dim"].get<size_t>();
+  uint64_t n_doc_vectors = 0;
+  for (VectorTable table : {VectorTable::kDocuments, VectorTable::kQueries}) {
+    const std::string prefix = VectorPrefix(space, table);
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(snap), store->cf(kCfDense)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      ++report->n_vectors;
+      if (table == VectorTable::kDocuments) ++n_doc_vectors;
+      if (it->key().size() != prefix.size() + 4) {
+        problem("dense: malformed key");
+        continue;
+      }
+      const DocNum d = DecodeFixed32BE(it->key().data() + prefix.size());
+      if (!docs.count(d)) problem("dense: vector of doc " + std::to_string(d) + ", which is not in docs");
+      if (it->value().size() != dim * sizeof(float)) {
+        problem("dense: vector of doc " + std::to_string(d) + " has " + std::to_string(it->value().size()) +
+                " bytes, dim " + std::to_string(dim) + " needs " + std::to_string(dim * sizeof(float)));
+      }
+    }
+    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), store->dir() + ": scan dense"));
+  }
+  QUARRY_ASSIGN_OR_RETURN(const uint64_t counted, store->GetCounter(kMetaDenseCount, snap));
+  if (counted != n_doc_vectors) {
+    problem("meta dense.n_vectors " + std::to_string(counted) + " but the dense family holds " +
+            std::to_string(n_doc_vectors) + " document vectors");
+  }
   return Status::Ok();
 }
 

@@ -100,6 +100,7 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, std::ve
   PutCounter(&batch, store->cf(kCfMeta), kMetaNumDocs, live);
   if (Status s = store->Write(&batch, sync); !s.ok()) {
     lexical->Abort();
+    dense_pending = DensePending{};
     return s;
   }
   lexical->Commit();
@@ -107,7 +108,7 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, std::ve
   n_docs = live;
   if (n_replaced) *n_replaced += replaced;
   generation.fetch_add(1);
-  return Status::Ok();
+  return CommitDense();
 }
 
 Status Collection::Upsert(const std::vector<Document>& docs) {
@@ -137,11 +138,13 @@ Result<bool> Collection::Delete(std::string_view id) {
   PutCounter(&batch, store.cf(kCfMeta), kMetaNumDocs, impl_->n_docs - 1);
   if (Status s = store.Write(&batch, /*sync=*/true); !s.ok()) {
     impl_->lexical->Abort();
+    impl_->dense_pending = Impl::DensePending{};
     return s;
   }
   impl_->lexical->Commit();
   --impl_->n_docs;
   impl_->generation.fetch_add(1);
+  QUARRY_RETURN_IF_ERROR(impl_->CommitDense());
   return true;
 }
 
@@ -259,10 +262,10 @@ Result<IngestReport> Collection::IngestFile(const std::string& path, const Reade
   progress.Finish();
   // Like Lucene's IndexWriter.close(): leave the segments merged as the policy wants them.
   QUARRY_RETURN_IF_ERROR(impl_->lexical->WaitForMerges());
-  // With a dense index, bring DIR/dense.faiss up to date once now, rather than have every later
-  // (read-only) search rebuild it in memory.
+  // With a dense index, fold the vectors written since its base file into a new one now, so that later
+  // (read-only) searches load it instead of holding them in memory.
   QUARRY_ASSIGN_OR_RETURN(auto dense_config, impl_->store->Get(kCfMeta, kMetaDenseConfig));
-  if (dense_config) QUARRY_RETURN_IF_ERROR(impl_->CurrentDenseIndex().status());
+  if (dense_config) QUARRY_RETURN_IF_ERROR(impl_->RefreshDenseBase());
   report.n_added -= report.n_replaced;
   report.n_lines = last_line;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -109,6 +109,8 @@ struct DenseIndexInfo {
   size_t nprobe = 0, ef_search = 0;
   uint64_t file_bytes = 0;      // DIR/dense.faiss; 0 until an index has been written
   bool rebuilt = false;         // the last load found the file missing, stale or corrupt and rebuilt it
+  uint64_t n_unindexed = 0;     // vectors written since the index file, searched exactly from memory
+                                // until the next one (known once a dense search has loaded the index)
 };
 
 // What TuneDenseIndex chose: the cheapest setting of the index's knob reaching the target recall@k.

@@ -126,6 +126,9 @@ struct DenseIndexOptions {
   size_t ef_search = 0;
   // Default: 100000. Vectors (a seeded sample) that train IVF/PQ indexes.
   size_t train_sample = 100000;
+  // Default: 0 (the larger of 4,096 and a 128th of the index). Vectors written since the index file
+  // (searched exactly from memory meanwhile) before the writer folds them into a new file.
+  size_t max_unindexed = 0;
 };
 
 struct SearchOptions {

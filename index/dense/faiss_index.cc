@@ -1,21 +1,35 @@
 #include "index/dense/faiss_index.h"
 
+#include <fstream>
 #include <regex>
 
 #include "index/dense/soar_ivf.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
 #include <faiss/Index.h>
+#include <faiss/IndexFlatCodes.h>
 #include <faiss/IndexIDMap.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/io.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
 #include <numeric>
 #include <random>
-#include <exception>
+
+#include "common/fsync.h"
 
 namespace quarry {
 
@@ -99,12 +113,34 @@ Result<std::unique_ptr<FaissIndex>> FaissIndex::Deserialize(const std::string& b
   return f;
 }
 
+namespace {
+
+// Sizes in a factory string that FAISS would accept and then crash on, or allocate without bound for
+// ("HNSW0", "IVF99999999999"): each number must be in a sane range.
+Status CheckFactorySizes(const std::string& factory) {
+  static const std::regex sized("(HNSW|IVF|SOAR|PQ|NSG)([0-9]+)");
+  for (std::sregex_iterator it(factory.begin(), factory.end(), sized), end; it != end; ++it) {
+    const std::string kind = (*it)[1], digits = (*it)[2];
+    const uint64_t n = digits.size() > 9 ? UINT64_MAX : std::stoull(digits);
+    const uint64_t lo = kind == "HNSW" || kind == "NSG" ? 2 : 1, hi = kind == "HNSW" || kind == "NSG" ? 512 : (1u << 24);
+    if (n < lo || n > hi) {
+      return Status::InvalidArgument("dense index: '" + factory + "': " + kind + " takes a size in " + std::to_string(lo) +
+                                     ".." + std::to_string(hi) + ", not " + digits);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<FaissIndex>> FaissIndex::Create(size_t dim, const std::string& factory, DenseMetric metric) {
+  if (dim == 0 || dim > 65536) return Status::InvalidArgument("dense index: dim " + std::to_string(dim) + " out of range");
+  QUARRY_RETURN_IF_ERROR(CheckFactorySizes(factory));
   std::unique_ptr<FaissIndex> f(new FaissIndex());
   f->dim_ = dim;
   if (factory.rfind("SOAR", 0) == 0) {
     std::smatch m;
-    if (!std::regex_match(factory, m, std::regex("SOAR([0-9]+)(,lambda=([0-9.]+))?"))) {
+    if (!std::regex_match(factory, m, std::regex("SOAR([0-9]+)(,lambda=([0-9]{1,6}(\\.[0-9]{0,6})?))?"))) {
       return Status::InvalidArgument("dense index: bad SOAR spec '" + factory + "' (SOAR<lists>[,lambda=<x>])");
     }
     if (metric != DenseMetric::kInnerProduct) return Status::InvalidArgument("dense index: SOAR is for inner product");
@@ -115,7 +151,9 @@ Result<std::unique_ptr<FaissIndex>> FaissIndex::Create(size_t dim, const std::st
     return f;
   }
   try {
-    const std::string spec = factory.rfind("IDMap", 0) == 0 ? factory : "IDMap2," + factory;
+    // IVF indexes keep ids themselves, which lets them remove vectors; the others go in an id map.
+    const bool native_ids = factory.rfind("IVF", 0) == 0;
+    const std::string spec = factory.rfind("IDMap", 0) == 0 || native_ids ? factory : "IDMap2," + factory;
     f->index_.reset(faiss::index_factory(static_cast<int>(dim), spec.c_str(),
                                          metric == DenseMetric::kInnerProduct ? faiss::METRIC_INNER_PRODUCT
                                                                               : faiss::METRIC_L2));
@@ -180,6 +218,161 @@ Result<std::vector<std::vector<DenseHit>>> FaissIndex::Search(const std::vector<
     }
   }
   return out;
+}
+
+bool FaissIndex::CanRemove() const {
+  if (soar_ || mapped_) return false;
+  if (dynamic_cast<const faiss::IndexIVF*>(index_.get())) return true;  // ids native (not under a map)
+  auto* map = dynamic_cast<const faiss::IndexIDMap*>(index_.get());
+  return map && dynamic_cast<const faiss::IndexFlatCodes*>(map->index) != nullptr;
+}
+
+Result<size_t> FaissIndex::Remove(const std::vector<int64_t>& ids) {
+  if (!CanRemove()) return Status::FailedPrecondition("dense index: this index cannot remove vectors");
+  try {
+    faiss::IDSelectorBatch selector(static_cast<size_t>(ids.size()), reinterpret_cast<const faiss::Index::idx_t*>(ids.data()));
+    return index_->remove_ids(selector);
+  } catch (const std::exception& e) {
+    return FaissError(e);
+  }
+}
+
+Result<std::vector<bool>> FaissIndex::Contains(const std::vector<int64_t>& ids) const {
+  std::vector<bool> out(ids.size(), false);
+  if (soar_) {
+    std::vector<int64_t> held = soar_->ids();
+    std::sort(held.begin(), held.end());
+    for (size_t i = 0; i < ids.size(); ++i) out[i] = std::binary_search(held.begin(), held.end(), ids[i]);
+    return out;
+  }
+  if (auto* map2 = dynamic_cast<const faiss::IndexIDMap2*>(index_.get())) {
+    for (size_t i = 0; i < ids.size(); ++i) out[i] = map2->rev_map.count(ids[i]) > 0;
+    return out;
+  }
+  if (auto* map = dynamic_cast<const faiss::IndexIDMap*>(index_.get())) {
+    std::vector<faiss::Index::idx_t> held(map->id_map.begin(), map->id_map.end());
+    std::sort(held.begin(), held.end());
+    for (size_t i = 0; i < ids.size(); ++i) out[i] = std::binary_search(held.begin(), held.end(), ids[i]);
+    return out;
+  }
+  return Status::FailedPrecondition("dense index: this index cannot list its ids");
+}
+
+namespace {
+
+// A FAISS writer into a file descriptor that hashes what it writes.
+struct HashingFileWriter : faiss::IOWriter {
+  int fd;
+  XXH64_state_t* state;
+  uint64_t bytes = 0;
+  bool failed = false;
+  size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+    const auto* p = static_cast<const char*>(ptr);
+    size_t left = size * nitems;
+    XXH64_update(state, p, left);
+    bytes += left;
+    while (left > 0 && !failed) {
+      const ssize_t w = ::write(fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) failed = true;
+      else p += w, left -= static_cast<size_t>(w);
+    }
+    return failed ? 0 : nitems;
+  }
+};
+
+}  // namespace
+
+Result<FaissIndex::FileInfo> FaissIndex::WriteFile(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError(tmp + ": " + std::strerror(errno));
+  HashingFileWriter writer;
+  writer.fd = fd;
+  writer.state = XXH64_createState();
+  XXH64_reset(writer.state, 0);
+  Status s;
+  try {
+    if (soar_) {
+      const std::string bytes = soar_->Serialize();
+      writer(bytes.data(), 1, bytes.size());
+    } else {
+      faiss::write_index(index_.get(), &writer);
+    }
+  } catch (const std::exception& e) {
+    s = FaissError(e);
+  }
+  if (s.ok() && writer.failed) s = Status::IOError(tmp + ": write failed (disk full?)");
+  if (s.ok() && ::fsync(fd) != 0) s = Status::IOError(tmp + ": fsync: " + std::strerror(errno));
+  if (::close(fd) != 0 && s.ok()) s = Status::IOError(tmp + ": close: " + std::strerror(errno));
+  FileInfo info{writer.bytes, XXH64_digest(writer.state)};
+  XXH64_freeState(writer.state);
+  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) s = Status::IOError(path + ": rename: " + std::strerror(errno));
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  QUARRY_RETURN_IF_ERROR(SyncDirectory(parent.empty() ? "." : parent));
+  return info;
+}
+
+Result<std::unique_ptr<FaissIndex>> FaissIndex::ReadFile(const std::string& path, const FileInfo& expected, bool map) {
+  // FAISS trusts the sizes it reads, so the file is checked whole before FAISS sees it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return errno == ENOENT ? Status::NotFound(path + ": dense index file missing")
+                           : Status::IOError(path + ": " + std::strerror(errno));
+  }
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  std::vector<char> buf(1 << 20);
+  uint64_t bytes = 0;
+  Status s;
+  for (;;) {
+    const ssize_t r = ::read(fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      s = Status::IOError(path + ": read: " + std::strerror(errno));
+      break;
+    }
+    if (r == 0) break;
+    XXH64_update(state, buf.data(), static_cast<size_t>(r));
+    bytes += static_cast<uint64_t>(r);
+  }
+  ::close(fd);
+  const uint64_t checksum = XXH64_digest(state);
+  XXH64_freeState(state);
+  QUARRY_RETURN_IF_ERROR(s);
+  if (bytes != expected.bytes || checksum != expected.checksum) {
+    return Status::Corruption(path + ": dense index file does not match the checksum the collection recorded");
+  }
+  std::unique_ptr<FaissIndex> f(new FaissIndex());
+  char head[5] = {};
+  if (std::FILE* in = std::fopen(path.c_str(), "rb")) {
+    const size_t got = std::fread(head, 1, 5, in);
+    std::fclose(in);
+    if (got == 5 && std::string_view(head, 5) == "QSOAR") {
+      std::ifstream file(path, std::ios::binary);
+      std::string all((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      QUARRY_ASSIGN_OR_RETURN(f->soar_, SoarIvf::Deserialize(all));
+      f->dim_ = f->soar_->dim();
+      return f;
+    }
+  }
+  try {
+    f->index_.reset(faiss::read_index(path.c_str(), map ? faiss::IO_FLAG_MMAP | faiss::IO_FLAG_READ_ONLY : 0));
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": dense index: " + e.what());
+  }
+  f->dim_ = static_cast<size_t>(f->index_->d);
+  f->mapped_ = map;
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(Inner(f->index_.get()))) {
+    // Mapped lists would otherwise start FAISS's prefetch threads on every search (32 by default):
+    // milliseconds per query, for pages the search touches anyway.
+    if (auto* on_disk = dynamic_cast<faiss::OnDiskInvertedLists*>(ivf->invlists)) on_disk->prefetch_nthread = 0;
+  }
+  return f;
 }
 
 std::vector<float> SampleRows(const std::vector<float>& rows, size_t dim, size_t n, uint64_t seed) {

@@ -50,10 +50,29 @@ class FaissIndex {
   // Whether the index has the knob (IVF: nprobe, HNSW: efSearch).
   bool HasSearchParameter(const std::string& name) const;
 
+  // Whether Remove works: flat indexes (Flat, PQ, SQ) and IVF indexes made by Create. HNSW and SOAR
+  // cannot remove; a caller filters their stale entries at search instead.
+  bool CanRemove() const;
+  // Removes the vectors of `ids` (absent ids are ignored). Returns how many were removed.
+  Result<size_t> Remove(const std::vector<int64_t>& ids);
+  // Whether each id has a vector here; for indexes that keep an id map (HNSW, Flat, ...) and SOAR.
+  Result<std::vector<bool>> Contains(const std::vector<int64_t>& ids) const;
+
   // FAISS's own serialisation (faiss::write_index), and back. Deserialize reports truncated or
   // corrupt bytes as Corruption.
   Result<std::string> Serialize() const;
   static Result<std::unique_ptr<FaissIndex>> Deserialize(const std::string& bytes);
+
+  struct FileInfo {
+    uint64_t bytes = 0, checksum = 0;  // checksum: XXH64 of the file's bytes
+  };
+  // Writes the index to `path` durably (a temporary file, fsync, rename, directory fsync), hashing it
+  // as it goes. Never leaves a partial file under `path`.
+  Result<FileInfo> WriteFile(const std::string& path) const;
+  // Reads a file WriteFile wrote, after checking its size and checksum against `expected`.
+  // `map`: memory-map what FAISS can (IVF lists, read in place, never copied); such an index cannot
+  // be changed (Add/Remove fail). Corruption when the file fails its checks.
+  static Result<std::unique_ptr<FaissIndex>> ReadFile(const std::string& path, const FileInfo& expected, bool map);
 
  private:
   FaissIndex();
@@ -61,6 +80,7 @@ class FaissIndex {
   std::unique_ptr<faiss::Index> index_;  // null when soar_ is set
   std::unique_ptr<SoarIvf> soar_;
   size_t soar_nprobe_ = 1;
+  bool mapped_ = false;
 };
 
 // A seeded random sample of n rows of a row-major [rows, dim] matrix (all of it, in order, when it holds

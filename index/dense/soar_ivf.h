@@ -63,6 +63,7 @@ class SoarIvf {
 
   size_t dim() const { return dim_; }
   size_t size() const { return ids_.size(); }  // vectors added
+  const std::vector<int64_t>& ids() const { return ids_; }
   size_t n_lists() const { return options_.n_lists; }
   size_t n_entries() const;  // list entries: vectors stored, spilled copies included
   size_t bytes() const;      // centroids, vectors and ids once, 4 bytes per list entry

@@ -121,6 +121,15 @@ TEST(Dense, DeletesAndReplacementsLeaveTheIndexAndStoreConsistent) {
   EXPECT_EQ(Ids(*hits), BruteForce(f, q, 5, {before[0]}));
 }
 
+// The base index file in the collection directory (dense-<generation>.faiss), or "".
+std::string DenseFile(const std::string& dir) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("dense-") && name.ends_with(".faiss")) return e.path().string();
+  }
+  return "";
+}
+
 TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
   Fixture f(500);
   ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "IVF8,Flat", .nprobe = 8}).ok());
@@ -128,22 +137,28 @@ TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
   auto expected = f.c->SearchVector(q, {.k = 10});
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(Ids(*expected), BruteForce(f, q, 10));  // nprobe = nlist: exhaustive
+  // The index is loaded by the first dense search; DenseInfo then says whether it had to be rebuilt.
+  auto search_then_info = [&] {
+    EXPECT_TRUE(f.c->SearchVector(q, {.k = 10}).ok());
+    return f.c->DenseInfo();
+  };
 
   f.Reopen();
-  auto info = f.c->DenseInfo();
+  auto info = search_then_info();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_FALSE(info->rebuilt);
   EXPECT_EQ(info->nprobe, 8u);
 
   // Flip bytes in the middle of the file: the checksum no longer matches.
-  const std::string path = f.tmp / "c/dense.faiss";
+  const std::string path = DenseFile(f.tmp / "c");
+  ASSERT_FALSE(path.empty());
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(static_cast<std::streamoff>(info->file_bytes / 2));
     file.write("\xde\xad\xbe\xef", 4);
   }
   f.Reopen();
-  info = f.c->DenseInfo();
+  info = search_then_info();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_TRUE(info->rebuilt);
   auto hits = f.c->SearchVector(q, {.k = 10});
@@ -152,14 +167,14 @@ TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
 
   // The rebuilt file was written back: the next open uses it.
   f.Reopen();
-  info = f.c->DenseInfo();
+  info = search_then_info();
   ASSERT_TRUE(info.ok());
   EXPECT_FALSE(info->rebuilt);
 
   // A missing file is rebuilt too.
-  std::filesystem::remove(path);
+  std::filesystem::remove(DenseFile(f.tmp / "c"));
   f.Reopen();
-  info = f.c->DenseInfo();
+  info = search_then_info();
   ASSERT_TRUE(info.ok());
   EXPECT_TRUE(info->rebuilt);
 }
@@ -172,13 +187,13 @@ TEST(Dense, SoarIndexInACollectionIsExactAtFullNprobePersistsAndTunes) {
   ASSERT_TRUE(hits.ok()) << hits.status().ToString();
   EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
   f.Reopen();
+  hits = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
   auto info = f.c->DenseInfo();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_FALSE(info->rebuilt);
   EXPECT_EQ(info->factory, "SOAR8");
-  hits = f.c->SearchVector(q, {.k = 10});
-  ASSERT_TRUE(hits.ok());
-  EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
   auto tuned = f.c->TuneDenseIndex(0.9, 10, 100);
   ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
   EXPECT_EQ(tuned->knob, "nprobe");
@@ -267,14 +282,21 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   for (const auto& h : *after) EXPECT_NE(h.id, "new");
   EXPECT_EQ(after->size(), docs.size());
 
-  // An ingest leaves DIR/dense.faiss current: a reader process loads it instead of rebuilding.
+  // An ingest leaves the base index file current: a reader process loads it, with nothing written
+  // since it to hold in memory.
   testing::WriteFile(tmp / "more.jsonl", "{\"_id\": \"m1\", \"text\": \"eggs and cholesterol\"}\n");
   ASSERT_TRUE(c->IngestFile(tmp / "more.jsonl", {}, {}).ok());
   auto reader = Collection::Open(tmp / "c", {.read_only = true});
   ASSERT_TRUE(reader.ok());
+  auto m1 = (*reader)->GetVector("m1");
+  ASSERT_TRUE(m1.ok() && m1->has_value());
+  auto found = (*reader)->SearchVector(**m1, {.k = 3, .hydrate = false});
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ((*found)[0].id, "m1");  // unit vectors: the nearest is itself
   auto info = (*reader)->DenseInfo();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_FALSE(info->rebuilt);
+  EXPECT_EQ(info->n_unindexed, 0u);
   EXPECT_EQ(info->n_vectors, docs.size() + 1);
 }
 
@@ -302,6 +324,143 @@ TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {
   EXPECT_NE(flat.status().message().find("2-D"), std::string::npos);
   testing::WriteFile(tmp / "f.npy", "not numpy");
   EXPECT_NE(ReadNpy(tmp / "f.npy").status().message().find("magic"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quarry
+
+namespace quarry {
+namespace {
+
+// Writes after the index was built (deletes, replacements, new and changed vectors) are searched at
+// once without rebuilding the index, and give what an index rebuilt from the final vectors gives:
+// in the writing process, in a reader process that loads the base and the changes since it, and
+// after the changes pass the threshold and are folded into a new base.
+TEST(Dense, IncrementalUpdatesGiveWhatARebuildGives) {
+  for (const std::string factory : {"Flat", "IVF4,Flat", "HNSW16", "SOAR4"}) {
+    SCOPED_TRACE(factory);
+    Fixture f(300, 13);
+    const size_t knob = factory.starts_with("HNSW") ? 1000 : 4;  // exhaustive: nprobe = nlist, efSearch >= n
+    ASSERT_TRUE(f.c->BuildDenseIndex({.factory = factory, .nprobe = knob, .ef_search = knob}).ok());
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> normal;
+    std::map<std::string, std::vector<float>> truth;
+    for (size_t i = 0; i < f.ids.size(); ++i) truth[f.ids[i]] = std::vector<float>(&f.vectors[i * kDim], &f.vectors[(i + 1) * kDim]);
+    auto random_vector = [&] {
+      std::vector<float> v(kDim);
+      for (auto& x : v) x = normal(rng);
+      return v;
+    };
+    auto expect_brute_force = [&](const Collection& c, const std::string& when) {
+      for (uint64_t seed = 1; seed <= 8; ++seed) {
+        const auto q = RandomQuery(seed);
+        std::vector<std::pair<float, std::string>> scored;
+        for (const auto& [id, v] : truth) scored.emplace_back(-Dot(v.data(), q.data()), id);
+        std::sort(scored.begin(), scored.end());
+        std::vector<std::string> want;
+        for (size_t i = 0; i < 10 && i < scored.size(); ++i) want.push_back(scored[i].second);
+        auto hits = c.SearchVector(q, {.k = 10});
+        ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+        EXPECT_EQ(Ids(*hits), want) << when << ", query " << seed;
+      }
+    };
+    for (int step = 0; step < 40; ++step) {
+      const std::string id = "doc" + std::to_string(rng() % 300);
+      switch (rng() % 4) {
+        case 0:  // deleted
+          ASSERT_TRUE(f.c->Delete(id).ok());
+          truth.erase(id);
+          break;
+        case 1:  // replaced: imported vectors do not follow a replaced text
+          ASSERT_TRUE(f.c->Upsert({{id, "", "new text", ""}}).ok());
+          truth.erase(id);
+          break;
+        default: {  // a new vector for an existing document (given back after a replacement, or changed)
+          if (!f.c->Get(id)->has_value()) break;
+          const auto v = random_vector();
+          ASSERT_TRUE(f.c->PutVectors({id}, v, kDim).ok());
+          truth[id] = v;
+        }
+      }
+    }
+    expect_brute_force(*f.c, "in the writer");
+    auto info = f.c->DenseInfo();
+    ASSERT_TRUE(info.ok());
+    EXPECT_GT(info->n_unindexed, 0u) << "the changes are searched from memory, not rebuilt";
+    EXPECT_EQ(info->n_vectors, truth.size());
+    {
+      auto reader = Collection::Open(f.tmp / "c", {.read_only = true});
+      ASSERT_TRUE(reader.ok());
+      expect_brute_force(**reader, "in a reader process");
+      EXPECT_FALSE((*reader)->DenseInfo()->rebuilt);
+    }
+    // Past the threshold the changes become a new base file.
+    std::vector<std::string> all;
+    std::vector<float> rows;
+    for (auto& [id, v] : truth) {
+      v = random_vector();
+      all.push_back(id);
+      rows.insert(rows.end(), v.begin(), v.end());
+    }
+    for (int round = 0; round < 20; ++round) ASSERT_TRUE(f.c->PutVectors(all, rows, kDim).ok());
+    info = f.c->DenseInfo();
+    ASSERT_TRUE(info.ok());
+    EXPECT_LT(info->n_unindexed, all.size() * 20) << "folded into a new base";
+    expect_brute_force(*f.c, "after the refresh");
+    auto check = f.c->Check();
+    ASSERT_TRUE(check.ok());
+    EXPECT_TRUE(check->ok()) << (check->problems.empty() ? "" : check->problems[0]);
+    f.Reopen();
+    expect_brute_force(*f.c, "reopened");
+  }
+}
+
+}  // namespace
+}  // namespace quarry
+
+namespace quarry {
+namespace {
+
+// HNSW cannot remove vectors: a new base keeps the deleted documents' entries and filters them at
+// search ('s' marks) until they pass a tenth of the index, when it is rebuilt from the vectors.
+TEST(Dense, IndexesThatCannotRemoveFilterStaleEntriesThenRebuild) {
+  Fixture f(400, 21);
+  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "HNSW16", .ef_search = 1000, .max_unindexed = 8}).ok());
+  std::set<std::string> deleted;
+  auto expect_brute_force = [&](const Collection& c, const std::string& when) {
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+      const auto q = RandomQuery(seed);
+      auto hits = c.SearchVector(q, {.k = 10});
+      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+      EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10, deleted)) << when << ", query " << seed;
+    }
+  };
+  for (int i = 0; i < 30; ++i) {  // 30 deletes: several new bases, stale entries below a tenth of 400
+    const std::string id = "doc" + std::to_string(i * 13 % 400);
+    ASSERT_TRUE(*f.c->Delete(id));
+    deleted.insert(id);
+  }
+  expect_brute_force(*f.c, "stale entries filtered");
+  auto info = f.c->DenseInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_LE(info->n_unindexed, 8u);
+  EXPECT_EQ(info->n_vectors, 370u);
+  {
+    auto reader = Collection::Open(f.tmp / "c", {.read_only = true});
+    ASSERT_TRUE(reader.ok());
+    expect_brute_force(**reader, "reader");
+  }
+  for (int i = 30; i < 60; ++i) {  // past a tenth of the index: rebuilt without them
+    const std::string id = "doc" + std::to_string(i * 13 % 400);
+    ASSERT_TRUE(*f.c->Delete(id));
+    deleted.insert(id);
+  }
+  expect_brute_force(*f.c, "after the rebuild");
+  f.Reopen();
+  expect_brute_force(*f.c, "reopened");
+  auto check = f.c->Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok()) << (check->problems.empty() ? "" : check->problems[0]);
 }
 
 }  // namespace

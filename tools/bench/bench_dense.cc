@@ -20,6 +20,7 @@
 #include "index/dense/autotune.h"
 #include "index/dense/faiss_index.h"
 #include "index/dense/soar_ivf.h"
+#include "tools/bench/clustered_vectors.h"
 
 using namespace quarry;
 
@@ -30,25 +31,6 @@ struct Args {
   uint64_t seed = 1;
   double spread = 2.0;  // noise norm relative to the (unit) cluster centre
 };
-
-// Unit vectors around random unit centres: x = normalize(centre + spread * noise).
-std::vector<float> Clustered(size_t n, size_t dim, const std::vector<float>& centres, float spread, std::mt19937_64& rng) {
-  const size_t n_centres = centres.size() / dim;
-  std::normal_distribution<float> normal;
-  std::uniform_int_distribution<size_t> pick(0, n_centres - 1);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = pick(rng);
-    float norm = 0;
-    for (size_t k = 0; k < dim; ++k) {
-      out[i * dim + k] = centres[c * dim + k] + spread * normal(rng);
-      norm += out[i * dim + k] * out[i * dim + k];
-    }
-    norm = std::sqrt(norm);
-    for (size_t k = 0; k < dim; ++k) out[i * dim + k] /= norm;
-  }
-  return out;
-}
 
 double Seconds(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -96,13 +78,11 @@ int main(int argc, char** argv) {
   omp_set_num_threads(static_cast<int>(a.threads));
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, a.threads);
   std::mt19937_64 rng(a.seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> centres(a.clusters * a.dim);
-  for (auto& x : centres) x = normal(rng) / std::sqrt(static_cast<float>(a.dim));  // norm ~1
+  const auto centres = bench::RandomCentres(a.clusters, a.dim, rng);
   const float spread = static_cast<float>(a.spread) / std::sqrt(static_cast<float>(a.dim));
-  const auto base = Clustered(a.n, a.dim, centres, spread, rng);
-  const auto queries = Clustered(a.queries, a.dim, centres, spread, rng);
-  const auto tuning_queries = Clustered(500, a.dim, centres, spread, rng);  // the tuner never sees `queries`
+  const auto base = bench::Clustered(a.n, a.dim, centres, spread, rng);
+  const auto queries = bench::Clustered(a.queries, a.dim, centres, spread, rng);
+  const auto tuning_queries = bench::Clustered(500, a.dim, centres, spread, rng);  // the tuner never sees `queries`
   std::vector<int64_t> ids(a.n);
   for (size_t i = 0; i < a.n; ++i) ids[i] = static_cast<int64_t>(i);
   constexpr size_t k = 10;

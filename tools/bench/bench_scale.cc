@@ -8,9 +8,15 @@
 //   bench_scale upsert DIR [--trials 20]
 //       writable open; time from Upsert of a new document to a search that finds it, and from Delete to
 //       a search that no longer does
+//   bench_scale dense WORK_DIR [--n 1000000] [--dim 384] [--factories "IVF1024,Flat;HNSW32"]
+//                              [--nprobe 16] [--ef-search 64] [--queries 1000]
+//       seeded clustered unit vectors imported into a collection of N documents; per factory: build,
+//       read-only open and first search, q/s on one thread and recall@10 against exact search, RSS, and
+//       the time from PutVectors of a changed vector to a search that finds it
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -23,7 +29,9 @@
 
 #include "eval/queries.h"
 #include "quarry/collection.h"
+#include "index/dense/faiss_index.h"
 #include "quarry/engine.h"
+#include "tools/bench/clustered_vectors.h"
 
 using namespace quarry;
 
@@ -195,6 +203,133 @@ int UpsertBench(std::vector<std::string> args) {
   return 0;
 }
 
+int DenseBench(std::vector<std::string> args) {
+  const size_t n = std::stoull(Flag(args, "--n", "1000000")), dim = std::stoull(Flag(args, "--dim", "384"));
+  const size_t n_queries = std::stoull(Flag(args, "--queries", "1000"));
+  const size_t nprobe = std::stoull(Flag(args, "--nprobe", "16")), ef = std::stoull(Flag(args, "--ef-search", "64"));
+  const std::string factories = Flag(args, "--factories", "IVF1024,Flat;HNSW32");
+  if (args.size() != 1) return std::fprintf(stderr, "usage: bench_scale dense WORK_DIR [--n N] [--dim D]\n"), 2;
+  const std::string dir = args[0] + "/dense";
+  std::filesystem::remove_all(dir);
+  std::mt19937_64 rng(1);
+  const auto centres = bench::RandomCentres(1000, dim, rng);
+  const float spread = 1.5f / std::sqrt(static_cast<float>(dim));
+  const auto vectors = bench::Clustered(n, dim, centres, spread, rng);
+  const auto queries = bench::Clustered(n_queries, dim, centres, spread, rng);
+  std::vector<std::string> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = "v" + std::to_string(i);
+  constexpr size_t kBatch = 10000;
+  double import_s = 0;
+  {
+    auto c = Collection::Open(dir, {.create_if_missing = true});
+    if (!c.ok()) Die(c.status());
+    for (size_t i = 0; i < n; i += kBatch) {
+      std::vector<Document> docs;
+      for (size_t j = i; j < std::min(n, i + kBatch); ++j) docs.push_back({ids[j], "", "", ""});
+      if (Status s = (*c)->Upsert(docs); !s.ok()) Die(s);
+    }
+    const auto t = Clock::now();
+    for (size_t i = 0; i < n; i += kBatch) {
+      const size_t m = std::min(n, i + kBatch) - i;
+      std::vector<std::string> batch_ids(ids.begin() + static_cast<std::ptrdiff_t>(i),
+                                         ids.begin() + static_cast<std::ptrdiff_t>(i + m));
+      std::vector<float> rows(vectors.begin() + static_cast<std::ptrdiff_t>(i * dim),
+                              vectors.begin() + static_cast<std::ptrdiff_t>((i + m) * dim));
+      if (Status s = (*c)->PutVectors(batch_ids, rows, dim); !s.ok()) Die(s);
+    }
+    import_s = Ms(t) / 1000;
+  }
+  // Exact neighbours, for recall.
+  auto exact = FaissIndex::Create(dim, "Flat", DenseMetric::kInnerProduct);
+  if (!exact.ok()) Die(exact.status());
+  std::vector<int64_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = static_cast<int64_t>(i);
+  if (Status s = (*exact)->Add(rows, vectors); !s.ok()) Die(s);
+  auto truth = (*exact)->Search(queries, 10);
+  if (!truth.ok()) Die(truth.status());
+  exact->reset();
+  std::printf("%s\n", nlohmann::json({{"phase", "dense_import"}, {"vectors", n}, {"dim", dim}, {"seconds", import_s},
+                                      {"vectors_per_s", n / import_s}})
+                          .dump()
+                          .c_str());
+  std::fflush(stdout);
+  for (size_t from = 0; from < factories.size();) {
+    size_t to = factories.find(';', from);
+    if (to == std::string::npos) to = factories.size();
+    const std::string factory = factories.substr(from, to - from);
+    from = to + 1;
+    double build_s = 0;
+    {
+      auto c = Collection::Open(dir);
+      if (!c.ok()) Die(c.status());
+      const auto t = Clock::now();
+      auto built = (*c)->BuildDenseIndex({.factory = factory, .nprobe = nprobe, .ef_search = ef});
+      if (!built.ok()) Die(built.status());
+      build_s = Ms(t) / 1000;
+    }
+    const auto t0 = Clock::now();
+    auto reader = Collection::Open(dir, {.read_only = true});
+    if (!reader.ok()) Die(reader.status());
+    const std::vector<float> first(queries.begin(), queries.begin() + static_cast<std::ptrdiff_t>(dim));
+    auto hit = (*reader)->SearchVector(first, {.k = 10, .hydrate = false});
+    if (!hit.ok()) Die(hit.status());
+    const double open_ms = Ms(t0);
+    std::vector<double> passes;
+    double recall = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+      tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+      size_t found = 0;
+      const auto t = Clock::now();
+      for (size_t q = 0; q < n_queries; ++q) {
+        const std::vector<float> v(queries.begin() + static_cast<std::ptrdiff_t>(q * dim),
+                                   queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * dim));
+        auto hits = (*reader)->SearchVector(v, {.k = 10, .hydrate = false});
+        if (!hits.ok()) Die(hits.status());
+        for (const auto& h : *hits) {
+          for (const auto& e : (*truth)[q]) found += ids[static_cast<size_t>(e.id)] == h.id;
+        }
+      }
+      passes.push_back(Ms(t) / 1000);
+      recall = static_cast<double>(found) / (10.0 * n_queries);
+    }
+    const nlohmann::json rss = Rss();
+    auto info = (*reader)->DenseInfo();
+    if (!info.ok()) Die(info.status());
+    reader->reset();
+    // Writes: a changed vector is found by the next search.
+    auto c = Collection::Open(dir);
+    if (!c.ok()) Die(c.status());
+    if (auto warm = (*c)->SearchVector(first, {.k = 1, .hydrate = false}); !warm.ok()) Die(warm.status());
+    std::vector<double> visible;
+    for (int trial = 0; trial < 20; ++trial) {
+      const std::string id = ids[static_cast<size_t>(trial) * 7919 % n];
+      std::vector<float> v(dim);
+      for (size_t i = 0; i < dim; ++i) v[i] = queries[(trial * 31 % n_queries) * dim + i] + 0.01f * (i % 3);
+      const auto t = Clock::now();
+      if (Status s = (*c)->PutVectors({id}, v, dim); !s.ok()) Die(s);
+      auto hits = (*c)->SearchVector(v, {.k = 1, .hydrate = false});
+      if (!hits.ok()) Die(hits.status());
+      if (hits->empty() || (*hits)[0].id != id) Die(Status::Internal("the changed vector was not found first"));
+      visible.push_back(Ms(t));
+      // Restore the original vector, so the next factory is measured on the same data.
+      const size_t row = static_cast<size_t>(trial) * 7919 % n;
+      const std::vector<float> original(vectors.begin() + static_cast<std::ptrdiff_t>(row * dim),
+                                        vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * dim));
+      if (Status s = (*c)->PutVectors({id}, original, dim); !s.ok()) Die(s);
+    }
+    std::sort(visible.begin(), visible.end());
+    nlohmann::json j = {{"phase", "dense"}, {"factory", factory}, {"vectors", n}, {"build_s", build_s},
+                        {"open_and_first_search_ms", open_ms}, {"qps_1_thread", n_queries / Median(passes)},
+                        {"recall_at_10", recall}, {"rss_kb", rss}, {"upsert_to_visible_ms_median", Median(visible)},
+                        {"upsert_to_visible_ms_max", visible.back()},
+                        {"knobs", {{"nprobe", info->nprobe}, {"ef_search", info->ef_search}}},
+                        {"rebuilt_at_open", info->rebuilt}, {"file_bytes", info->file_bytes}};
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +340,7 @@ int main(int argc, char** argv) {
   if (cmd == "ingest") return Ingest(args);
   if (cmd == "search") return SearchBench(args);
   if (cmd == "upsert") return UpsertBench(args);
+  if (cmd == "dense") return DenseBench(args);
   std::fprintf(stderr, "bench_scale: unknown command %s\n", cmd.c_str());
   return 2;
 }
