@@ -180,12 +180,12 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
 
 Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
   std::lock_guard lock(index_mu);
-  const uint64_t gen = generation.load();
-  if (!resmem || resmem_generation != gen) {
+  const uint64_t version = resmem_version.load();
+  if (!resmem || resmem_loaded != version) {
     QUARRY_ASSIGN_OR_RETURN(auto bytes, store->Get(kCfResMem, kResMemKey));
     if (!bytes) return Status::NotFound(store->dir() + ": no ResMem memory (run `quarry resmem build`)");
     QUARRY_ASSIGN_OR_RETURN(resmem, ResMem::Decode(*bytes));
-    resmem_generation = gen;
+    resmem_loaded = version;
   }
   return resmem;
 }

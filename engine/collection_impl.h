@@ -37,12 +37,12 @@ class Collection::Impl {
                       std::unique_ptr<LexicalStore::NewSegment> segment, uint64_t* n_replaced, bool sync);
 
   // --- reader state ---
-  std::atomic<uint64_t> generation{0};  // bumped after every committed write
+  std::atomic<uint64_t> resmem_version{0};  // bumped when BuildResMem stores a new memory
   mutable std::mutex index_mu;
   mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
   std::string reranker_cache_config;                     // guarded by index_mu
-  mutable uint64_t resmem_generation = UINT64_MAX;       // guarded by index_mu
+  mutable uint64_t resmem_loaded = UINT64_MAX;           // guarded by index_mu: resmem_version it holds
   // Dense retrieval (engine/dense.cc, engine/dense_view.h).
   mutable std::shared_ptr<const DenseView> dense_view;      // guarded by index_mu; null until first needed
   mutable std::shared_ptr<const DualEncoder> dense_encoder;  // guarded by index_mu

@@ -648,7 +648,6 @@ Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
     impl_->dense_view = view;
   }
   QUARRY_RETURN_IF_ERROR(impl_->RemoveUnusedDenseFiles());
-  impl_->generation.fetch_add(1);
   return view->n_vectors;
 }
 
@@ -701,7 +700,6 @@ Status Collection::PutVectors(const std::vector<std::string>& ids, const std::ve
   PutU64(&batch, store.cf(kCfMeta), kMetaDenseGeneration, gen + 1);
   PutU64(&batch, store.cf(kCfMeta), kMetaDenseCount, count);
   QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
-  impl_->generation.fetch_add(1);
   if (table != VectorTable::kDocuments) return Status::Ok();
   impl_->dense_pending = Impl::DensePending{};
   impl_->dense_pending.active = true;

@@ -107,7 +107,6 @@ Status Collection::Impl::ApplyUpserts(const std::vector<Document>& docs, std::ve
   next_docnum = next;
   n_docs = live;
   if (n_replaced) *n_replaced += replaced;
-  generation.fetch_add(1);
   return CommitDense();
 }
 
@@ -143,7 +142,6 @@ Result<bool> Collection::Delete(std::string_view id) {
   }
   impl_->lexical->Commit();
   --impl_->n_docs;
-  impl_->generation.fetch_add(1);
   QUARRY_RETURN_IF_ERROR(impl_->CommitDense());
   return true;
 }

@@ -125,7 +125,6 @@ Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, cons
   // The config is written with the caches, so a half-built cache is never taken for a complete one.
   batch.Put(store.cf(kCfMeta), kMetaRerankCache, RerankCacheConfig(model_dir, options));
   QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
-  impl_->generation.fetch_add(1);
   return n;
 }
 

@@ -75,7 +75,7 @@ Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const 
   rocksdb::WriteBatch batch;
   batch.Put(impl_->store->cf(kCfResMem), kResMemKey, resmem->Encode());
   QUARRY_RETURN_IF_ERROR(impl_->store->Write(&batch, /*sync=*/true));
-  impl_->generation.fetch_add(1);
+  impl_->resmem_version.fetch_add(1);
   return Status::Ok();
 }
 
