@@ -43,4 +43,20 @@ std::string_view TruncateUtf8(std::string_view s, size_t max_bytes) {
   return s.substr(0, end);
 }
 
+bool IsRunSafeId(std::string_view id, std::string* why) {
+  if (id.empty()) {
+    *why = "is empty";
+    return false;
+  }
+  for (char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) {
+      *why = u == ' ' ? "contains a space" : u == '\t' ? "contains a tab" : "contains a control character";
+      *why += " (TREC runs and qrels separate fields by whitespace)";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace quarry

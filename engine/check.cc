@@ -89,6 +89,34 @@ Result<CheckReport> Collection::Check(bool repair) const {
 
   // Dense vectors belong to live documents, have the configured dim, and are counted right.
   QUARRY_RETURN_IF_ERROR(impl_->CheckDense(snap, doc_ids, &report));
+
+  // BlockRank caches belong to live documents and decode (their shapes are checked against the model
+  // when one is loaded: a search encodes a document whose cache does not fit); ResMem's memory decodes.
+  {
+    uint64_t n_caches = 0;
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfRerankCache)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++n_caches;
+      if (it->key().size() != 4) {
+        problem("rerank_cache: key of " + std::to_string(it->key().size()) + " bytes");
+        continue;
+      }
+      const DocNum d = DecodeFixed32BE(it->key().data());
+      if (!doc_ids.count(d)) problem("rerank_cache: cache of doc " + std::to_string(d) + ", which is not in docs");
+      auto decoded = DecodeBlockCache(std::string_view(it->value().data(), it->value().size()));
+      if (!decoded.ok()) problem("rerank_cache: doc " + std::to_string(d) + ": " + decoded.status().message());
+    }
+    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan rerank_cache"));
+    QUARRY_ASSIGN_OR_RETURN(auto cache_config, store.Get(kCfMeta, kMetaRerankCache, snap));
+    if (n_caches > 0 && !cache_config) problem("rerank_cache: caches without meta rerank_cache.config");
+  }
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto memory, store.Get(kCfResMem, kResMemKey, snap));
+    if (memory) {
+      auto decoded = ResMem::Decode(*memory);
+      if (!decoded.ok()) problem("resmem: " + decoded.status().message());
+    }
+  }
   return report;
 }
 

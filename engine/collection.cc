@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/coding.h"
+#include "common/utf8.h"
 #include "engine/collection_impl.h"
 #include "engine/snippet.h"
 
@@ -121,6 +122,9 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   auto t0 = Clock::now();
+  if (const size_t bad = FindInvalidUtf8(query); bad != std::string_view::npos) {
+    return Status::InvalidArgument("query: invalid UTF-8 at byte " + std::to_string(bad));
+  }
   QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(index.analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);

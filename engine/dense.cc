@@ -8,8 +8,10 @@
 // the new configuration, so a failed or killed rebuild leaves the old vectors and index untouched.
 // 'c' + BE32 doc marks a document whose vector changed since the base file (it is searched from memory
 // until the next base); 's' + BE32 doc a base entry that is stale but could not be removed (HNSW, SOAR).
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -249,6 +251,17 @@ Result<std::shared_ptr<const DenseView>> Collection::Impl::CurrentDenseView(bool
   std::unique_lock<std::mutex> write_lock;
   if (writable && !holding_write_lock) write_lock = std::unique_lock(write_mu, std::try_to_lock);
   const bool can_write_back = writable && (holding_write_lock || write_lock.owns_lock());
+  if (!writable) {
+    // A reader's view may name a base file the writer has replaced (and removed) since: catch up.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      QUARRY_ASSIGN_OR_RETURN(auto meta, store->Get(kCfMeta, kMetaDenseBase));
+      const auto m = meta ? nlohmann::json::parse(*meta, nullptr, false) : nlohmann::json();
+      const std::string file = m.is_object() ? m.value("file", "") : "";
+      if (file.empty() || fs::exists(store->dir() + "/" + file)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 << std::min(attempt, 4)));
+      QUARRY_RETURN_IF_ERROR(store->CatchUp());
+    }
+  }
   // Everything is read as of one snapshot; its generation tells CommitDense whether a write that
   // committed meanwhile is already in the view.
   const auto snapshot = store->TakeSnapshot();
@@ -816,7 +829,17 @@ Status Collection::Impl::CheckDense(const Store::Snapshot* snap, const std::unor
     problem(config.status().message());
     return Status::Ok();
   }
-  if (!*config) return Status::Ok();
+  if (!*config) {
+    // Vectors are written with their configuration (PutVectors) or switched to with it (rebuilds), so
+    // vectors of space 0 without one are damage. (Spaces above 0 that nothing names are an interrupted
+    // rebuild's, invisible, and removed by the next writable open.)
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator(ReadOptionsAt(snap), store->cf(kCfDense)));
+    for (const char* prefix : {"d", "q"}) {
+      it->Seek(prefix);
+      if (it->Valid() && it->key().starts_with(prefix)) problem("dense: vectors stored without a dense configuration");
+    }
+    return FromRocks(it->status(), store->dir() + ": scan dense");
+  }
   const uint32_t space = SpaceOf(**config);
   const size_t dim = (**config)["dim"].get<size_t>();
   uint64_t n_doc_vectors = 0;

@@ -51,10 +51,15 @@ Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ran
   for (size_t i = 0; i < hits.size(); ++i) {
     QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfRerankCache, EncodeFixed32BE(hits[i].doc)));
     if (bytes) {
-      QUARRY_ASSIGN_OR_RETURN(caches[i], DecodeBlockCache(*bytes));
-    } else {  // ingested after the caches were built
-      QUARRY_ASSIGN_OR_RETURN(caches[i], ranker.EncodeDocument(docs[i]));
+      auto decoded = DecodeBlockCache(*bytes);
+      if (decoded.ok() && ranker.CacheFits(*decoded)) {
+        caches[i] = std::move(*decoded);
+        continue;
+      }
+      // A damaged entry (quarry check reports it) is not worth failing the search over.
     }
+    // Ingested after the caches were built, or damaged: encoded now.
+    QUARRY_ASSIGN_OR_RETURN(caches[i], ranker.EncodeDocument(docs[i]));
   }
   std::vector<const BlockCache*> ptrs;
   for (const auto& c : caches) ptrs.push_back(&c);

@@ -106,9 +106,8 @@ Evaluation Evaluate(const Qrels& qrels, Run run, const std::vector<Metric>& metr
   SortRun(&run);
   Evaluation ev;
   ev.metrics = metrics;
-  for (const auto& [qid, judged] : qrels) {
-    if (std::any_of(judged.begin(), judged.end(), [](const auto& j) { return j.second > 0; })) ev.qids.push_back(qid);
-  }
+  // Every judged query counts, as with trec_eval -c: one without a relevant document scores 0.
+  for (const auto& [qid, judged] : qrels) ev.qids.push_back(qid);
   const std::vector<RunEntry> empty;
   ev.per_query.assign(metrics.size(), std::vector<double>(ev.qids.size(), 0));
   ev.mean.assign(metrics.size(), 0);

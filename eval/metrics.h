@@ -1,8 +1,8 @@
 // Retrieval metrics with trec_eval's conventions:
 //  - a run is ranked by score descending, ties by docid descending (SortRun);
 //  - relevant means grade > 0; unjudged documents are non-relevant;
-//  - the queries evaluated are those of the qrels with at least one relevant document; one with no
-//    run entries scores 0;
+//  - the queries evaluated are those of the qrels (trec_eval -c): one with no run entries, or with
+//    no relevant document, scores 0;
 //  - nDCG@k: gain = grade, discount log2(rank + 1), ideal from the qrels' grades (ndcg_cut);
 //    Recall@k: relevant in top k / relevant; MRR@k: 1 / rank of the first relevant in the top k;
 //    P@k: relevant in top k / k; MAP (map@k): sum of precision at each relevant retrieved (in the top k)

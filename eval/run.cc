@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <utility>
+
+#include "common/utf8.h"
 #include <sstream>
 
 namespace quarry::eval {
@@ -12,8 +16,10 @@ Result<Run> LoadRun(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::NotFound(path + ": cannot open run");
   Run run;
+  std::map<std::pair<std::string, std::string>, uint64_t> line_of;
   std::string line;
   for (uint64_t n = 1; std::getline(in, line); ++n) {
+    if (n == 1) line = std::string(StripBom(line));
     std::istringstream fields(line);
     std::string qid, q0, doc, rank, score_text;
     if (!(fields >> qid)) continue;  // blank line
@@ -24,6 +30,11 @@ Result<Run> LoadRun(const std::string& path) {
     const double score = std::strtod(score_text.c_str(), &end);
     if (end != score_text.c_str() + score_text.size()) {
       return Status::InvalidArgument(path + ":" + std::to_string(n) + ": score '" + score_text + "' is not a number");
+    }
+    // trec_eval refuses a document retrieved twice for a query (it would be counted twice).
+    if (auto [it, fresh] = line_of.emplace(std::make_pair(qid, doc), n); !fresh) {
+      return Status::InvalidArgument(path + ":" + std::to_string(n) + ": query '" + qid + "' retrieves document '" + doc +
+                                     "' again (first on line " + std::to_string(it->second) + ")");
     }
     run[qid].push_back({doc, score});
   }
@@ -40,6 +51,13 @@ void SortRun(Run* run) {
 }
 
 Status WriteRun(const std::string& path, const Run& run, const std::string& tag) {
+  std::string why;
+  for (const auto& [qid, entries] : run) {
+    if (!IsRunSafeId(qid, &why)) return Status::InvalidArgument(path + ": query id '" + qid + "' " + why);
+    for (const auto& e : entries) {
+      if (!IsRunSafeId(e.doc, &why)) return Status::InvalidArgument(path + ": document id '" + e.doc + "' " + why);
+    }
+  }
   FILE* f = std::fopen(path.c_str(), "w");
   if (!f) return Status::IOError(path + ": cannot write run");
   for (const auto& [qid, entries] : run) {

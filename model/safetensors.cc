@@ -155,7 +155,9 @@ Status Checkpoint::AddFile(const std::string& path) {
   if (!header.is_object()) return bad("safetensors header is not a JSON object");
   const size_t data_start = 8 + header_len;
   const size_t data_size = file->size() - data_start;
-  for (auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& name = item.key();
+    const nlohmann::json& info = item.value();
     if (name == "__metadata__") continue;
     auto tensor_bad = [&](const std::string& what) { return bad("tensor '" + name + "': " + what); };
     TensorView t;

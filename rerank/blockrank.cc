@@ -290,15 +290,27 @@ Result<BlockCache> BlockRanker::EncodeDocument(const BlockRankDocument& doc) con
   return RunBlock(p.blocks[1], p.positions[1], {instruction.get()}, nullptr);
 }
 
+bool BlockRanker::CacheFits(const BlockCache& cache) const {
+  const auto& c = model_->config();
+  const size_t row = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
+  if (cache.k.size() != size_t(options_.scoring_layer) + 1 || cache.v.size() != size_t(options_.scoring_layer)) return false;
+  if (cache.n_tokens == 0 || cache.n_tokens > (1u << 20)) return false;
+  for (const auto& m : cache.k) {
+    if (m.size() != cache.n_tokens * row) return false;
+  }
+  for (const auto& m : cache.v) {
+    if (m.size() != cache.n_tokens * row) return false;
+  }
+  return true;
+}
+
 Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
                                                      const std::vector<const BlockCache*>& docs) const {
   if (docs.empty()) return std::vector<double>{};
   QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
   const auto& c = model_->config();
   for (const BlockCache* doc : docs) {
-    if (doc->k.size() != size_t(options_.scoring_layer) + 1 || doc->v.size() != size_t(options_.scoring_layer)) {
-      return Status::InvalidArgument("blockrank: a document cache was made with another scoring layer");
-    }
+    if (!CacheFits(*doc)) return Status::InvalidArgument("blockrank: a document cache does not fit this model and options");
   }
   const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, query, {{"", "", ""}}, options_);
   const std::vector<int32_t>& ids = p.blocks.back();
@@ -360,6 +372,7 @@ Result<BlockCache> DecodeBlockCache(std::string_view in) {
     const size_t width = dtype == CacheDType::kF32 ? 4 : 2;
     if (!GetVarint64(&in, &size) || size > in.size() / width) return false;
     m->resize(size);
+    if (size == 0) return true;
     if (dtype == CacheDType::kF32) {
       std::memcpy(m->data(), in.data(), size * 4);
     } else {
@@ -372,6 +385,8 @@ Result<BlockCache> DecodeBlockCache(std::string_view in) {
     in.remove_prefix(size * width);
     return true;
   };
+  // Each matrix takes at least its one-byte size, which bounds the counts by the bytes left.
+  if (n_k > in.size() || n_v > in.size() - n_k) return bad();
   cache.k.resize(n_k);
   cache.v.resize(n_v);
   for (auto& m : cache.k) if (!get(&m)) return bad();

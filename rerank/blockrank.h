@@ -87,6 +87,8 @@ class BlockRanker {
   // Decoupled mode (query_in_instruction = false) only. The cache of a document's block: it sees the
   // instruction block, whose cache is computed once per ranker.
   Result<BlockCache> EncodeDocument(const BlockRankDocument& doc) const;
+  // Whether a decoded cache has the layers and matrix shapes this model and options make.
+  bool CacheFits(const BlockCache& cache) const;
   // Scores with cached document blocks: only the query block is computed. Same scores as Score() of
   // the same documents in decoupled mode (within float rounding).
   Result<std::vector<double>> ScoreCached(const std::string& query, const std::vector<const BlockCache*>& docs) const;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/coding.h"
+#include "common/json.h"
 
 namespace quarry {
 
@@ -69,8 +70,15 @@ std::vector<ScoredDoc> TrainingResiduals(const std::vector<ScoredDoc>& candidate
 }
 
 Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, const ResMemParams& params) {
-  if (params.k == 0 || params.depth == 0 || !(params.sigma > 0) || !(params.temperature > 0)) {
-    return Status::InvalidArgument("resmem: k and depth must be positive, sigma and temperature > 0");
+  if (params.k == 0 || params.depth == 0 || !(params.sigma > 0) || !(params.temperature > 0) ||
+      !std::isfinite(params.sigma) || !std::isfinite(params.temperature) || !std::isfinite(params.lambda)) {
+    return Status::InvalidArgument("resmem: k and depth must be positive, sigma and temperature finite and > 0, "
+                                   "lambda finite");
+  }
+  for (const auto& q : memory) {
+    for (const auto& [doc, r] : q.residuals) {
+      if (!std::isfinite(r)) return Status::InvalidArgument("resmem: query '" + q.id + "' has a non-finite residual");
+    }
   }
   std::unique_ptr<ResMem> r(new ResMem());
   r->params_ = params;
@@ -153,16 +161,17 @@ Result<std::unique_ptr<ResMem>> ResMem::Decode(std::string_view in) {
   std::string_view params_json;
   if (!GetLengthPrefixed(&in, &params_json)) return corrupt("truncated parameters");
   ResMemParams params;
-  try {
-    auto j = nlohmann::json::parse(params_json);
-    params.k = j.at("k");
-    params.sigma = j.at("sigma");
-    params.temperature = j.at("temperature");
-    params.lambda = j.at("lambda");
-    params.depth = j.at("depth");
-  } catch (const nlohmann::json::exception& e) {
-    return corrupt(std::string("parameters: ") + e.what());
+  auto j = ParseJson(params_json, "resmem parameters");
+  if (!j.ok() || !j->is_object()) return corrupt("parameters are not a JSON object");
+  for (const char* key : {"k", "sigma", "temperature", "lambda", "depth"}) {
+    if (!j->contains(key) || !(*j)[key].is_number()) return corrupt(std::string("parameter '") + key + "' is not a number");
   }
+  if (!(*j)["k"].is_number_unsigned() || !(*j)["depth"].is_number_unsigned()) return corrupt("k and depth must be counts");
+  params.k = (*j)["k"].get<size_t>();
+  params.sigma = (*j)["sigma"].get<float>();
+  params.temperature = (*j)["temperature"].get<float>();
+  params.lambda = (*j)["lambda"].get<float>();
+  params.depth = (*j)["depth"].get<size_t>();
   uint64_t n;
   if (!GetVarint64(&in, &n)) return corrupt("truncated query count");
   std::vector<MemoryQuery> memory;

@@ -106,9 +106,9 @@ if dense:
     imp = one("dense_import")
     print(f"\n== dense: {imp.get('vectors', 0):,} x {imp.get('dim', 0)} seeded clustered unit vectors, inner product")
     print(f"import (PutVectors): {imp.get('vectors_per_s', 0):,.0f} vectors/s")
-    print(f"{'index':<14} {'build s':>8} {'open+1st ms':>12} {'q/s 1 thr':>10} {'recall@10':>10} {'anon MiB':>9} {'file MiB':>9} {'write->visible ms (median/max)':>31}")
+    print(f"{'index':<14} {'build s':>8} {'open+1st ms':>12} {'q/s 1 thr':>10} {'recall@10':>10} {'+anon MiB':>9} {'file MiB':>9} {'write->visible ms (median/max)':>31}")
     for d in dense:
         print(f"{d['factory']:<14} {d['build_s']:>8.1f} {d['open_and_first_search_ms']:>12.1f} {d['qps_1_thread']:>10,.0f} "
-              f"{d['recall_at_10']:>10.4f} {d['rss_kb'].get('RssAnon', 0) / 1024:>9.0f} {d.get('file_bytes', 0) / 2**20:>9.0f} "
+              f"{d['recall_at_10']:>10.4f} {d['reader_rss_growth_kb'].get('RssAnon', 0) / 1024:>9.0f} {d.get('file_bytes', 0) / 2**20:>9.0f} "
               f"{d['upsert_to_visible_ms_median']:>15.2f} / {d['upsert_to_visible_ms_max']:.1f}")
 PY

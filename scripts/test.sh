@@ -1,8 +1,33 @@
 #!/usr/bin/env bash
-# Installs missing dependencies, builds everything and runs every test suite (ctest).
+# Installs missing dependencies, builds everything and runs every test suite (ctest); then builds the
+# same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang) and runs it, and runs each
+# libFuzzer target of tests/fuzz for QUARRY_FUZZ_SECONDS (default 4) on its seed corpus.
+#   scripts/test.sh             both parts (what CI runs)
+#   scripts/test.sh --quick     the regular build and suite only
+#   scripts/test.sh --sanitize  the sanitizer build, suite and fuzzing only
 # Tests that need ../shared skip with a message naming what is missing when it is absent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/build.sh" -DQUARRY_BUILD_TESTS=ON
-cd "${QUARRY_BUILD_DIR:-$root/build}"
-ctest --output-on-failure -j "$(nproc)" --timeout 900
+mode=all
+case "${1:-}" in
+  "") ;;
+  --quick) mode=quick ;;
+  --sanitize) mode=sanitize ;;
+  *) echo "usage: scripts/test.sh [--quick|--sanitize]" >&2; exit 2 ;;
+esac
+if [ "$mode" != sanitize ]; then
+  "$root/scripts/build.sh" -DQUARRY_BUILD_TESTS=ON
+  (cd "${QUARRY_BUILD_DIR:-$root/build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+fi
+if [ "$mode" != quick ]; then
+  "$root/scripts/setup.sh"
+  sanitize=${QUARRY_SANITIZE_BUILD_DIR:-$root/build-sanitize}
+  CC=clang CXX=clang++ cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    -DQUARRY_SANITIZE=ON -DQUARRY_BUILD_FUZZ=ON -DQUARRY_BUILD_BENCH=OFF -DQUARRY_BUILD_TESTS=ON >/dev/null
+  cmake --build "$sanitize" -j "$(nproc)"
+  export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0
+  (cd "$sanitize" && ctest --output-on-failure -j "$(nproc)" --timeout 1800)
+  "$root/scripts/fuzz.sh" "$sanitize/quarry_fuzz" "${QUARRY_FUZZ_SECONDS:-4}"
+fi

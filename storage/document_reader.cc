@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/json.h"
 #include "common/utf8.h"
 
 namespace quarry {
@@ -36,6 +37,7 @@ Result<bool> DocumentReader::Next(Document* doc) {
     ++line_number_;
     bytes_read_ += line_.size() + 1;
     if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    if (line_number_ == 1 && line_.starts_with("\xEF\xBB\xBF")) line_.erase(0, 3);  // a byte order mark
     if (line_.find_first_not_of(" \t") == std::string::npos) continue;
     if (const size_t bad = FindInvalidUtf8(line_); bad != std::string::npos) {
       return Error("invalid UTF-8 at byte " + std::to_string(bad));
@@ -43,6 +45,7 @@ Result<bool> DocumentReader::Next(Document* doc) {
     Status s = options_.format == InputFormat::kMsMarco ? ParseTsv(doc) : ParseJson(doc);
     if (!s.ok()) return s;
     if (doc->id.empty()) return Error("empty document id");
+    if (std::string why; !IsRunSafeId(doc->id, &why)) return Error("document id '" + doc->id + "' " + why);
     const uint64_t size = doc->title.size() + doc->text.size() + doc->metadata.size();
     if (size > options_.max_doc_bytes) {
       return Error("document '" + doc->id + "' is " + std::to_string(size) + " bytes, over the limit of " +
@@ -82,12 +85,9 @@ bool JsonIdToString(const nlohmann::json& v, std::string* out) {
 }  // namespace
 
 Status DocumentReader::ParseJson(Document* doc) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line_);
-  } catch (const nlohmann::json::exception& e) {
-    return Error(std::string("malformed JSON: ") + e.what());
-  }
+  auto parsed = quarry::ParseJson(line_, "");
+  if (!parsed.ok()) return Error(parsed.status().message());
+  const nlohmann::json& j = *parsed;
   if (!j.is_object()) return Error("expected a JSON object");
   auto id = j.find(options_.id_field);
   if (id == j.end()) return Error("missing id field \"" + options_.id_field + "\"");
@@ -103,7 +103,7 @@ Status DocumentReader::ParseJson(Document* doc) {
   }
   doc->metadata.clear();
   if (auto meta = j.find(options_.metadata_field); meta != j.end() && !meta->is_null()) {
-    doc->metadata = meta->dump();
+    doc->metadata = DumpJson(*meta);
   }
   return Status::Ok();
 }

@@ -4,6 +4,10 @@
 #include <rocksdb/filter_policy.h>
 
 #include <stdlib.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <filesystem>
 
@@ -114,7 +118,17 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
     // A secondary instance opens every table file up front (max_open_files -1) and keeps it open, so a
     // concurrent writer's compactions cannot remove a file it has yet to read.
     db_options.max_open_files = -1;
-    std::string tmpl = (fs::temp_directory_path() / "quarry-reader-XXXXXX").string();
+    // Its directory is named by this process's id, so that those of killed readers can be removed.
+    std::error_code tmp_ec;
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), tmp_ec)) {
+      const std::string name = e.path().filename().string();
+      unsigned long pid = 0;
+      if (std::sscanf(name.c_str(), "quarry-reader-%lu-", &pid) == 1 && pid > 0 &&
+          !fs::exists("/proc/" + std::to_string(pid), tmp_ec)) {
+        fs::remove_all(e.path(), tmp_ec);
+      }
+    }
+    std::string tmpl = (fs::temp_directory_path() / ("quarry-reader-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data())) return Status::IOError("cannot create a reader directory under " + fs::temp_directory_path().string());
     store->secondary_dir_ = tmpl;
     s = rocksdb::DB::OpenAsSecondary(db_options, dir, store->secondary_dir_, present, &handles, &raw);
@@ -256,6 +270,18 @@ Status Store::ForEachDocument(const std::function<bool(DocNum, const Document&)>
 
 Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   if (read_only_) return Status::FailedPrecondition(dir_ + ": opened read-only");
+  // Debian's RocksDB is built with assertions, and a WAL append that hits a full disk aborts the process
+  // in one of them; so a write is refused while it still fits, leaving room for the flushes after it.
+  struct statvfs fs_stats;
+  if (::statvfs(dir_.c_str(), &fs_stats) == 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs_stats.f_bavail) * fs_stats.f_frsize;
+    const uint64_t needed = kDiskReserve + 3 * static_cast<uint64_t>(batch->GetDataSize());
+    if (free_bytes < needed) {
+      return Status::IOError(dir_ + ": disk full: " + std::to_string(free_bytes >> 20) + " MiB free, a write of " +
+                             std::to_string(batch->GetDataSize() >> 10) + " KiB needs " + std::to_string(needed >> 20) +
+                             " MiB (nothing was written)");
+    }
+  }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return FromRocks(db_->Write(wo, batch), dir_ + ": write");

@@ -98,7 +98,10 @@ class Store {
                          const Snapshot* snap = nullptr) const;
 
   // Applies a batch atomically. `sync` makes it durable against power loss, not only process death.
+  // IOError "disk full" (and nothing written) when the disk has less than kDiskReserve free beyond
+  // three times the batch.
   Status Write(rocksdb::WriteBatch* batch, bool sync);
+  static constexpr uint64_t kDiskReserve = 8 << 20;
 
   // Bytes of all files in the collection directory.
   uint64_t DiskBytes() const;

@@ -1,6 +1,7 @@
 #include "index/dense/npy.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -10,6 +11,10 @@ Result<NpyMatrix> ReadNpy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(path + ": cannot open");
   auto bad = [&](const std::string& what) { return Status::InvalidArgument(path + ": " + what); };
+  // Every size the header claims is checked against the file's before anything is allocated.
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return Status::IOError(path + ": " + ec.message());
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) return bad("not a .npy file (bad magic)");
   size_t header_len = 0;
@@ -24,6 +29,10 @@ Result<NpyMatrix> ReadNpy(const std::string& path) {
   } else {
     return bad("unsupported .npy version " + std::to_string(magic[6]));
   }
+  const uint64_t prefix = magic[6] == 1 ? 10 : 12;
+  if (header_len > 1 << 20 || header_len > file_size - std::min(file_size, prefix)) {
+    return bad("header claims " + std::to_string(header_len) + " bytes; the file has " + std::to_string(file_size));
+  }
   std::string header(header_len, '\0');
   if (!in.read(header.data(), static_cast<std::streamsize>(header_len))) return bad("truncated header");
   std::smatch m;
@@ -35,8 +44,17 @@ Result<NpyMatrix> ReadNpy(const std::string& path) {
     return bad("shape is not 2-D (rows, dim)");
   }
   NpyMatrix out;
-  out.rows = std::stoull(m[1]);
-  out.cols = std::stoull(m[2]);
+  const std::string rows_text = m[1], cols_text = m[2];
+  if (rows_text.size() > 18 || cols_text.size() > 18) return bad("shape (" + rows_text + ", " + cols_text + ") too large");
+  out.rows = std::stoull(rows_text);
+  out.cols = std::stoull(cols_text);
+  const uint64_t item = descr == "<f4" ? 4 : 8;
+  const uint64_t data_bytes = file_size - prefix - header_len;
+  if (out.cols == 0) return bad("shape (" + rows_text + ", 0) has no columns");
+  if (out.rows > data_bytes / item / out.cols) {
+    return bad("truncated data: shape (" + rows_text + ", " + cols_text + ") needs more than the " +
+               std::to_string(data_bytes) + " data bytes the file has");
+  }
   const size_t n = out.rows * out.cols;
   out.data.resize(n);
   if (descr == "<f4") {

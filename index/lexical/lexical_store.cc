@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -181,7 +182,19 @@ Result<std::unique_ptr<LexicalStore>> LexicalStore::Open(Store* store, bool writ
     batch.Put(store->cf(kCfMeta), kMetaLexAnalyzer, s->settings_.ToJson());
     QUARRY_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
   }
-  QUARRY_RETURN_IF_ERROR(s->Load());
+  // A reader's view of the manifest may name a segment a merge has just replaced and removed: it then
+  // catches up with the writer (whose newer manifest names files that exist) and loads again.
+  for (int attempt = 0;; ++attempt) {
+    Status loaded = s->Load();
+    if (loaded.ok()) break;
+    if (writable || loaded.code() != StatusCode::kNotFound) return loaded;
+    if (attempt == 8) {
+      return Status::Corruption(loaded.message() + "; `quarry check " + store->dir() +
+                                " --repair` rebuilds it from the stored documents");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << std::min(attempt, 4)));
+    QUARRY_RETURN_IF_ERROR(store->CatchUp());
+  }
   if (writable) {
     s->merger_ = std::thread([p = s.get()] { p->MergeLoop(); });
     std::lock_guard lock(s->commit_mu_);
@@ -220,6 +233,8 @@ Status LexicalStore::Load() {
       live.segment = std::move(*opened);
     } else if (!opened.ok() && opened.status().code() == StatusCode::kIOError) {
       return opened.status();
+    } else if (!writable_ && !opened.ok() && opened.status().code() == StatusCode::kNotFound) {
+      return opened.status();  // maybe merged away since this reader's view: Open catches up and retries
     } else if (!writable_) {
       return Status::Corruption((opened.ok() ? SegmentPath(info.id) + ": segment covers other doc numbers than recorded"
                                              : opened.status().message()) +

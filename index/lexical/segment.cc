@@ -525,6 +525,8 @@ bool Segment::Cursor::Decode(uint32_t b, PostingsBlock* out) const {
     end = Load<uint32_t>(skips_ + uint64_t{b} * kSkipSize + 4);
     if (begin > end || end > blocks_size_) return false;
     if (b) prev = Load<uint32_t>(skips_ + uint64_t{b - 1} * kSkipSize);
+    // Docs ascend from prev + 1, so prev below the range would let them fall outside it.
+    if (prev < int64_t{base_} - 1) return false;
   }
   if (!DecodeBlock(blocks_ + begin, end - begin, prev, end_, out)) return false;
   const uint32_t expected = b + 1 < n_blocks_ ? kBlockSize : df_ - b * kBlockSize;

@@ -16,7 +16,7 @@ double Metric1(const std::string& spec, const Qrels& qrels, const ::quarry::eval
 class Conventions : public ::testing::Test {
  protected:
   // q1: graded judgements and an unjudged hit; q2: one relevant doc found first; q3: no relevant
-  // document (not evaluated); q4: judged but absent from the run (scores 0).
+  // document (evaluated, as trec_eval -c does: scores 0); q4: judged but absent from the run (scores 0).
   Qrels qrels_ = {{"q1", {{"a", 1}, {"b", 2}, {"c", 0}}},
                   {"q2", {{"x", 1}}},
                   {"q3", {{"y", 0}}},
@@ -32,7 +32,7 @@ TEST_F(Conventions, TableOfMetrics) {
   const double ndcg3_q1 = (2 / std::log2(3.0) + 1 / std::log2(4.0)) / (2 + 1 / std::log2(3.0));
   const struct {
     std::string metric;
-    double q1;  // q2 scores 1 on every metric below, q4 scores 0
+    double q1;  // q2 scores 1 on every metric below, q3 and q4 score 0
   } cases[] = {
       {"ndcg@3", ndcg3_q1},
       {"ndcg@1", 0.0},
@@ -44,19 +44,22 @@ TEST_F(Conventions, TableOfMetrics) {
       {"map@2", (1.0 / 2) / 2},
   };
   for (const auto& c : cases) {
-    EXPECT_NEAR(Metric1(c.metric, qrels_, run_), (c.q1 + 1 + 0) / 3, 1e-12) << c.metric;
+    EXPECT_NEAR(Metric1(c.metric, qrels_, run_), (c.q1 + 1 + 0 + 0) / 4, 1e-12) << c.metric;
   }
   // P@k divides by k even when fewer documents were retrieved (q2 has one).
-  EXPECT_NEAR(Metric1("p@2", qrels_, run_), (0.5 + 0.5 + 0) / 3, 1e-12);
-  EXPECT_NEAR(Metric1("p@5", qrels_, run_), (0.4 + 0.2 + 0) / 3, 1e-12);
+  EXPECT_NEAR(Metric1("p@2", qrels_, run_), (0.5 + 0.5 + 0 + 0) / 4, 1e-12);
+  EXPECT_NEAR(Metric1("p@5", qrels_, run_), (0.4 + 0.2 + 0 + 0) / 4, 1e-12);
 }
 
-TEST_F(Conventions, EvaluatesOnlyQueriesWithARelevantJudgement) {
+// trec_eval -c: every query of the qrels, also one judged only non-relevant (the run's "extra" query
+// has no judgements and is not evaluated).
+TEST_F(Conventions, EvaluatesEveryJudgedQuery) {
   auto m = ParseMetrics("ndcg@10");
   ASSERT_TRUE(m.ok());
   const auto ev = Evaluate(qrels_, run_, *m);
-  EXPECT_EQ(ev.qids, (std::vector<std::string>{"q1", "q2", "q4"}));
-  EXPECT_EQ(ev.per_query[0][2], 0.0) << "a judged query with no results scores 0";
+  EXPECT_EQ(ev.qids, (std::vector<std::string>{"q1", "q2", "q3", "q4"}));
+  EXPECT_EQ(ev.per_query[0][2], 0.0) << "a query without a relevant document scores 0";
+  EXPECT_EQ(ev.per_query[0][3], 0.0) << "a judged query with no results scores 0";
 }
 
 TEST(Metrics, TiesBreakByDocidDescendingAsStrings) {

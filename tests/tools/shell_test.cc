@@ -210,5 +210,39 @@ TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
   }
 }
 
+// libedit keeps multibyte characters only in a UTF-8 locale; the shell sets one whatever the
+// environment holds (here none: LANG and LC_ALL unset), so "café" is searched and stored as typed.
+TEST_F(ShellTest, NonAsciiInputSurvivesLineEditing) {
+  unsetenv("LANG");
+  unsetenv("LC_ALL");
+  unsetenv("LC_CTYPE");
+  {
+    Pty pty(dir_);
+    ASSERT_TRUE(pty.WaitFor("quarry> ")) << pty.output();
+    pty.Type("caf\xc3\xa9 na\xc3\xafve muscle\r");
+    ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type(":quit\r");
+    EXPECT_EQ(pty.Wait(), 0) << pty.output();
+  }
+  const std::string history = testing::ReadFile(dir_ + "/shell_history");
+  // (libedit's history file writes a space as \040.)
+  EXPECT_NE(history.find("caf\xc3\xa9\\040na\xc3\xafve\\040muscle"), std::string::npos) << history;
+}
+
+// Without a terminal, a line the shell cannot answer (invalid UTF-8) gets an error line, and the
+// session goes on.
+TEST_F(ShellTest, AnInvalidLineGetsAnErrorAndTheSessionGoesOn) {
+  auto r = testing::RunCommand("printf 'bad \\377 query\\nmuscle\\n' | " + testing::ShellQuote(kCli) + " shell " +
+                               testing::ShellQuote(dir_) + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> answers;
+  for (std::string line; std::getline(lines, line);) answers.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(answers.size(), 2u) << r.out;
+  EXPECT_NE(answers[0].value("error", "").find("UTF-8"), std::string::npos) << answers[0];
+  EXPECT_FALSE(answers[1]["hits"].empty()) << answers[1];
+}
+
 }  // namespace
 }  // namespace quarry

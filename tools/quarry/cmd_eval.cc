@@ -10,6 +10,7 @@
 #include "eval/queries.h"
 #include "eval/significance.h"
 #include "quarry/collection.h"
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/mode_flags.h"
 #include "tools/quarry/rerank_flags.h"
@@ -111,7 +112,7 @@ int RunEval(const EvalArgs& a) {
     }
   }
   if (a.json) {
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", DumpJson(j, 2).c_str());
     return kExitOk;
   }
   if (a.per_query) {

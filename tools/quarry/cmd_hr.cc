@@ -1,6 +1,12 @@
 // quarry hr train | eval | search: hierarchical-retrieval embeddings (index/hierarchical).
+#include <fcntl.h>
+#include <stdio.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -9,6 +15,9 @@
 #include "index/hierarchical/hierarchy.h"
 #include "index/hierarchical/trainer.h"
 #include "quarry/collection.h"
+#include "common/fsync.h"
+#include "common/json.h"
+#include "common/utf8.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/mode_flags.h"
 #include "tools/quarry/render.h"
@@ -174,7 +183,7 @@ void Report(bool json, size_t dim, const std::vector<std::pair<std::string, hr::
   if (json) {
     for (const auto& [name, t] : test_rows) out["test"][name] = TableJson(t);
     for (const auto& [name, t] : all_rows) out["all"][name] = TableJson(t);
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", DumpJson(out, 2).c_str());
     return;
   }
   std::printf("recall (%%) by distance, d=%zu; each query cut at k = its number of relevant documents\n\n", dim);
@@ -184,27 +193,76 @@ void Report(bool json, size_t dim, const std::vector<std::pair<std::string, hr::
   PrintTable(all_rows, dim, /*with_paper=*/true);
 }
 
-// Stores the nodes as documents (id = key, title = label, text = gloss) and both embedding tables.
-Status Store(const std::string& dir, const hr::Hierarchy& h, const hr::Embeddings& e) {
-  QUARRY_ASSIGN_OR_RETURN(auto c, Collection::Open(dir, {.create_if_missing = true}));
-  constexpr size_t kBatch = 5000;
-  for (size_t begin = 0; begin < h.size(); begin += kBatch) {
-    std::vector<Document> docs;
-    std::vector<std::string> ids;
-    const size_t end = std::min(h.size(), begin + kBatch);
-    for (size_t i = begin; i < end; ++i) {
-      docs.push_back({h.keys[i], h.labels[i], h.glosses[i], ""});
-      ids.push_back(h.keys[i]);
+// Before training: whatever would make storing fail afterwards, so that minutes of training are not
+// lost: node names that are no valid document ids, or a DIR holding documents other than this
+// hierarchy's nodes (hr train stores into a collection of its own, which it replaces whole).
+Status CheckStorable(const std::string& dir, const hr::Hierarchy& h) {
+  for (size_t i = 0; i < h.size(); ++i) {
+    std::string why;
+    if (!IsValidUtf8(h.keys[i]) || !IsRunSafeId(h.keys[i], &why)) {
+      return Status::InvalidArgument("node '" + h.keys[i] + "' cannot be a document id: " + (why.empty() ? "invalid UTF-8" : why));
     }
-    QUARRY_RETURN_IF_ERROR(c->Upsert(docs));
-    auto rows = [&](const std::vector<float>& table) {
-      return std::vector<float>(table.begin() + static_cast<std::ptrdiff_t>(begin * e.dim),
-                                table.begin() + static_cast<std::ptrdiff_t>(end * e.dim));
-    };
-    QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.docs), e.dim, VectorTable::kDocuments));
-    QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.queries), e.dim, VectorTable::kQueries));
+    if (!IsValidUtf8(h.labels[i]) || !IsValidUtf8(h.glosses[i])) {
+      return Status::InvalidArgument("node '" + h.keys[i] + "': its name or gloss is not valid UTF-8");
+    }
   }
-  return c->BuildDenseIndex({.factory = "Flat"}).status();
+  if (!std::filesystem::exists(dir + "/CURRENT")) return Status::Ok();
+  QUARRY_ASSIGN_OR_RETURN(auto c, Collection::Open(dir, {.read_only = true}));
+  QUARRY_ASSIGN_OR_RETURN(auto stats, c->Stats());
+  uint64_t nodes = 0;
+  for (const auto& key : h.keys) {
+    QUARRY_ASSIGN_OR_RETURN(auto doc, c->Get(key));
+    nodes += doc.has_value();
+  }
+  if (nodes != stats.n_docs) {
+    return Status::FailedPrecondition(dir + " holds " + std::to_string(stats.n_docs - nodes) +
+                                      " documents that are not nodes of this hierarchy; hr train replaces the "
+                                      "collection it stores into, so give it a directory of its own");
+  }
+  return Status::Ok();
+}
+
+// Stores the nodes as documents (id = key, title = label, text = gloss) and both embedding tables in a
+// new collection beside DIR, then exchanges the two directories in one rename (renameat2's
+// RENAME_EXCHANGE): a failure or SIGKILL leaves DIR as it was, or holding all of the new state.
+Status Store(const std::string& dir, const hr::Hierarchy& h, const hr::Embeddings& e) {
+  namespace fs = std::filesystem;
+  const std::string staging = fs::path(dir).lexically_normal().string() + ".hr-new";
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto c, Collection::Open(staging, {.create_if_missing = true}));
+    constexpr size_t kBatch = 5000;
+    for (size_t begin = 0; begin < h.size(); begin += kBatch) {
+      std::vector<Document> docs;
+      std::vector<std::string> ids;
+      const size_t end = std::min(h.size(), begin + kBatch);
+      for (size_t i = begin; i < end; ++i) {
+        docs.push_back({h.keys[i], h.labels[i], h.glosses[i], ""});
+        ids.push_back(h.keys[i]);
+      }
+      QUARRY_RETURN_IF_ERROR(c->Upsert(docs));
+      auto rows = [&](const std::vector<float>& table) {
+        return std::vector<float>(table.begin() + static_cast<std::ptrdiff_t>(begin * e.dim),
+                                  table.begin() + static_cast<std::ptrdiff_t>(end * e.dim));
+      };
+      QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.docs), e.dim, VectorTable::kDocuments));
+      QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.queries), e.dim, VectorTable::kQueries));
+    }
+    QUARRY_RETURN_IF_ERROR(c->BuildDenseIndex({.factory = "Flat"}).status());
+    QUARRY_RETURN_IF_ERROR(c->WaitForMerges());
+  }
+  QUARRY_RETURN_IF_ERROR(SyncDirectory(staging));
+  if (!fs::exists(dir)) {
+    if (std::rename(staging.c_str(), dir.c_str()) != 0) return Status::IOError(dir + ": " + std::strerror(errno));
+  } else {
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+      return Status::IOError(dir + ": exchanging it with " + staging + ": " + std::strerror(errno));
+    }
+    fs::remove_all(staging, ec);  // now the old collection
+  }
+  const std::string parent = fs::path(dir).lexically_normal().parent_path().string();
+  return SyncDirectory(parent.empty() ? "." : parent);
 }
 
 int Train(const TrainArgs& a) {
@@ -218,6 +276,9 @@ int Train(const TrainArgs& a) {
                  split.validation.size(), split.test.size());
   }
   const hr::TrainOptions& options = a.options;
+  if (!a.dir.empty()) {
+    if (Status s = CheckStorable(a.dir, l->hierarchy); !s.ok()) return Fail(s);
+  }
   auto result = hr::Train(l->closure, split, options, [&](const hr::EpochReport& r) {
     if (!a.quiet) {
       std::fprintf(stderr, "%-8s epoch %3zu  loss %.4f  validation recall %.4f  %6.1f s\n", r.phase.c_str(), r.epoch,
@@ -312,7 +373,7 @@ int Search(const SearchArgs& a) {
   auto hits = (*c)->SearchVector(**q, {.k = a.k});
   if (!hits.ok()) return Fail(hits.status());
   if (a.json) {
-    std::printf("%s\n", nlohmann::json({{"node", id}, {"hits", HitsJson(*hits)}}).dump().c_str());
+    std::printf("%s\n", DumpJson(nlohmann::json({{"node", id}, {"hits", HitsJson(*hits)}})).c_str());
     return kExitOk;
   }
   std::printf("query node %s (%s)\n", id.c_str(), (*node)->title.c_str());

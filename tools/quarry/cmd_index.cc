@@ -51,7 +51,7 @@ int BuildDense(const IndexArgs& a, Collection* c) {
   if (!n.ok()) return Fail(n.status());
   auto info = c->DenseInfo();
   if (!info.ok()) return Fail(info.status());
-  std::printf("dense index: %llu vectors of dim %zu, %s (%s), %llu bytes in %s/dense.faiss, built in %.2f s\n",
+  std::printf("dense index: %llu vectors of dim %zu, %s (%s), a %llu-byte index file in %s, built in %.2f s\n",
               static_cast<unsigned long long>(*n), info->dim, info->factory.c_str(), info->metric.c_str(),
               static_cast<unsigned long long>(info->file_bytes), a.dir.c_str(), SecondsSince(start));
   return kExitOk;

@@ -9,6 +9,7 @@
 #include "eval/qrels.h"
 #include "eval/queries.h"
 #include "quarry/collection.h"
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 
 namespace quarry::cli {
@@ -102,7 +103,7 @@ int Build(const BuildArgs& a) {
   if (Status s = (*c)->BuildResMem(training, options); !s.ok()) return Fail(s);
   out["stored"] = OptionsJson(options);
   if (a.json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", DumpJson(out, 2).c_str());
   } else {
     std::printf("stored a ResMem memory of %zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu\n",
                 training.size(), options.k, options.sigma, options.temperature, options.lambda, options.depth);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quarry/collection.h"
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/mode_flags.h"
 #include "tools/quarry/render.h"
@@ -45,7 +46,7 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     if (!hits.ok()) return Fail(hits.status());
     if (a->json) {
       const nlohmann::json j = {{"query", a->query}, {"hits", HitsJson(*hits)}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", DumpJson(j).c_str());
       return kExitOk;
     }
     PrintHits(stdout, *hits, isatty(STDOUT_FILENO) != 0);

@@ -12,9 +12,12 @@
 #include <memory>
 #include <sstream>
 
+#include <clocale>
+
 #include <nlohmann/json.hpp>
 
 #include "quarry/engine.h"
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/render.h"
 #include "tools/quarry/rerank_flags.h"
@@ -86,6 +89,15 @@ class Shell {
     if (cmd == "stats") return Stats();
     if (cmd == "help") return {true, kHelp, {{"help", kHelp}}};
     return Error("unknown command ':" + cmd + "' (:help lists them)");
+  }
+
+  // Handle, but a line that fails in an unexpected way is answered with an error and the session goes on.
+  Reply HandleSafely(const std::string& line) {
+    try {
+      return Handle(line);
+    } catch (const std::exception& e) {
+      return Error(std::string("internal error: ") + e.what());
+    }
   }
 
   bool colour() const { return s_.colour; }
@@ -276,6 +288,11 @@ char** Complete(const char* text, int start, int /*end*/) {
 }
 
 int RunInteractive(Shell& shell, const std::string& history_path) {
+  // libedit reads multibyte characters only in the environment's locale; in the "C" locale it
+  // drops every non-ASCII byte ("café" was searched as "caf").
+  if (const char* locale = std::setlocale(LC_CTYPE, ""); !locale || !std::strstr(locale, "UTF-8")) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");  // collections are UTF-8 whatever the environment says
+  }
   rl_readline_name = "quarry";
   rl_attempted_completion_function = Complete;
   using_history();
@@ -295,7 +312,7 @@ int RunInteractive(Shell& shell, const std::string& history_path) {
     add_history(line.c_str());
     write_history(history_path.c_str());
     if (line == ":quit" || line == ":q") break;
-    const Reply r = shell.Handle(line);
+    const Reply r = shell.HandleSafely(line);
     std::fputs(r.text.c_str(), stdout);
     std::fflush(stdout);
   }
@@ -310,8 +327,8 @@ int RunScript(Shell& shell, bool json) {
     if (first == std::string::npos) continue;
     line = line.substr(first);
     if (line == ":quit" || line == ":q") break;
-    const Reply r = shell.Handle(line);
-    if (json) std::printf("%s\n", r.json.dump().c_str());
+    const Reply r = shell.HandleSafely(line);
+    if (json) std::printf("%s\n", DumpJson(r.json).c_str());
     else std::fputs(r.text.c_str(), stdout);
     std::fflush(stdout);
   }

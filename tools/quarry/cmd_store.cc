@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quarry/collection.h"
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 
 namespace quarry::cli {
@@ -110,7 +111,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
                             {"skipped", r->n_skipped}, {"batches", r->n_batches}, {"lines", r->n_lines},
                             {"seconds", r->seconds}, {"docs_per_s", rate}};
         if (r->n_skipped) j["report"] = a->ingest.report_path;
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", DumpJson(j).c_str());
       } else {
         std::printf("ingested %llu docs (%llu added, %llu replaced, %llu skipped) in %.2f s, %.0f docs/s\n",
                     static_cast<unsigned long long>(r->n_read), static_cast<unsigned long long>(r->n_added),
@@ -139,7 +140,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       }
       const Document& d = **doc;
       if (*json) {
-        std::printf("%s\n", DocumentJson(d).dump().c_str());
+        std::printf("%s\n", DumpJson(DocumentJson(d)).c_str());
       } else {
         std::printf("id: %s\ntitle: %s\ntext: %s\n", d.id.c_str(), d.title.c_str(), d.text.c_str());
         if (!d.metadata.empty()) std::printf("metadata: %s\n", d.metadata.c_str());
@@ -191,7 +192,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
                         {"metric", dense->metric}, {"encoder", dense->encoder}, {"nprobe", dense->nprobe},
                         {"ef_search", dense->ef_search}, {"file_bytes", dense->file_bytes}};
         }
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", DumpJson(j).c_str());
       } else {
         std::printf("format version      %u\n", s->format_version);
         std::printf("documents           %llu\n", static_cast<unsigned long long>(s->n_docs));

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/json.h"
 #include "tools/quarry/commands.h"
 
 namespace quarry::cli {
@@ -11,7 +12,7 @@ int Fail(const Status& status) {
   return kExitError;
 }
 
-std::string JsonQuote(const std::string& s) { return nlohmann::json(s).dump(); }
+std::string JsonQuote(const std::string& s) { return DumpJson(nlohmann::json(s)); }
 
 }  // namespace quarry::cli
 
