@@ -1,5 +1,8 @@
 #include "common/json.h"
 
+#include <fstream>
+#include <sstream>
+
 namespace quarry {
 
 size_t JsonDepth(std::string_view text) {
@@ -27,6 +30,15 @@ Result<nlohmann::json> ParseJson(std::string_view text, const std::string& where
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument(prefix + "malformed JSON");
   return j;
+}
+
+Result<nlohmann::json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Status::IOError(path + ": read failed");
+  return ParseJson(ss.str(), path);
 }
 
 std::string DumpJson(const nlohmann::json& j, int indent) {

@@ -69,29 +69,34 @@ DenseMetric MetricOf(const nlohmann::json& config) {
   return config.value("metric", "ip") == "ip" ? DenseMetric::kInnerProduct : DenseMetric::kL2;
 }
 
+// Options left unset are stored as null, so the model keeps choosing them when the collection opens.
 nlohmann::json EncoderJson(const DenseIndexOptions& o) {
   if (o.encoder.empty()) return nullptr;
-  // The model path is stored absolute (searches may run from any directory); pooling "" stays "", so the
-  // model's kind keeps choosing it.
+  auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  // The model path is stored absolute (searches may run from any directory).
   return {{"model", fs::absolute(o.encoder).lexically_normal().string()},
-          {"query_prefix", o.query_prefix},
-          {"document_prefix", o.document_prefix},
+          {"query_prefix", optional(o.query_prefix)},
+          {"document_prefix", optional(o.document_prefix)},
           {"pooling", o.pooling},
-          {"normalize", o.normalize},
+          {"normalize", optional(o.normalize)},
           {"max_length", o.max_length}};
 }
 
 DualEncoderOptions EncoderOptions(const nlohmann::json& e) {
   DualEncoderOptions o;
-  o.query_prefix = e.value("query_prefix", "");
-  o.document_prefix = e.value("document_prefix", "");
-  const std::string pooling = e.value("pooling", "");
+  auto text = [&](const char* name) {
+    auto it = e.find(name);
+    return it != e.end() && it->is_string() ? std::optional<std::string>(it->get<std::string>()) : std::nullopt;
+  };
+  o.query_prefix = text("query_prefix");
+  o.document_prefix = text("document_prefix");
+  const std::string pooling = text("pooling").value_or("");
   o.pooling = pooling == "cls"    ? Pooling::kCls
               : pooling == "mean" ? Pooling::kMean
               : pooling == "last" ? Pooling::kLastToken
                                   : Pooling::kDefault;
-  o.normalize = e.value("normalize", true);
-  o.max_length = e.value("max_length", size_t{512});
+  if (auto it = e.find("normalize"); it != e.end() && it->is_boolean()) o.normalize = it->get<bool>();
+  if (auto it = e.find("max_length"); it != e.end() && it->is_number_unsigned()) o.max_length = it->get<size_t>();
   return o;
 }
 

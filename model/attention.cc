@@ -42,7 +42,8 @@ void AttentionLogits(const float* q, const float* k, size_t n_kv_heads, size_t d
 }
 
 void Attention(const float* q, const std::vector<size_t>& rows, const float* k, const float* v, size_t n,
-               size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out) {
+               size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out,
+               const float* relative_bias) {
   const size_t group = n_heads / n_kv_heads;
   tbb::parallel_for(size_t{0}, rows.size(), [&](size_t r) {
     std::vector<std::pair<size_t, size_t>> ranges;
@@ -61,6 +62,13 @@ void Attention(const float* q, const std::vector<size_t>& rows, const float* k, 
         AttentionLogits(q + (r * n_heads + h) * d, k, n_kv_heads, d, kv, ranges, &logits);
       }
       if (logits.empty()) continue;
+      if (relative_bias) {
+        const float* bias = relative_bias + h * (2 * n - 1) + (n - 1) - rows[r];
+        size_t at = 0;
+        for (auto [begin, end] : ranges) {
+          for (size_t j = begin; j < end; ++j) logits[at++] += bias[j];
+        }
+      }
       const float top = *std::max_element(logits.begin(), logits.end());
       float sum = 0;
       for (float& l : logits) sum += (l = std::exp(l - top));

@@ -31,8 +31,11 @@ struct AttentionMask {
 // q: [n_q, n_heads * d] for query rows `rows` (row index of each q row in the sequence);
 // k, v: [n, n_kv_heads * d]; out: [n_q, n_heads * d]. Grouped-query: head h uses kv head h / (n_heads / n_kv).
 // Scores are scaled by 1/sqrt(d); softmax in float32 over the visible keys.
+// `relative_bias` (may be null): [n_heads, 2n-1], added to the score of key j for row i at
+// (j - i) + n - 1, as MPNet's and T5's relative position buckets are (O(n) per head, not n x n).
 void Attention(const float* q, const std::vector<size_t>& rows, const float* k, const float* v, size_t n,
-               size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out);
+               size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out,
+               const float* relative_bias = nullptr);
 
 // The pre-softmax scores (already scaled) of one query row and head over the given key ranges.
 void AttentionLogits(const float* q_row_head, const float* k, size_t n_kv_heads, size_t d, size_t kv_head,

@@ -1,5 +1,8 @@
 #include "model/bert.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "model/attention.h"
@@ -11,9 +14,13 @@ Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir) {
   std::unique_ptr<BertModel> m(new BertModel());
   QUARRY_ASSIGN_OR_RETURN(m->config_, LoadConfig(dir));
   const auto& c = m->config_;
-  if (c.arch != Architecture::kBert) return Status::InvalidArgument(dir + ": not a BERT encoder");
+  if (c.arch != Architecture::kBert) return Status::InvalidArgument(dir + ": not a BERT-family encoder");
   QUARRY_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
-  const std::string prefix = m->ckpt_->Has("bert.embeddings.word_embeddings.weight") ? "bert." : "";
+  const bool mpnet = c.model_type == "mpnet";
+  std::string prefix;
+  for (const char* p : {"bert.", "mpnet."}) {
+    if (m->ckpt_->Has(std::string(p) + "embeddings.word_embeddings.weight")) prefix = p;
+  }
   const int64_t H = c.hidden_size, F = c.intermediate_size;
   auto load = [&](const std::string& name, std::vector<int64_t> shape, Weight* w) -> Status {
     auto r = Weight::Load(*m->ckpt_, prefix + name, shape);
@@ -23,23 +30,37 @@ Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir) {
   };
   QUARRY_RETURN_IF_ERROR(load("embeddings.word_embeddings.weight", {c.vocab_size, H}, &m->word_));
   QUARRY_RETURN_IF_ERROR(load("embeddings.position_embeddings.weight", {c.max_position_embeddings, H}, &m->position_));
-  QUARRY_RETURN_IF_ERROR(load("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}, &m->token_type_));
+  if (c.type_vocab_size > 0) {
+    QUARRY_RETURN_IF_ERROR(load("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}, &m->token_type_));
+  }
   QUARRY_RETURN_IF_ERROR(load("embeddings.LayerNorm.weight", {H}, &m->emb_ln_w_));
   QUARRY_RETURN_IF_ERROR(load("embeddings.LayerNorm.bias", {H}, &m->emb_ln_b_));
+  if (c.relative_attention_num_buckets > 0) {
+    QUARRY_RETURN_IF_ERROR(load("encoder.relative_attention_bias.weight", {c.relative_attention_num_buckets, c.n_heads},
+                                &m->relative_bias_));
+  }
+  // Where each weight of a layer lives: BERT's names, or MPNet's.
+  struct Names {
+    const char *q, *k, *v, *o, *ln1;
+  };
+  const Names names = mpnet ? Names{"attention.attn.q.", "attention.attn.k.", "attention.attn.v.", "attention.attn.o.",
+                                    "attention.LayerNorm."}
+                            : Names{"attention.self.query.", "attention.self.key.", "attention.self.value.",
+                                    "attention.output.dense.", "attention.output.LayerNorm."};
   m->layers_.resize(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     Layer& L = m->layers_[l];
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.query.weight", {H, H}, &L.wq));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.query.bias", {H}, &L.bq));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.key.weight", {H, H}, &L.wk));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.key.bias", {H}, &L.bk));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.value.weight", {H, H}, &L.wv));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.self.value.bias", {H}, &L.bv));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.output.dense.weight", {H, H}, &L.wo));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.output.dense.bias", {H}, &L.bo));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.output.LayerNorm.weight", {H}, &L.ln1_w));
-    QUARRY_RETURN_IF_ERROR(load(p + "attention.output.LayerNorm.bias", {H}, &L.ln1_b));
+    QUARRY_RETURN_IF_ERROR(load(p + names.q + "weight", {H, H}, &L.wq));
+    QUARRY_RETURN_IF_ERROR(load(p + names.q + "bias", {H}, &L.bq));
+    QUARRY_RETURN_IF_ERROR(load(p + names.k + "weight", {H, H}, &L.wk));
+    QUARRY_RETURN_IF_ERROR(load(p + names.k + "bias", {H}, &L.bk));
+    QUARRY_RETURN_IF_ERROR(load(p + names.v + "weight", {H, H}, &L.wv));
+    QUARRY_RETURN_IF_ERROR(load(p + names.v + "bias", {H}, &L.bv));
+    QUARRY_RETURN_IF_ERROR(load(p + names.o + "weight", {H, H}, &L.wo));
+    QUARRY_RETURN_IF_ERROR(load(p + names.o + "bias", {H}, &L.bo));
+    QUARRY_RETURN_IF_ERROR(load(p + names.ln1 + "weight", {H}, &L.ln1_w));
+    QUARRY_RETURN_IF_ERROR(load(p + names.ln1 + "bias", {H}, &L.ln1_b));
     QUARRY_RETURN_IF_ERROR(load(p + "intermediate.dense.weight", {F, H}, &L.w_in));
     QUARRY_RETURN_IF_ERROR(load(p + "intermediate.dense.bias", {F}, &L.b_in));
     QUARRY_RETURN_IF_ERROR(load(p + "output.dense.weight", {H, F}, &L.w_out));
@@ -50,14 +71,31 @@ Result<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir) {
   return m;
 }
 
+int RelativePositionBucket(int relative_position, int num_buckets, int max_distance) {
+  // transformers' MPNet relative_position_bucket: n = -(key - query); the sign takes half the buckets.
+  int n = -relative_position;
+  const int half = num_buckets / 2;
+  int bucket = n < 0 ? half : 0;
+  n = std::abs(n);
+  const int max_exact = half / 2;
+  if (n < max_exact) return bucket + n;
+  // float32 throughout, as torch computes log(n.float() / max_exact) / math.log(...) * (half - max_exact).
+  const float scaled = std::log(static_cast<float>(n) / static_cast<float>(max_exact)) /
+                       static_cast<float>(std::log(static_cast<double>(max_distance) / max_exact)) *
+                       static_cast<float>(half - max_exact);
+  return bucket + std::min(max_exact + static_cast<int>(scaled), half - 1);
+}
+
 Result<std::vector<float>> BertModel::Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types,
                                               size_t valid_length) const {
   const auto& c = config_;
   const size_t n = ids.size(), H = c.hidden_size, F = c.intermediate_size, heads = c.n_heads, d = c.head_dim;
+  const size_t offset = static_cast<size_t>(c.position_offset);
   if (n == 0) return Status::InvalidArgument("bert forward: no tokens");
-  if (n > size_t(c.max_position_embeddings)) {
+  if (n + offset > size_t(c.max_position_embeddings)) {
     return Status::InvalidArgument("bert forward: " + std::to_string(n) + " tokens exceed max_position_embeddings " +
-                                   std::to_string(c.max_position_embeddings));
+                                   std::to_string(c.max_position_embeddings) +
+                                   (offset ? " (positions start at " + std::to_string(offset) + ")" : ""));
   }
   if (!token_types.empty() && token_types.size() != n) {
     return Status::InvalidArgument("bert forward: token_types and ids differ in length");
@@ -65,14 +103,27 @@ Result<std::vector<float>> BertModel::Forward(const std::vector<int32_t>& ids, c
   std::vector<float> x(n * H), h(n * H);
   for (size_t t = 0; t < n; ++t) {
     const int type = token_types.empty() ? 0 : token_types[t];
-    if (ids[t] < 0 || ids[t] >= c.vocab_size || type < 0 || type >= c.type_vocab_size) {
+    if (ids[t] < 0 || ids[t] >= c.vocab_size || type < 0 || (type > 0 && type >= c.type_vocab_size)) {
       return Status::InvalidArgument("bert forward: token " + std::to_string(t) + " has an id or type out of range");
     }
-    for (size_t i = 0; i < H; ++i) {
-      h[t * H + i] = word_.data[size_t(ids[t]) * H + i] + position_.data[t * H + i] + token_type_.data[size_t(type) * H + i];
+    const float* word = word_.data + size_t(ids[t]) * H;
+    const float* position = position_.data + (t + offset) * H;
+    for (size_t i = 0; i < H; ++i) h[t * H + i] = word[i] + position[i];
+    if (c.type_vocab_size > 0) {
+      const float* tt = token_type_.data + size_t(type) * H;
+      for (size_t i = 0; i < H; ++i) h[t * H + i] += tt[i];
     }
   }
   LayerNorm(h.data(), n, H, emb_ln_w_.data, emb_ln_b_.data, c.norm_eps, x.data());
+  // MPNet: one bias per head and relative distance (key - query), shared by every layer.
+  std::vector<float> relative;
+  if (c.relative_attention_num_buckets > 0) {
+    relative.resize(heads * (2 * n - 1));
+    for (size_t r = 0; r < 2 * n - 1; ++r) {
+      const int bucket = RelativePositionBucket(static_cast<int>(r) - static_cast<int>(n - 1), c.relative_attention_num_buckets);
+      for (size_t hd = 0; hd < heads; ++hd) relative[hd * (2 * n - 1) + r] = relative_bias_.data[size_t(bucket) * heads + hd];
+    }
+  }
   const AttentionMask mask = AttentionMask::Bidirectional(valid_length ? valid_length : n);
   std::vector<size_t> rows(n);
   for (size_t i = 0; i < n; ++i) rows[i] = i;
@@ -81,7 +132,8 @@ Result<std::vector<float>> BertModel::Forward(const std::vector<int32_t>& ids, c
     Linear(x.data(), n, H, L.wq.data, H, L.bq.data, q.data());
     Linear(x.data(), n, H, L.wk.data, H, L.bk.data, k.data());
     Linear(x.data(), n, H, L.wv.data, H, L.bv.data, v.data());
-    Attention(q.data(), rows, k.data(), v.data(), n, heads, heads, d, mask, attn.data());
+    Attention(q.data(), rows, k.data(), v.data(), n, heads, heads, d, mask, attn.data(),
+              relative.empty() ? nullptr : relative.data());
     Linear(attn.data(), n, H, L.wo.data, H, L.bo.data, h.data());
     AddInPlace(h.data(), x.data(), n * H);
     LayerNorm(h.data(), n, H, L.ln1_w.data, L.ln1_b.data, c.norm_eps, x.data());

@@ -1,5 +1,7 @@
-// BERT encoder forward pass (absolute positions, token types, post-LayerNorm, exact erf GELU), in
-// float32, matching Hugging Face's BertModel. Thread-safe for concurrent Forward calls.
+// BERT-family encoder forward pass (post-LayerNorm, exact erf GELU) in float32: Hugging Face's BertModel
+// (absolute positions from 0, token types) and MPNetModel (absolute positions from pad_token_id + 1, no
+// token types, and one table of bidirectional relative-position buckets added to every layer's
+// attention scores). Thread-safe for concurrent Forward calls.
 #pragma once
 
 #include <memory>
@@ -14,7 +16,7 @@ namespace quarry::model {
 
 class BertModel {
  public:
-  // Tensor names with or without the "bert." prefix.
+  // Tensor names with or without the "bert." / "mpnet." prefix.
   static Result<std::unique_ptr<BertModel>> Load(const std::string& dir);
   const TransformerConfig& config() const { return config_; }
 
@@ -31,8 +33,13 @@ class BertModel {
   TransformerConfig config_;
   std::unique_ptr<Checkpoint> ckpt_;
   Weight word_, position_, token_type_, emb_ln_w_, emb_ln_b_;
+  Weight relative_bias_;  // MPNet: [buckets, heads]
   std::vector<Layer> layers_;
 };
+
+// MPNet's (T5's bidirectional) bucket of key position minus query position, as transformers computes
+// it (float32 logarithm, truncated): exact below buckets/4, logarithmic up to `max_distance`.
+int RelativePositionBucket(int relative_position, int num_buckets, int max_distance = 128);
 
 // Pooling of a [n, dim] hidden state: the first row, or the mean of the first `valid` rows.
 std::vector<float> PoolCls(const std::vector<float>& hidden, size_t dim);

@@ -9,68 +9,57 @@
 
 namespace quarry::model {
 
-namespace {
-
-// Reads field `name` of `j` into `out` when present and not null; a value of another type is an
-// error naming the file and the field. `required`: absence is an error too.
-template <typename T>
-Status Field(const nlohmann::json& j, const char* name, T* out, bool required, const std::string& source) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) {
-    return required ? Status::InvalidArgument(source + ": missing field '" + name + "'") : Status::Ok();
-  }
-  bool fits;
-  if constexpr (std::is_same_v<T, std::string>) fits = it->is_string();
-  else if constexpr (std::is_same_v<T, bool>) fits = it->is_boolean();
-  else if constexpr (std::is_integral_v<T>) fits = it->is_number_integer() && it->template get<int64_t>() >= INT32_MIN &&
-                                                   it->template get<int64_t>() <= INT32_MAX;
-  else fits = it->is_number();
-  if (!fits) return Status::InvalidArgument(source + ": field '" + name + "' has the wrong type (" + it->type_name() + ")");
-  *out = it->template get<T>();
-  return Status::Ok();
-}
-
-}  // namespace
-
 Result<TransformerConfig> ParseConfig(const std::string& text, const std::string& source) {
   QUARRY_ASSIGN_OR_RETURN(const nlohmann::json j, ParseJson(text, source));
   if (!j.is_object()) return Status::InvalidArgument(source + ": not a JSON object");
   TransformerConfig c;
-  QUARRY_RETURN_IF_ERROR(Field(j, "model_type", &c.model_type, false, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "model_type", &c.model_type, false, source));
   const bool decoder = c.model_type == "llama" || c.model_type == "mistral";
-  if (!decoder && c.model_type != "bert") {
+  const bool mpnet = c.model_type == "mpnet";
+  if (!decoder && c.model_type != "bert" && !mpnet) {
     return Status::InvalidArgument(source + ": unsupported model_type '" + c.model_type +
-                                   "' (supported: llama, mistral, bert)");
+                                   "' (supported: llama, mistral, bert, mpnet)");
   }
   c.arch = decoder ? Architecture::kLlama : Architecture::kBert;
-  QUARRY_RETURN_IF_ERROR(Field(j, "vocab_size", &c.vocab_size, true, source));
-  QUARRY_RETURN_IF_ERROR(Field(j, "hidden_size", &c.hidden_size, true, source));
-  QUARRY_RETURN_IF_ERROR(Field(j, "num_hidden_layers", &c.n_layers, true, source));
-  QUARRY_RETURN_IF_ERROR(Field(j, "num_attention_heads", &c.n_heads, true, source));
-  QUARRY_RETURN_IF_ERROR(Field(j, "intermediate_size", &c.intermediate_size, true, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "vocab_size", &c.vocab_size, true, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "hidden_size", &c.hidden_size, true, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "num_hidden_layers", &c.n_layers, true, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "num_attention_heads", &c.n_heads, true, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "intermediate_size", &c.intermediate_size, true, source));
   c.n_kv_heads = c.n_heads;
-  QUARRY_RETURN_IF_ERROR(Field(j, "num_key_value_heads", &c.n_kv_heads, false, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "num_key_value_heads", &c.n_kv_heads, false, source));
   c.head_dim = c.n_heads ? c.hidden_size / c.n_heads : 0;
-  QUARRY_RETURN_IF_ERROR(Field(j, "head_dim", &c.head_dim, false, source));
-  QUARRY_RETURN_IF_ERROR(Field(j, "max_position_embeddings", &c.max_position_embeddings, false, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "head_dim", &c.head_dim, false, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "max_position_embeddings", &c.max_position_embeddings, false, source));
   c.hidden_act = decoder ? "silu" : "gelu";
-  QUARRY_RETURN_IF_ERROR(Field(j, "hidden_act", &c.hidden_act, false, source));
+  QUARRY_RETURN_IF_ERROR(JsonField(j, "hidden_act", &c.hidden_act, false, source));
   if (j.contains("dtype") && j["dtype"].is_string()) c.dtype = j["dtype"];
   else if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.dtype = j["torch_dtype"];
   if (decoder) {
     c.norm_eps = 1e-6f;
-    QUARRY_RETURN_IF_ERROR(Field(j, "rms_norm_eps", &c.norm_eps, false, source));
-    QUARRY_RETURN_IF_ERROR(Field(j, "tie_word_embeddings", &c.tie_word_embeddings, false, source));
+    QUARRY_RETURN_IF_ERROR(JsonField(j, "rms_norm_eps", &c.norm_eps, false, source));
+    QUARRY_RETURN_IF_ERROR(JsonField(j, "tie_word_embeddings", &c.tie_word_embeddings, false, source));
     if (j.contains("rope_theta") && !j["rope_theta"].is_null()) {
-      QUARRY_RETURN_IF_ERROR(Field(j, "rope_theta", &c.rope_theta, false, source));
+      QUARRY_RETURN_IF_ERROR(JsonField(j, "rope_theta", &c.rope_theta, false, source));
     } else if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
-      QUARRY_RETURN_IF_ERROR(Field(j["rope_parameters"], "rope_theta", &c.rope_theta, false, source + ": rope_parameters"));
+      QUARRY_RETURN_IF_ERROR(JsonField(j["rope_parameters"], "rope_theta", &c.rope_theta, false, source + ": rope_parameters"));
     }
     if (c.hidden_act != "silu") return Status::InvalidArgument(source + ": hidden_act '" + c.hidden_act + "' (need silu)");
   } else {
-    QUARRY_RETURN_IF_ERROR(Field(j, "layer_norm_eps", &c.norm_eps, true, source));
-    c.type_vocab_size = 2;
-    QUARRY_RETURN_IF_ERROR(Field(j, "type_vocab_size", &c.type_vocab_size, false, source));
+    QUARRY_RETURN_IF_ERROR(JsonField(j, "layer_norm_eps", &c.norm_eps, true, source));
+    if (mpnet) {
+      int pad_token_id = 1;
+      QUARRY_RETURN_IF_ERROR(JsonField(j, "pad_token_id", &pad_token_id, false, source));
+      c.position_offset = pad_token_id + 1;
+      c.relative_attention_num_buckets = 32;
+      QUARRY_RETURN_IF_ERROR(JsonField(j, "relative_attention_num_buckets", &c.relative_attention_num_buckets, false, source));
+      if (pad_token_id < 0 || c.relative_attention_num_buckets < 2) {
+        return Status::InvalidArgument(source + ": pad_token_id and relative_attention_num_buckets must be positive");
+      }
+    } else {
+      c.type_vocab_size = 2;
+      QUARRY_RETURN_IF_ERROR(JsonField(j, "type_vocab_size", &c.type_vocab_size, false, source));
+    }
     if (c.hidden_act != "gelu") return Status::InvalidArgument(source + ": hidden_act '" + c.hidden_act + "' (need gelu)");
   }
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 ||

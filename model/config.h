@@ -7,11 +7,12 @@
 
 namespace quarry::model {
 
-enum class Architecture { kLlama, kBert };  // kLlama covers Llama and Mistral decoders
+// kLlama covers Llama and Mistral decoders; kBert covers BERT and MPNet encoders.
+enum class Architecture { kLlama, kBert };
 
 struct TransformerConfig {
   Architecture arch = Architecture::kLlama;
-  std::string model_type;  // as in config.json ("llama", "mistral", "bert")
+  std::string model_type;  // as in config.json ("llama", "mistral", "bert", "mpnet")
   int vocab_size = 0;
   int hidden_size = 0;
   int n_layers = 0;
@@ -23,7 +24,9 @@ struct TransformerConfig {
   double rope_theta = 10000.0;   // top-level rope_theta or rope_parameters.rope_theta
   bool tie_word_embeddings = false;
   int max_position_embeddings = 0;
-  int type_vocab_size = 0;       // BERT
+  int type_vocab_size = 0;       // BERT (MPNet has no token types: 0)
+  int position_offset = 0;       // the first position id: MPNet counts from pad_token_id + 1
+  int relative_attention_num_buckets = 0;  // MPNet: bidirectional relative-position buckets (T5's)
   std::string hidden_act;        // "silu" (decoders) or "gelu" (BERT, exact erf)
   std::string dtype;             // config.json "dtype" / "torch_dtype" ("bfloat16", "float32", ...); may be ""
 };

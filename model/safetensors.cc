@@ -16,16 +16,33 @@ namespace quarry::model {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+struct DTypeInfo {
+  DType dtype;
+  const char* name;  // as safetensors spells it
+  size_t size;
+};
+constexpr DTypeInfo kDTypes[] = {{DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},  {DType::kBF16, "BF16", 2},
+                                 {DType::kF64, "F64", 8}, {DType::kI64, "I64", 8},  {DType::kI32, "I32", 4},
+                                 {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},    {DType::kU8, "U8", 1},
+                                 {DType::kBool, "BOOL", 1}};
+
+}  // namespace
+
 const char* DTypeName(DType d) {
-  switch (d) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
+  for (const auto& info : kDTypes) {
+    if (info.dtype == d) return info.name;
   }
   return "?";
 }
 
-size_t DTypeSize(DType d) { return d == DType::kF32 ? 4 : 2; }
+size_t DTypeSize(DType d) {
+  for (const auto& info : kDTypes) {
+    if (info.dtype == d) return info.size;
+  }
+  return 0;
+}
 
 size_t TensorView::n_elements() const {
   size_t n = 1;
@@ -165,19 +182,23 @@ Status Checkpoint::AddFile(const std::string& path) {
     t.file = path;
     try {
       const std::string dtype = info.at("dtype");
-      if (dtype == "F32") t.dtype = DType::kF32;
-      else if (dtype == "F16") t.dtype = DType::kF16;
-      else if (dtype == "BF16") t.dtype = DType::kBF16;
-      else return tensor_bad("unsupported dtype " + dtype);
+      const DTypeInfo* known = nullptr;
+      for (const auto& d : kDTypes) {
+        if (dtype == d.name) known = &d;
+      }
+      if (!known) return tensor_bad("unsupported dtype " + dtype);
+      t.dtype = known->dtype;
       t.shape = info.at("shape").get<std::vector<int64_t>>();
       const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
         return tensor_bad("byte range outside the file (truncated?)");
       }
+      size_t bytes = DTypeSize(t.dtype);
       for (int64_t s : t.shape) {
         if (s < 0) return tensor_bad("negative dimension");
+        if (__builtin_mul_overflow(bytes, static_cast<size_t>(s), &bytes)) return tensor_bad("shape too large");
       }
-      if (offsets[1] - offsets[0] != t.n_elements() * DTypeSize(t.dtype)) {
+      if (offsets[1] - offsets[0] != bytes) {
         return tensor_bad("byte range does not match shape and dtype");
       }
       t.data = file->data() + data_start + offsets[0];
@@ -244,6 +265,9 @@ Result<std::vector<float>> Checkpoint::GetF32(const std::string& name, const std
       }
       break;
     }
+    default:
+      return Status::InvalidArgument(t->file + ": tensor '" + name + "' has dtype " + DTypeName(t->dtype) +
+                                     "; weights must be F32, F16 or BF16");
   }
   return out;
 }

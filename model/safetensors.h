@@ -13,7 +13,9 @@
 
 namespace quarry::model {
 
-enum class DType { kF32, kF16, kBF16 };
+// The float dtypes weights are read from, and the others real checkpoints also carry (buffers such as
+// BERT's int64 position_ids): those are checked like any tensor but cannot be read as weights.
+enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
 const char* DTypeName(DType d);
 size_t DTypeSize(DType d);
 
@@ -37,7 +39,7 @@ class Checkpoint {
   bool Has(const std::string& name) const { return tensors_.count(name) > 0; }
   // The tensor `name` with exactly `shape`; NotFound / InvalidArgument name the file and tensor.
   Result<const TensorView*> Get(const std::string& name, const std::vector<int64_t>& shape) const;
-  // Converts to float32 (bf16 and f16 widened exactly).
+  // Converts to float32 (bf16 and f16 widened exactly); another dtype is InvalidArgument.
   Result<std::vector<float>> GetF32(const std::string& name, const std::vector<int64_t>& shape) const;
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   uint64_t mapped_bytes() const;

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
+#include "common/json.h"
 
 namespace quarry::model {
 
@@ -60,26 +60,42 @@ Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::Load(const std::
     if (!line.empty() && line.back() == '\r') line.pop_back();
     t->vocab_.emplace(line, id);
   }
-  auto id_of = [&](const char* piece) -> int32_t {
+  // Special tokens: BertTokenizer's names unless tokenizer_config.json names others (MPNet: <s> </s>
+  // <pad> <mask>, with [UNK]); a name is a string or an AddedToken object {"content": ...}.
+  std::string names[] = {"[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"};
+  const char* fields[] = {"cls_token", "sep_token", "unk_token", "pad_token", "mask_token"};
+  const fs::path config = (is_dir ? fs::path(path) : fs::path(path).parent_path()) / "tokenizer_config.json";
+  auto j = ReadJsonFile(config.string());
+  if (j.ok()) {
+    if (!j->is_object()) return Status::InvalidArgument(config.string() + ": not a JSON object");
+    QUARRY_RETURN_IF_ERROR(JsonField(*j, "do_lower_case", &t->lower_case_, false, config.string()));
+    for (size_t i = 0; i < 5; ++i) {
+      auto it = j->find(fields[i]);
+      if (it == j->end() || it->is_null()) continue;
+      if (it->is_object()) {
+        QUARRY_RETURN_IF_ERROR(JsonField(*it, "content", &names[i], true, config.string() + ": " + fields[i]));
+      } else {
+        QUARRY_RETURN_IF_ERROR(JsonField(*j, fields[i], &names[i], false, config.string()));
+      }
+    }
+  } else if (j.status().code() != StatusCode::kNotFound) {
+    return j.status();
+  }
+  auto id_of = [&](const std::string& piece) -> int32_t {
     auto it = t->vocab_.find(piece);
     return it == t->vocab_.end() ? -1 : it->second;
   };
-  t->cls_ = id_of("[CLS]");
-  t->sep_ = id_of("[SEP]");
-  t->unk_ = id_of("[UNK]");
-  t->pad_ = id_of("[PAD]");
+  t->cls_ = id_of(names[0]);
+  t->sep_ = id_of(names[1]);
+  t->unk_ = id_of(names[2]);
+  t->pad_ = id_of(names[3]);
+  t->unk_piece_ = names[2];
   if (t->cls_ < 0 || t->sep_ < 0 || t->unk_ < 0) {
-    return Status::InvalidArgument(vocab_path + ": vocabulary lacks [CLS], [SEP] or [UNK]");
+    return Status::InvalidArgument(vocab_path + ": vocabulary lacks the special tokens " + names[0] + ", " + names[1] +
+                                   " or " + names[2]);
   }
-  const fs::path config = (is_dir ? fs::path(path) : fs::path(path).parent_path()) / "tokenizer_config.json";
-  if (fs::exists(config)) {
-    std::ifstream cin(config);
-    try {
-      auto j = nlohmann::json::parse(cin);
-      if (j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) t->lower_case_ = j["do_lower_case"];
-    } catch (const nlohmann::json::exception& e) {
-      return Status::InvalidArgument(config.string() + ": " + e.what());
-    }
+  for (const std::string& name : names) {
+    if (id_of(name) >= 0) t->special_.push_back(name);
   }
   return t;
 }
@@ -134,7 +150,28 @@ std::vector<std::string> WordPieceTokenizer::BasicTokens(std::string_view text) 
 }
 
 std::vector<std::string> WordPieceTokenizer::Tokenize(std::string_view text) const {
+  // Special tokens written in the text are tokens of their own, matched before normalisation (as HF's
+  // added tokens with normalized=false are); the text between them is tokenized normally.
   std::vector<std::string> pieces;
+  while (!text.empty()) {
+    size_t at = std::string_view::npos;
+    const std::string* found = nullptr;
+    for (const std::string& special : special_) {
+      const size_t pos = text.find(special);
+      if (pos == std::string_view::npos) continue;
+      // The earliest match; the longest of those starting at the same place.
+      if (pos < at || (pos == at && special.size() > found->size())) at = pos, found = &special;
+    }
+    TokenizeSegment(text.substr(0, at), &pieces);
+    if (!found) break;
+    pieces.push_back(*found);
+    text.remove_prefix(at + found->size());
+  }
+  return pieces;
+}
+
+void WordPieceTokenizer::TokenizeSegment(std::string_view text, std::vector<std::string>* out) const {
+  std::vector<std::string>& pieces = *out;
   for (const std::string& word : BasicTokens(text)) {
     std::vector<int32_t> starts;  // code point boundaries
     const auto* p = reinterpret_cast<const uint8_t*>(word.data());
@@ -143,7 +180,7 @@ std::vector<std::string> WordPieceTokenizer::Tokenize(std::string_view text) con
       U8_FWD_1(p, i, n);
     }
     if (starts.size() > 100) {
-      pieces.push_back("[UNK]");
+      pieces.push_back(unk_piece_);
       continue;
     }
     starts.push_back(static_cast<int32_t>(word.size()));
@@ -162,10 +199,9 @@ std::vector<std::string> WordPieceTokenizer::Tokenize(std::string_view text) con
       if (e == s) bad = true;
       else word_pieces.push_back(std::move(match)), s = e;
     }
-    if (bad) pieces.push_back("[UNK]");
+    if (bad) pieces.push_back(unk_piece_);
     else pieces.insert(pieces.end(), word_pieces.begin(), word_pieces.end());
   }
-  return pieces;
 }
 
 std::vector<int32_t> WordPieceTokenizer::Encode(std::string_view text, size_t max_length) const {

@@ -3,12 +3,13 @@
 # Idempotent; safe to run on every build. Needs root (or sudo) when something is missing.
 set -euo pipefail
 # Only what the built modules use.
-# python3 runs ../shared/tools/treceval.py in the evaluation tests; clang and its runtimes build the
-# sanitizer suite and the libFuzzer targets (scripts/test.sh).
+# python3 runs ../shared/tools/treceval.py in the evaluation tests; python3-venv makes the project's
+# virtualenv (scripts/venv.sh: pip for scripts/models.sh, reference implementations for goldens and peer
+# benchmarks); clang and its runtimes build the sanitizer suite and the libFuzzer targets (scripts/test.sh).
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libtbb-dev libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libicu-dev
-  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev libxxhash-dev python3
+  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev libxxhash-dev python3 python3-venv
   clang libclang-rt-dev
   wordnet-base
 )

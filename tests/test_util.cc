@@ -30,6 +30,15 @@ std::string SharedPath(const std::string& relative) {
   return fs::exists(p, ec) ? fs::canonical(p, ec).string() : std::string();
 }
 
+std::string ModelPath(const std::string& name) {
+  const char* env = std::getenv("QUARRY_MODELS");
+  const char* home = std::getenv("HOME");
+  const fs::path dir = env && *env ? fs::path(env) : fs::path(home ? home : "/") / ".cache/quarry/models";
+  std::error_code ec;
+  // scripts/models.sh writes .quarry-verified last: a directory without it is not a whole model.
+  return fs::exists(dir / name / ".quarry-verified", ec) ? (dir / name).string() : std::string();
+}
+
 void WriteFile(const std::string& path, const std::string& content) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream out(path, std::ios::binary);

@@ -62,7 +62,20 @@ Acknowledged ParseAcknowledged(const std::vector<std::string>& lines);
 // Quotes for /bin/sh.
 std::string ShellQuote(const std::string& s);
 
+// The directory of real model NAME under $QUARRY_MODELS (default ~/.cache/quarry/models) as
+// scripts/models.sh leaves it, or "" when it is not there (whole and verified).
+std::string ModelPath(const std::string& name);
+
+// Runs `quarry ARGS` through the shell (ARGS is shell text: quote paths with ShellQuote).
+inline CommandResult Quarry(const std::string& args) { return RunCommand(ShellQuote(kCli) + " " + args); }
+
 }  // namespace quarry::testing
+
+// Skips the test, naming the model scripts/models.sh fetches into $QUARRY_MODELS.
+#define QUARRY_REQUIRE_MODEL(var, name)                                                                \
+  const std::string var = ::quarry::testing::ModelPath(name);                                        \
+  if (var.empty()) GTEST_SKIP() << "model " << (name) << " is missing from $QUARRY_MODELS (~/.cache/quarry/models): " \
+                                << "run scripts/models.sh " << (name) << "; skipping"
 
 // Skips the test, naming the missing file under ../shared.
 #define QUARRY_REQUIRE_SHARED(var, relative)                                                    \

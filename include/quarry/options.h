@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace quarry {
@@ -111,15 +112,18 @@ struct DenseIndexOptions {
   // Default: "" (vectors were imported with PutVectors). A BERT- or Llama-family checkpoint directory
   // that embeds documents now and queries at search time.
   std::string encoder;
-  // Default: "". Text prepended to every query / document before encoding ("query: ", "passage: ").
-  std::string query_prefix, document_prefix;
-  // Default: "" (the model's kind decides: "cls" for BERT-family, "last" for Llama-family encoders).
+  // Unset options follow the encoder: a sentence-transformers directory's prompts, Pooling and
+  // Normalize modules and max_seq_length, else the defaults named here. Stored unset, so they keep
+  // following the model.
+  // Default: the model's "query" / "document" prompt, else "". Text prepended before encoding.
+  std::optional<std::string> query_prefix, document_prefix;
+  // Default: "" (the model's Pooling module; else "cls" for BERT-family, "last" for Llama-family).
   // "cls" (first row), "mean" (mean of the token rows) or "last" (last row).
   std::string pooling;
-  // Default: true. L2-normalise the encoder's embeddings.
-  bool normalize = true;
-  // Default: 512. Tokens per text, special tokens included.
-  size_t max_length = 512;
+  // Default: whether the model has a Normalize module, else true. L2-normalise the embeddings.
+  std::optional<bool> normalize;
+  // Default: 0 (the model's max_seq_length, else 512). Tokens per text, special tokens included.
+  size_t max_length = 0;
   // Default: 0 (FAISS's default). IVF lists visited per query.
   size_t nprobe = 0;
   // Default: 0 (FAISS's default). HNSW search candidate list.

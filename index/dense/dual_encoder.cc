@@ -5,36 +5,54 @@
 #include <cmath>
 
 #include "model/config.h"
+#include "model/sentence_transformers.h"
 
 namespace quarry {
 
 Result<std::unique_ptr<DualEncoder>> DualEncoder::Load(const std::string& model_dir, const DualEncoderOptions& options) {
   std::unique_ptr<DualEncoder> e(new DualEncoder());
-  e->options_ = options;
-  QUARRY_ASSIGN_OR_RETURN(auto config, model::LoadConfig(model_dir));
-  size_t limit = 0;
+  QUARRY_ASSIGN_OR_RETURN(const auto st, model::LoadSentenceTransformerConfig(model_dir));
+  const std::string& dir = st.transformer_dir;
+  QUARRY_ASSIGN_OR_RETURN(auto config, model::LoadConfig(dir));
+  DualEncoderOptions& o = e->options_;
+  o = options;
   if (config.arch == model::Architecture::kBert) {
-    QUARRY_ASSIGN_OR_RETURN(e->bert_, model::BertModel::Load(model_dir));
-    QUARRY_ASSIGN_OR_RETURN(e->wordpiece_, model::WordPieceTokenizer::Load(model_dir));
-    if (e->options_.pooling == Pooling::kDefault) e->options_.pooling = Pooling::kCls;
+    QUARRY_ASSIGN_OR_RETURN(e->bert_, model::BertModel::Load(dir));
+    QUARRY_ASSIGN_OR_RETURN(e->wordpiece_, model::WordPieceTokenizer::Load(dir));
+    if (st.lower_case && !e->wordpiece_->lower_case()) {
+      return Status::InvalidArgument(dir + "/sentence_bert_config.json: do_lower_case with a cased tokenizer is not supported");
+    }
   } else {
     // An embedder needs the final norm, not the LM head.
-    QUARRY_ASSIGN_OR_RETURN(e->llama_, model::LlamaModel::Load(model_dir, {.n_layers = -1, .head = false}));
-    QUARRY_ASSIGN_OR_RETURN(e->sentencepiece_, model::SentencePieceTokenizer::Load(model_dir));
-    if (e->options_.pooling == Pooling::kDefault) e->options_.pooling = Pooling::kLastToken;
+    QUARRY_ASSIGN_OR_RETURN(e->llama_, model::LlamaModel::Load(dir, {.n_layers = -1, .head = false}));
+    QUARRY_ASSIGN_OR_RETURN(e->sentencepiece_, model::SentencePieceTokenizer::Load(dir));
+    if (st.lower_case) return Status::InvalidArgument(dir + "/sentence_bert_config.json: do_lower_case is not supported here");
   }
+  if (o.pooling == Pooling::kDefault) {
+    if (st.pooling) {
+      o.pooling = *st.pooling == model::PoolingMode::kMean  ? Pooling::kMean
+                  : *st.pooling == model::PoolingMode::kCls ? Pooling::kCls
+                                                            : Pooling::kLastToken;
+    } else {
+      o.pooling = config.arch == model::Architecture::kBert ? Pooling::kCls : Pooling::kLastToken;
+    }
+  }
+  if (!o.normalize) o.normalize = st.normalize.value_or(true);
+  if (!o.query_prefix) o.query_prefix = st.query_prompt.value_or("");
+  if (!o.document_prefix) o.document_prefix = st.document_prompt.value_or("");
+  if (o.max_length == 0) o.max_length = st.max_seq_length > 0 ? st.max_seq_length : 512;
+  const size_t positions = static_cast<size_t>(config.max_position_embeddings);
+  if (positions > 0 && o.max_length > positions) o.max_length = positions;
   e->hidden_size_ = config.hidden_size;
-  limit = static_cast<size_t>(config.max_position_embeddings);
-  if (e->options_.max_length == 0 || (limit > 0 && e->options_.max_length > limit)) e->options_.max_length = limit;
   return e;
 }
 
 Result<std::vector<float>> DualEncoder::EncodeQueries(const std::vector<std::string>& texts) const {
-  return Encode(texts, options_.query_prefix);
+  return Encode(texts, *options_.query_prefix);
 }
 
 Result<std::vector<float>> DualEncoder::EncodeDocuments(const std::vector<std::string>& texts) const {
-  return Encode(texts, options_.document_prefix);
+  return Encode(texts, *options_.document_prefix);
 }
 
 std::vector<int32_t> DualEncoder::Tokenize(const std::string& text) const {
@@ -86,7 +104,7 @@ Result<std::vector<float>> DualEncoder::EncodeIds(const std::vector<std::vector<
     }
     float* row = out.data() + i * d;
     std::copy(pooled.begin(), pooled.end(), row);
-    if (options_.normalize) {
+    if (*options_.normalize) {
       double norm = 0;
       for (size_t j = 0; j < d; ++j) norm += double(row[j]) * row[j];
       const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;

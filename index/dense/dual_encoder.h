@@ -1,12 +1,14 @@
 // A dual encoder on the model/ runtime: a query tower and a document tower (here the same checkpoint),
 // each with its own text prefix ("query: ", "passage: "), pooling, optional L2 normalisation and a
-// maximum length in tokens. The checkpoint is BERT-family (WordPiece, bidirectional; [CLS] or mean
-// pooling) or Llama-family (SentencePiece with <s>, causal; last-token or mean pooling), told apart by
-// config.json's model_type.
+// maximum length in tokens, as sentence-transformers' SentenceTransformer.encode computes them. The
+// checkpoint is BERT-family (WordPiece, bidirectional; [CLS] or mean pooling) or Llama-family
+// (SentencePiece with <s>, causal; last-token or mean pooling), told apart by config.json's model_type;
+// a sentence-transformers directory (modules.json) is read as that library reads it.
 // Thread-safe: Encode may run from many threads; batches are encoded in parallel (oneTBB).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,17 +27,20 @@ enum class Pooling {
   kDefault,    // kCls for BERT-family checkpoints, kLastToken for Llama-family ones
 };
 
+// Every option left unset follows the model: a sentence-transformers directory's own modules.json,
+// sentence_bert_config.json and prompts (model/sentence_transformers.h), else the defaults below.
 struct DualEncoderOptions {
-  // Default: "". Prepended to every query.
-  std::string query_prefix;
-  // Default: "". Prepended to every document.
-  std::string document_prefix;
-  // Default: kDefault.
+  // Default: the model's "query" prompt, else "". Prepended to every query.
+  std::optional<std::string> query_prefix;
+  // Default: the model's "document" (or "passage") prompt, else "". Prepended to every document.
+  std::optional<std::string> document_prefix;
+  // Default: the model's Pooling module, else kCls for BERT-family and kLastToken for Llama-family.
   Pooling pooling = Pooling::kDefault;
-  // Default: true. L2-normalise embeddings (inner product = cosine).
-  bool normalize = true;
-  // Default: 512. Tokens per text, [CLS] and [SEP] included.
-  size_t max_length = 512;
+  // Default: whether the model has a Normalize module, else true. L2-normalise embeddings.
+  std::optional<bool> normalize;
+  // Default (0): the model's max_seq_length, else 512; never more than its position embeddings. Tokens
+  // per text, special tokens included.
+  size_t max_length = 0;
 };
 
 class DualEncoder {
@@ -43,6 +48,7 @@ class DualEncoder {
   static Result<std::unique_ptr<DualEncoder>> Load(const std::string& model_dir, const DualEncoderOptions& options = {});
 
   size_t dim() const { return static_cast<size_t>(hidden_size_); }
+  // The options in effect: every field resolved (set) by Load.
   const DualEncoderOptions& options() const { return options_; }
   // Row-major [texts.size(), dim()].
   Result<std::vector<float>> EncodeQueries(const std::vector<std::string>& texts) const;

@@ -30,6 +30,7 @@
 #include "index/lexical/segment.h"
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model/sentence_transformers.h"
 #include "model/sp_tokenizer.h"
 #include "model/wordpiece.h"
 #include "rerank/blockrank.h"
@@ -142,6 +143,24 @@ void SearchTexts(std::string_view bytes) {
   }
 }
 
+// A sentence-transformers directory: the input's NUL-separated parts become modules.json,
+// 1_Pooling/config.json, sentence_bert_config.json and config_sentence_transformers.json (a missing part:
+// no such file).
+void SentenceTransformersDir(std::string_view bytes) {
+  const char* names[] = {"modules.json", "1_Pooling/config.json", "sentence_bert_config.json",
+                         "config_sentence_transformers.json"};
+  const std::string dir = Scratch() + "/st";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/1_Pooling");
+  for (const char* name : names) {
+    if (bytes.empty()) break;
+    const size_t end = std::min(bytes.find('\0'), bytes.size());
+    Write(std::string("st/") + name, bytes.substr(0, end));
+    bytes.remove_prefix(std::min(end + 1, bytes.size()));
+  }
+  (void)model::LoadSentenceTransformerConfig(dir);
+}
+
 const std::map<std::string, std::function<void(std::string_view)>>& Targets() {
   static const std::map<std::string, std::function<void(std::string_view)>> targets = {
       {"beir", [](std::string_view b) { Documents(b, InputFormat::kBeir); }},
@@ -171,6 +190,7 @@ const std::map<std::string, std::function<void(std::string_view)>>& Targets() {
          }
        }},
       {"config_json", [](std::string_view b) { (void)model::ParseConfig(std::string(b), "config.json"); }},
+      {"sentence_transformers", SentenceTransformersDir},
       {"vocab",
        [](std::string_view b) {
          auto t = model::WordPieceTokenizer::Load(Write("vocab.txt", b));

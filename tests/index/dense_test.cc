@@ -111,6 +111,84 @@ TEST(DualEncoder, LlamaFamilyLastTokenPoolingMatchesTheHfHiddenState) {
   EXPECT_NEAR(norm, 1.0, 1e-5);
 }
 
+// A sentence-transformers directory (tiny-bert's files linked under the layout SentenceTransformer.save
+// writes, with the weights in 0_Transformer/): its modules decide pooling, normalisation, length and
+// prompts unless the caller sets them; what Quarry cannot compute is refused, naming file and module.
+TEST(DualEncoder, FollowsASentenceTransformersDirectory) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/bert.json");
+  testing::TempDir st;
+  std::filesystem::create_directories(st / "0_Transformer");
+  std::filesystem::create_directories(st / "1_Pooling");
+  for (const auto& f : std::filesystem::directory_iterator(model_dir)) {
+    std::filesystem::create_symlink(f.path(), st / ("0_Transformer/" + f.path().filename().string()));
+  }
+  const std::string modules =
+      R"([{"idx":0,"name":"0","path":"0_Transformer","type":"sentence_transformers.models.Transformer"},
+          {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+          {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])";
+  testing::WriteFile(st / "modules.json", modules);
+  testing::WriteFile(st / "1_Pooling/config.json",
+                     R"({"word_embedding_dimension": 64, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true})");
+  testing::WriteFile(st / "0_Transformer/sentence_bert_config.json", R"({"max_seq_length": 7, "do_lower_case": false})");
+  testing::WriteFile(st / "config_sentence_transformers.json", R"({"prompts": {"query": "query: ", "document": ""}})");
+
+  auto encoder = DualEncoder::Load(st.path());
+  ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+  const DualEncoderOptions& o = (*encoder)->options();
+  EXPECT_EQ(o.pooling, Pooling::kMean);
+  EXPECT_EQ(o.normalize, true);
+  EXPECT_EQ(o.max_length, 7u);
+  EXPECT_EQ(o.query_prefix, "query: ");
+  EXPECT_EQ(o.document_prefix, "");
+  EXPECT_EQ((*encoder)->Tokenize("one two three four five six seven eight").size(), 7u);
+  // The empty text's golden ids are right (see model_test), so its mean embedding is transformers'.
+  std::ifstream in(golden_path);
+  for (const auto& c : nlohmann::json::parse(in)["cases"]) {
+    if (c["text"] != "") continue;
+    auto want = c["mean"].get<std::vector<double>>();
+    double norm = 0;
+    for (double v : want) norm += v * v;
+    auto emb = (*encoder)->EncodeDocuments({""});
+    ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+    for (size_t j = 0; j < want.size(); ++j) ASSERT_NEAR((*emb)[j], want[j] / std::sqrt(norm), 1e-4) << "dim " << j;
+  }
+  // The caller's choices win over the model's.
+  auto overridden = DualEncoder::Load(st.path(), {.query_prefix = "", .pooling = Pooling::kCls, .normalize = false, .max_length = 512});
+  ASSERT_TRUE(overridden.ok()) << overridden.status().ToString();
+  EXPECT_EQ((*overridden)->options().pooling, Pooling::kCls);
+  EXPECT_EQ((*overridden)->options().normalize, false);
+  EXPECT_EQ((*overridden)->options().max_length, 512u);
+  EXPECT_EQ((*overridden)->options().query_prefix, "");
+
+  // Without a Normalize module sentence-transformers does not normalise; nor does Quarry.
+  testing::WriteFile(st / "modules.json", modules.substr(0, modules.rfind("},") + 1) + "]");
+  auto raw = DualEncoder::Load(st.path());
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  EXPECT_EQ((*raw)->options().normalize, false);
+
+  auto refused = [&](const std::string& needle) {
+    auto e = DualEncoder::Load(st.path());
+    ASSERT_FALSE(e.ok()) << needle;
+    EXPECT_NE(e.status().message().find(needle), std::string::npos) << e.status().ToString();
+  };
+  testing::WriteFile(st / "modules.json", modules.substr(0, modules.rfind(']')) +
+                                              R"(,{"idx":3,"name":"3","path":"3_Dense","type":"sentence_transformers.models.Dense"}])");
+  refused("modules.json: module 3: module 'sentence_transformers.models.Dense' is not supported");
+  testing::WriteFile(st / "modules.json", modules);
+  testing::WriteFile(st / "1_Pooling/config.json", R"({"pooling_mode_max_tokens": true})");
+  refused("1_Pooling/config.json: pooling_mode_max_tokens is not supported");
+  testing::WriteFile(st / "1_Pooling/config.json", R"({"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true})");
+  refused("several pooling modes");
+  testing::WriteFile(st / "1_Pooling/config.json", R"({"pooling_mode_mean_tokens": "yes"})");
+  refused("field 'pooling_mode_mean_tokens' has the wrong type");
+  testing::WriteFile(st / "1_Pooling/config.json", R"({"pooling_mode_mean_tokens": true})");
+  testing::WriteFile(st / "0_Transformer/sentence_bert_config.json", R"({"max_seq_length": -3})");
+  refused("max_seq_length is negative");
+  testing::WriteFile(st / "0_Transformer/sentence_bert_config.json", "{");
+  refused("sentence_bert_config.json: malformed JSON");
+}
+
 // Flat search is exact: the same neighbours as brute force, with the same scores.
 TEST(FaissIndex, FlatSearchEqualsBruteForce) {
   const size_t n = 2000, d = 32, n_queries = 25, k = 10;

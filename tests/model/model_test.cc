@@ -128,7 +128,9 @@ TEST(Bert, ReproducesTransformersIdsAndEmbeddings) {
     size_t words = 0;
     for (const auto& piece : (*tokenizer)->Tokenize(text)) words += piece.rfind("##", 0) != 0;
     EXPECT_EQ(words + 2, golden_ids.size()) << text;
-    if (text.empty()) EXPECT_EQ(ids, golden_ids);
+    if (text.empty()) {
+      EXPECT_EQ(ids, golden_ids);
+    }
     auto hidden = (*model)->Forward(golden_ids);
     ASSERT_TRUE(hidden.ok()) << hidden.status().ToString();
     ExpectClose(PoolCls(*hidden, H), c["cls"].get<std::vector<float>>(), 1e-4, 0, text + " cls");
@@ -138,6 +140,28 @@ TEST(Bert, ReproducesTransformersIdsAndEmbeddings) {
     for (size_t t = 0; t < first3.size(); ++t) {
       const std::vector<float> row(hidden->begin() + t * H, hidden->begin() + (t + 1) * H);
       ExpectClose(row, first3[t], 1e-4, 0, text + " token " + std::to_string(t));
+    }
+  }
+}
+
+// ../shared/fixtures/golden/wordpiece.json: HF tokenizers' BertTokenizerFast on tiny-bert's vocabulary and
+// on bert-base-uncased's real one (MiniLM's and bge's), 120 strings each, ids and tokens exactly.
+TEST(WordPiece, ReproducesHfTokenizersOnRealVocabularies) {
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/wordpiece.json");
+  const auto golden = ReadJson(golden_path);
+  for (const std::string vocab : {"tiny-bert", "bert-base-uncased"}) {
+    QUARRY_REQUIRE_SHARED(vocab_path, "fixtures/" + vocab + "/vocab.txt");
+    auto tokenizer = WordPieceTokenizer::Load(vocab_path);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
+    const auto cases = golden["cases"][vocab];
+    ASSERT_EQ(cases.size(), 120u) << vocab;
+    for (const auto& c : cases) {
+      const std::string text = c["text"];
+      EXPECT_EQ((*tokenizer)->Encode(text), c["ids"].get<std::vector<int32_t>>()) << vocab << ": " << text;
+      auto tokens = c["tokens"].get<std::vector<std::string>>();
+      tokens.erase(tokens.begin());  // [CLS]
+      tokens.pop_back();              // [SEP]
+      EXPECT_EQ((*tokenizer)->Tokenize(text), tokens) << vocab << ": " << text;
     }
   }
 }
@@ -234,7 +258,7 @@ TEST(Checkpoint, BadFilesGiveErrorsNamingFileAndTensor) {
 }
 
 // A checkpoint split into shards (model.safetensors.index.json) loads and computes the same as the
-// single file; an unsupported dtype is an error naming the tensor.
+// single file; an unsupported dtype is an error naming the tensor, and integer buffers are not weights.
 TEST(Checkpoint, ShardedCheckpointsAndDtypes) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
   auto single = Checkpoint::Open(model_dir);
@@ -263,16 +287,38 @@ TEST(Checkpoint, ShardedCheckpointsAndDtypes) {
   ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
   EXPECT_EQ(*(*a)->Forward({2, 5, 6, 3}), *(*b)->Forward({2, 5, 6, 3}));
 
-  // An int8 tensor: the dtype is named in the error.
+  // A dtype safetensors does not define: the dtype is named in the error.
   std::vector<TensorToWrite> one = {{"x", DType::kF32, {2}, std::vector<uint8_t>(8, 0)}};
-  std::filesystem::create_directories(tmp / "int8");
-  ASSERT_TRUE(WriteSafetensors(tmp / "int8/model.safetensors", one).ok());
-  std::string bytes = testing::ReadFile(tmp / "int8/model.safetensors");
-  bytes.replace(bytes.find("\"F32\""), 5, "\"I8\" ");
-  testing::WriteFile(tmp / "int8/model.safetensors", bytes);
-  auto bad = Checkpoint::Open(tmp / "int8");
+  std::filesystem::create_directories(tmp / "c64");
+  ASSERT_TRUE(WriteSafetensors(tmp / "c64/model.safetensors", one).ok());
+  std::string bytes = testing::ReadFile(tmp / "c64/model.safetensors");
+  bytes.replace(bytes.find("\"F32\""), 5, "\"C64\"");
+  testing::WriteFile(tmp / "c64/model.safetensors", bytes);
+  auto bad = Checkpoint::Open(tmp / "c64");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("tensor 'x': unsupported dtype I8"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("tensor 'x': unsupported dtype C64"), std::string::npos) << bad.status().message();
+
+  // Integer buffers (BERT checkpoints carry int64 position_ids) open, but are not weights.
+  std::vector<TensorToWrite> ints = {{"embeddings.position_ids", DType::kI64, {1, 2}, std::vector<uint8_t>(16, 0)},
+                                     {"w", DType::kF32, {2}, std::vector<uint8_t>(8, 0)}};
+  std::filesystem::create_directories(tmp / "i64");
+  ASSERT_TRUE(WriteSafetensors(tmp / "i64/model.safetensors", ints).ok());
+  auto with_ints = Checkpoint::Open(tmp / "i64");
+  ASSERT_TRUE(with_ints.ok()) << with_ints.status().ToString();
+  EXPECT_TRUE((*with_ints)->GetF32("w", {2}).ok());
+  auto as_weight = (*with_ints)->GetF32("embeddings.position_ids", {1, 2});
+  ASSERT_FALSE(as_weight.ok());
+  EXPECT_NE(as_weight.status().message().find("has dtype I64; weights must be F32, F16 or BF16"), std::string::npos)
+      << as_weight.status().message();
+  // A shape whose byte count overflows 64 bits is refused, not wrapped around to the empty range it claims.
+  const std::string header = R"({"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})";
+  std::string file(8, '\0');
+  for (int b = 0; b < 8; ++b) file[b] = static_cast<char>((header.size() >> (8 * b)) & 0xff);
+  std::filesystem::create_directories(tmp / "huge");
+  testing::WriteFile(tmp / "huge/model.safetensors", file + header);
+  auto huge = Checkpoint::Open(tmp / "huge");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("tensor 'x': shape too large"), std::string::npos) << huge.status().message();
 }
 
 TEST(SentencePiece, ModeComesFromTokenizerConfigUnlessOverridden) {

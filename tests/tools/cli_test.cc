@@ -26,7 +26,7 @@ using testing::ShellQuote;
 using testing::kCli;
 using testing::kTiny;
 
-testing::CommandResult Quarry(const std::string& args) { return RunCommand(ShellQuote(kCli) + " " + args); }
+using testing::Quarry;
 
 TEST(Cli, HelpAndUsageErrors) {
   auto help = Quarry("--help");

@@ -31,7 +31,7 @@ using testing::kCli;
 using testing::ShellQuote;
 using testing::TempDir;
 
-testing::CommandResult Quarry(const std::string& args) { return testing::RunCommand(ShellQuote(kCli) + " " + args); }
+using testing::Quarry;
 
 // An error the way the CLI should give one: exit 1, a message, and no "internal error".
 void ExpectCleanError(const testing::CommandResult& r, const std::string& needle) {

@@ -77,7 +77,7 @@ int RunEval(const EvalArgs& a) {
       // Scores as the run file holds them, so that evaluating the file gives the same numbers.
       for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
     }
-    run_name = std::string("bm25") + (rerank ? "+blockrank" : "") + (a.resmem ? "+resmem" : "");
+    run_name = a.mode.Name() + (rerank ? "+blockrank" : "") + (a.resmem ? "+resmem" : "");
     if (!a.run_out.empty()) {
       if (Status s = eval::WriteRun(a.run_out, run, "quarry-" + run_name); !s.ok()) return Fail(s);
     }

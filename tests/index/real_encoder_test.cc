@@ -1,0 +1,55 @@
+// Real pretrained dual encoders (fetched by scripts/models.sh) against the goldens that
+// tools/goldens/encoders.py made with sentence-transformers on PyTorch: token ids exactly, embeddings
+// within 1e-4 absolute. Skips, naming the model, where a model or its golden is absent.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "common/json.h"
+#include "index/dense/dual_encoder.h"
+#include "tests/test_util.h"
+
+namespace quarry {
+namespace {
+
+void ExpectReproducesGolden(const std::string& name) {
+  QUARRY_REQUIRE_MODEL(model_dir, name);
+  const std::string golden_path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/golden/" + name + ".json";
+  if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << golden_path << " is missing (tools/goldens/encoders.sh makes it)";
+  auto golden = ReadJsonFile(golden_path);
+  ASSERT_TRUE(golden.ok()) << golden.status().ToString();
+  auto encoder = DualEncoder::Load(model_dir);
+  ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+  EXPECT_EQ((*encoder)->dim(), (*golden)["dim"].get<size_t>());
+  EXPECT_EQ((*encoder)->options().max_length, (*golden)["max_seq_length"].get<size_t>());
+  const auto& cases = (*golden)["cases"];
+  ASSERT_GE(cases.size(), 20u);
+  std::vector<std::string> texts;
+  for (const auto& c : cases) {
+    texts.push_back(c["text"]);
+    EXPECT_EQ((*encoder)->Tokenize(texts.back()), c["ids"].get<std::vector<int32_t>>()) << name << ": " << texts.back();
+  }
+  auto emb = (*encoder)->EncodeDocuments(texts);
+  ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+  const size_t d = (*encoder)->dim();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto want = cases[i]["embedding"].get<std::vector<double>>();
+    ASSERT_EQ(want.size(), d);
+    double worst = 0;
+    size_t worst_j = 0;
+    for (size_t j = 0; j < d; ++j) {
+      const double err = std::fabs((*emb)[i * d + j] - want[j]);
+      if (err > worst) worst = err, worst_j = j;
+    }
+    EXPECT_LE(worst, 1e-4) << name << " text " << i << " (" << texts[i].substr(0, 60) << "): dim " << worst_j << " is "
+                           << (*emb)[i * d + worst_j] << ", want " << want[worst_j];
+  }
+}
+
+TEST(RealEncoder, AllMiniLmL6V2ReproducesSentenceTransformers) { ExpectReproducesGolden("all-MiniLM-L6-v2"); }
+// MPNet: positions from 2, no token types, relative-position buckets; <s> ... </s>; 384 tokens.
+TEST(RealEncoder, AllMpnetBaseV2ReproducesSentenceTransformers) { ExpectReproducesGolden("all-mpnet-base-v2"); }
+
+}  // namespace
+}  // namespace quarry
