@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$root/../shared/datasets/scifact}
 lucene=$root/../shared/bench/lucene/run.sh
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 build=${QUARRY_BUILD_DIR:-$root/build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,7 +8,7 @@
 # Pass --threads 2 to use both cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 bench="${QUARRY_BUILD_DIR:-$root/build}/bench_dense"
 echo "== 200k x 128 =="
 "$bench" --n 200000 --dim 128 --clusters 1000 --spread 1.5 --lists 1024 --queries 1000 "$@"

@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$root/../shared
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 quarry=${QUARRY_BUILD_DIR:-$root/build}/quarry
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -6,7 +6,7 @@
 # (1 thread) / 160 (2 threads); BF16 175 / 272. Needs ~3 GiB of disk under $TMPDIR for the checkpoints.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 bench=${QUARRY_BUILD_DIR:-$root/build}/bench_model
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

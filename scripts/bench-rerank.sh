@@ -5,7 +5,7 @@
 # 32768; scoring layer 8). Needs ~1 GiB of disk under $TMPDIR. Takes a few minutes on 2 cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ $# -eq 0 ]; then set -- 10 20 50 100; fi

@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000000}
 dense_n=${QUARRY_BENCH_DENSE_N:-1000000}
-"$root/scripts/build.sh" >/dev/null
+"$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 build=${QUARRY_BUILD_DIR:-$root/build}
 lucene=$root/../shared/bench/lucene/run.sh
 work=${QUARRY_BENCH_DIR:-$(mktemp -d /var/tmp/quarry-scale-XXXXXX)}

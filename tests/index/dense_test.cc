@@ -144,7 +144,8 @@ TEST(DualEncoder, FollowsASentenceTransformersDirectory) {
   EXPECT_EQ((*encoder)->Tokenize("one two three four five six seven eight").size(), 7u);
   // The empty text's golden ids are right (see model_test), so its mean embedding is transformers'.
   std::ifstream in(golden_path);
-  for (const auto& c : nlohmann::json::parse(in)["cases"]) {
+  const auto golden = nlohmann::json::parse(in);  // named: a range-for over a temporary's member dangles
+  for (const auto& c : golden["cases"]) {
     if (c["text"] != "") continue;
     auto want = c["mean"].get<std::vector<double>>();
     double norm = 0;
