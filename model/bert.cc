@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <tbb/parallel_for.h>
+
 #include "model/attention.h"
 #include "model/kernels.h"
 
@@ -86,62 +88,78 @@ int RelativePositionBucket(int relative_position, int num_buckets, int max_dista
   return bucket + std::min(max_exact + static_cast<int>(scaled), half - 1);
 }
 
-Result<std::vector<float>> BertModel::Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types,
-                                              size_t valid_length) const {
+Result<std::vector<float>> BertModel::Forward(const std::vector<int32_t>& ids) const { return ForwardBatch({ids}); }
+
+Result<std::vector<float>> BertModel::ForwardBatch(const std::vector<std::vector<int32_t>>& sequences) const {
   const auto& c = config_;
-  const size_t n = ids.size(), H = c.hidden_size, F = c.intermediate_size, heads = c.n_heads, d = c.head_dim;
+  const size_t H = c.hidden_size, F = c.intermediate_size, heads = c.n_heads, d = c.head_dim;
   const size_t offset = static_cast<size_t>(c.position_offset);
-  if (n == 0) return Status::InvalidArgument("bert forward: no tokens");
-  if (n + offset > size_t(c.max_position_embeddings)) {
-    return Status::InvalidArgument("bert forward: " + std::to_string(n) + " tokens exceed max_position_embeddings " +
-                                   std::to_string(c.max_position_embeddings) +
-                                   (offset ? " (positions start at " + std::to_string(offset) + ")" : ""));
-  }
-  if (!token_types.empty() && token_types.size() != n) {
-    return Status::InvalidArgument("bert forward: token_types and ids differ in length");
-  }
-  std::vector<float> x(n * H), h(n * H);
-  for (size_t t = 0; t < n; ++t) {
-    const int type = token_types.empty() ? 0 : token_types[t];
-    if (ids[t] < 0 || ids[t] >= c.vocab_size || type < 0 || (type > 0 && type >= c.type_vocab_size)) {
-      return Status::InvalidArgument("bert forward: token " + std::to_string(t) + " has an id or type out of range");
+  std::vector<size_t> begin(sequences.size() + 1, 0);  // first stacked row of each sequence
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const size_t n = sequences[s].size();
+    const std::string which = sequences.size() > 1 ? " (sequence " + std::to_string(s) + ")" : "";
+    if (n == 0) return Status::InvalidArgument("bert forward: no tokens" + which);
+    if (n + offset > size_t(c.max_position_embeddings)) {
+      return Status::InvalidArgument("bert forward: " + std::to_string(n) + " tokens exceed max_position_embeddings " +
+                                     std::to_string(c.max_position_embeddings) +
+                                     (offset ? " (positions start at " + std::to_string(offset) + ")" : "") + which);
     }
-    const float* word = word_.data + size_t(ids[t]) * H;
-    const float* position = position_.data + (t + offset) * H;
-    for (size_t i = 0; i < H; ++i) h[t * H + i] = word[i] + position[i];
-    if (c.type_vocab_size > 0) {
-      const float* tt = token_type_.data + size_t(type) * H;
-      for (size_t i = 0; i < H; ++i) h[t * H + i] += tt[i];
+    for (size_t t = 0; t < n; ++t) {
+      if (sequences[s][t] < 0 || sequences[s][t] >= c.vocab_size) {
+        return Status::InvalidArgument("bert forward: token " + std::to_string(t) + " has an id out of range" + which);
+      }
+    }
+    begin[s + 1] = begin[s] + n;
+  }
+  const size_t rows = begin.back();
+  std::vector<float> x(rows * H), h(rows * H);
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    for (size_t t = 0; t < sequences[s].size(); ++t) {
+      const float* word = word_.data + size_t(sequences[s][t]) * H;
+      const float* position = position_.data + (t + offset) * H;
+      float* row = h.data() + (begin[s] + t) * H;
+      for (size_t i = 0; i < H; ++i) row[i] = word[i] + position[i];
+      if (c.type_vocab_size > 0) {
+        for (size_t i = 0; i < H; ++i) row[i] += token_type_.data[i];
+      }
     }
   }
-  LayerNorm(h.data(), n, H, emb_ln_w_.data, emb_ln_b_.data, c.norm_eps, x.data());
-  // MPNet: one bias per head and relative distance (key - query), shared by every layer.
-  std::vector<float> relative;
+  LayerNorm(h.data(), rows, H, emb_ln_w_.data, emb_ln_b_.data, c.norm_eps, x.data());
+  // MPNet: per sequence, one bias per head and relative distance (key - query), shared by every layer.
+  std::vector<std::vector<float>> relative(sequences.size());
   if (c.relative_attention_num_buckets > 0) {
-    relative.resize(heads * (2 * n - 1));
-    for (size_t r = 0; r < 2 * n - 1; ++r) {
-      const int bucket = RelativePositionBucket(static_cast<int>(r) - static_cast<int>(n - 1), c.relative_attention_num_buckets);
-      for (size_t hd = 0; hd < heads; ++hd) relative[hd * (2 * n - 1) + r] = relative_bias_.data[size_t(bucket) * heads + hd];
+    for (size_t s = 0; s < sequences.size(); ++s) {
+      const size_t n = sequences[s].size();
+      relative[s].resize(heads * (2 * n - 1));
+      for (size_t r = 0; r < 2 * n - 1; ++r) {
+        const int bucket = RelativePositionBucket(static_cast<int>(r) - static_cast<int>(n - 1),
+                                                  c.relative_attention_num_buckets);
+        for (size_t hd = 0; hd < heads; ++hd) {
+          relative[s][hd * (2 * n - 1) + r] = relative_bias_.data[size_t(bucket) * heads + hd];
+        }
+      }
     }
   }
-  const AttentionMask mask = AttentionMask::Bidirectional(valid_length ? valid_length : n);
-  std::vector<size_t> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = i;
-  std::vector<float> q(n * H), k(n * H), v(n * H), attn(n * H), inter(n * F);
+  std::vector<float> q(rows * H), k(rows * H), v(rows * H), attn(rows * H), inter(rows * F);
   for (const Layer& L : layers_) {
-    Linear(x.data(), n, H, L.wq.data, H, L.bq.data, q.data());
-    Linear(x.data(), n, H, L.wk.data, H, L.bk.data, k.data());
-    Linear(x.data(), n, H, L.wv.data, H, L.bv.data, v.data());
-    Attention(q.data(), rows, k.data(), v.data(), n, heads, heads, d, mask, attn.data(),
-              relative.empty() ? nullptr : relative.data());
-    Linear(attn.data(), n, H, L.wo.data, H, L.bo.data, h.data());
-    AddInPlace(h.data(), x.data(), n * H);
-    LayerNorm(h.data(), n, H, L.ln1_w.data, L.ln1_b.data, c.norm_eps, x.data());
-    Linear(x.data(), n, H, L.w_in.data, F, L.b_in.data, inter.data());
-    GeluErf(inter.data(), n * F);
-    Linear(inter.data(), n, F, L.w_out.data, H, L.b_out.data, h.data());
-    AddInPlace(h.data(), x.data(), n * H);
-    LayerNorm(h.data(), n, H, L.ln2_w.data, L.ln2_b.data, c.norm_eps, x.data());
+    Linear(x.data(), rows, H, L.wq.data, H, L.bq.data, q.data());
+    Linear(x.data(), rows, H, L.wk.data, H, L.bk.data, k.data());
+    Linear(x.data(), rows, H, L.wv.data, H, L.bv.data, v.data());
+    tbb::parallel_for(size_t{0}, sequences.size(), [&](size_t s) {
+      const size_t n = sequences[s].size(), at = begin[s] * H;
+      std::vector<size_t> positions(n);
+      for (size_t i = 0; i < n; ++i) positions[i] = i;
+      Attention(q.data() + at, positions, k.data() + at, v.data() + at, n, heads, heads, d,
+                AttentionMask::Bidirectional(n), attn.data() + at, relative[s].empty() ? nullptr : relative[s].data());
+    });
+    Linear(attn.data(), rows, H, L.wo.data, H, L.bo.data, h.data());
+    AddInPlace(h.data(), x.data(), rows * H);
+    LayerNorm(h.data(), rows, H, L.ln1_w.data, L.ln1_b.data, c.norm_eps, x.data());
+    Linear(x.data(), rows, H, L.w_in.data, F, L.b_in.data, inter.data());
+    GeluErf(inter.data(), rows * F);
+    Linear(inter.data(), rows, F, L.w_out.data, H, L.b_out.data, h.data());
+    AddInPlace(h.data(), x.data(), rows * H);
+    LayerNorm(h.data(), rows, H, L.ln2_w.data, L.ln2_b.data, c.norm_eps, x.data());
   }
   return x;
 }
@@ -150,7 +168,7 @@ std::vector<float> PoolCls(const std::vector<float>& hidden, size_t dim) {
   return std::vector<float>(hidden.begin(), hidden.begin() + dim);
 }
 
-std::vector<float> PoolMean(const std::vector<float>& hidden, size_t dim, size_t valid) {
+std::vector<float> PoolMean(const float* hidden, size_t dim, size_t valid) {
   std::vector<double> sum(dim, 0.0);
   for (size_t t = 0; t < valid; ++t) {
     for (size_t i = 0; i < dim; ++i) sum[i] += hidden[t * dim + i];

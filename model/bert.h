@@ -1,7 +1,7 @@
 // BERT-family encoder forward pass (post-LayerNorm, exact erf GELU) in float32: Hugging Face's BertModel
 // (absolute positions from 0, token types) and MPNetModel (absolute positions from pad_token_id + 1, no
 // token types, and one table of bidirectional relative-position buckets added to every layer's
-// attention scores). Thread-safe for concurrent Forward calls.
+// attention scores). Token types are all 0 (single-segment inputs). Thread-safe for concurrent calls.
 #pragma once
 
 #include <memory>
@@ -20,10 +20,12 @@ class BertModel {
   static Result<std::unique_ptr<BertModel>> Load(const std::string& dir);
   const TransformerConfig& config() const { return config_; }
 
-  // The last hidden state [n, hidden] of one sequence. `token_types` empty means all 0. Rows past
-  // `valid_length` (0: all) are padding: no row attends to them.
-  Result<std::vector<float>> Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& token_types = {},
-                                     size_t valid_length = 0) const;
+  // The last hidden state [n, hidden] of one sequence.
+  Result<std::vector<float>> Forward(const std::vector<int32_t>& ids) const;
+  // The last hidden states of several sequences, their rows stacked in order ([sum of lengths, hidden]):
+  // every projection is one GEMM over all their tokens (the weights packed once, not once per text),
+  // attention runs per sequence. Equal to Forward on each, up to float rounding.
+  Result<std::vector<float>> ForwardBatch(const std::vector<std::vector<int32_t>>& sequences) const;
 
  private:
   BertModel() = default;
@@ -43,6 +45,6 @@ int RelativePositionBucket(int relative_position, int num_buckets, int max_dista
 
 // Pooling of a [n, dim] hidden state: the first row, or the mean of the first `valid` rows.
 std::vector<float> PoolCls(const std::vector<float>& hidden, size_t dim);
-std::vector<float> PoolMean(const std::vector<float>& hidden, size_t dim, size_t valid);
+std::vector<float> PoolMean(const float* hidden, size_t dim, size_t valid);
 
 }  // namespace quarry::model

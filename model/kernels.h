@@ -1,12 +1,21 @@
 // Float32 building blocks of the transformer forward. Matrices are row-major, one row per token.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace quarry::model {
 
-// Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]) through OpenBLAS sgemm.
+// C[m, n] = alpha A[m, k] B + beta C (B[k, n], or B[n, k] transposed), row-major with leading
+// dimensions: one OpenBLAS sgemm on the calling thread (the runtime's parallelism is oneTBB's, never
+// OpenBLAS's).
+void Sgemm(bool transpose_b, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b,
+           size_t ldb, float* c, size_t ldc, float beta = 0.0f);
+// Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]): sgemm calls on blocks of rows or of output
+// columns, in parallel on the current oneTBB arena.
 void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y);
 // Each row: x * rsqrt(mean(x^2) + eps) * weight (HF LlamaRMSNorm, in float32).
 void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float eps, float* y);
@@ -14,7 +23,27 @@ void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float ep
 void LayerNorm(const float* x, size_t n, size_t dim, const float* weight, const float* bias, float eps, float* y);
 // gate[i] = silu(gate[i]) * up[i]
 void SiluMul(float* gate, const float* up, size_t n);
-// x[i] = 0.5 x (1 + erf(x / sqrt 2))
+// e^x to about 1 ulp for x in [-87.3, 88.3] (clamped outside), in plain arithmetic that vectorises.
+inline float ExpFast(float x) {
+  // Cephes' expf: x = k ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact reduction), e^r by a
+  // degree-6 polynomial, 2^k put into the exponent bits. Only arithmetic, so loops over it vectorise.
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.3f ? 88.3f : x;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float k = (x * 1.44269504088896341f + kRound) - kRound;
+  float r = x - k * 0.693359375f;
+  r = r - k * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const float scale = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
+  return e * scale;
+}
+// x[i] = 0.5 x (1 + erf(x / sqrt 2)), to a relative 2e-7.
 void GeluErf(float* x, size_t n);
 // RoPE's inverse frequencies 1 / theta^(2i/d), i < d/2, as float32. `round_to_bf16`: as Hugging Face
 // has them for a model instantiated in bfloat16 (the inv_freq buffer is cast with the weights), which
@@ -39,7 +68,30 @@ inline float Dot(const float* a, const float* b, size_t d) {
   for (float v : lanes) dot += v;
   return dot;
 }
-// Sets the number of threads OpenBLAS uses (0: its default).
-void SetBlasThreads(int n);
+
+// The sum and the maximum of x[0, n) (n > 0 for Max), in 16 lanes like Dot.
+inline float Sum(const float* x, size_t n) {
+  float lanes[16] = {};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int l = 0; l < 16; ++l) lanes[l] += x[i + l];
+  }
+  float sum = 0;
+  for (; i < n; ++i) sum += x[i];
+  for (float v : lanes) sum += v;
+  return sum;
+}
+inline float Max(const float* x, size_t n) {
+  float lanes[16];
+  for (float& v : lanes) v = x[0];
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int l = 0; l < 16; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  }
+  float top = x[0];
+  for (; i < n; ++i) top = x[i] > top ? x[i] : top;
+  for (float v : lanes) top = v > top ? v : top;
+  return top;
+}
 
 }  // namespace quarry::model

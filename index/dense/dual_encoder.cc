@@ -70,46 +70,66 @@ Result<std::vector<float>> DualEncoder::Encode(const std::vector<std::string>& t
   return EncodeIds(sequences);
 }
 
+namespace {
+
+// Tokens per stacked BERT forward: big enough that each weight matrix is packed once for many texts,
+// small enough that the activations stay modest (hidden 768, intermediate 3072: ~150 MB).
+constexpr size_t kTokensPerForward = 8192;
+
+}  // namespace
+
 Result<std::vector<float>> DualEncoder::EncodeIds(const std::vector<std::vector<int32_t>>& sequences) const {
   const size_t d = dim();
   std::vector<float> out(sequences.size() * d);
-  std::vector<Status> errors(sequences.size());
-  tbb::parallel_for(size_t{0}, sequences.size(), [&](size_t i) {
-    const std::vector<int32_t>& ids = sequences[i];
-    if (ids.empty()) {
-      errors[i] = Status::InvalidArgument("dual encoder: sequence " + std::to_string(i) + " has no tokens");
-      return;
-    }
-    std::vector<float> hidden;
-    if (bert_) {
-      auto h = bert_->Forward(ids);
-      if (!h.ok()) {
-        errors[i] = h.status().WithContext("text " + std::to_string(i));
-        return;
-      }
-      hidden = std::move(*h);
-    } else {
-      auto h = llama_->Forward(ids, {}, model::AttentionMask::Causal(), {.logits = false});
-      if (!h.ok()) {
-        errors[i] = h.status().WithContext("text " + std::to_string(i));
-        return;
-      }
-      hidden = std::move(h->hidden);
-    }
-    std::vector<float> pooled;
-    switch (options_.pooling) {
-      case Pooling::kMean: pooled = model::PoolMean(hidden, d, ids.size()); break;
-      case Pooling::kLastToken: pooled.assign(hidden.end() - static_cast<std::ptrdiff_t>(d), hidden.end()); break;
-      default: pooled = model::PoolCls(hidden, d); break;
-    }
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    if (sequences[i].empty()) return Status::InvalidArgument("dual encoder: sequence " + std::to_string(i) + " has no tokens");
+  }
+  // Pools the hidden rows of sequence i into out's row i and normalises it.
+  auto pool = [&](size_t i, const float* hidden) {
+    const size_t n = sequences[i].size();
     float* row = out.data() + i * d;
-    std::copy(pooled.begin(), pooled.end(), row);
+    switch (options_.pooling) {
+      case Pooling::kMean: {
+        const std::vector<float> mean = model::PoolMean(hidden, d, n);
+        std::copy(mean.begin(), mean.end(), row);
+        break;
+      }
+      case Pooling::kLastToken: std::copy(hidden + (n - 1) * d, hidden + n * d, row); break;
+      default: std::copy(hidden, hidden + d, row); break;
+    }
     if (*options_.normalize) {
       double norm = 0;
       for (size_t j = 0; j < d; ++j) norm += double(row[j]) * row[j];
       const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
       for (size_t j = 0; j < d; ++j) row[j] *= inv;
     }
+  };
+  if (bert_) {
+    for (size_t first = 0; first < sequences.size();) {
+      size_t last = first, tokens = 0;
+      while (last < sequences.size() && (last == first || tokens + sequences[last].size() <= kTokensPerForward)) {
+        tokens += sequences[last++].size();
+      }
+      const std::vector<std::vector<int32_t>> chunk(sequences.begin() + first, sequences.begin() + last);
+      auto hidden = bert_->ForwardBatch(chunk);
+      if (!hidden.ok()) return hidden.status().WithContext("texts " + std::to_string(first) + ".." + std::to_string(last - 1));
+      size_t row = 0;
+      for (size_t i = first; i < last; ++i) {
+        pool(i, hidden->data() + row * d);
+        row += sequences[i].size();
+      }
+      first = last;
+    }
+    return out;
+  }
+  std::vector<Status> errors(sequences.size());
+  tbb::parallel_for(size_t{0}, sequences.size(), [&](size_t i) {
+    auto h = llama_->Forward(sequences[i], {}, model::AttentionMask::Causal(), {.logits = false});
+    if (!h.ok()) {
+      errors[i] = h.status().WithContext("text " + std::to_string(i));
+      return;
+    }
+    pool(i, h->hidden.data());
   });
   for (const auto& e : errors) {
     if (!e.ok()) return e;

@@ -1,7 +1,7 @@
 // bench_encode: documents/s of a real dual encoder over a BEIR corpus's first N documents (title + " " +
 // text, as `quarry index --encoder` embeds them), in batches, at the given max lengths and thread counts.
 // Usage: bench_encode MODEL_DIR CORPUS.jsonl [--docs N] [--batch B] [--lengths 256,512] [--threads 1,2]
-//                     [--passes P] [--blas-threads N (default: OpenBLAS's own)]
+//                     [--passes P]
 // Prints one JSON line per (length, threads): the median of P passes.
 #include <tbb/global_control.h>
 
@@ -41,14 +41,13 @@ std::vector<size_t> List(const std::string& text) {
 int main(int argc, char** argv) {
   if (argc < 3) Die("usage: bench_encode MODEL_DIR CORPUS.jsonl [--docs N] [--batch B] [--lengths L,..] [--threads T,..] [--passes P]");
   const std::string model_dir = argv[1], corpus = argv[2];
-  size_t n_docs = 1000, batch = 32, passes = 3, blas_threads = 0;
+  size_t n_docs = 1000, batch = 32, passes = 3;
   std::vector<size_t> lengths = {256, 512}, threads = {1, 2};
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--docs") n_docs = std::stoul(value);
     else if (flag == "--batch") batch = std::stoul(value);
     else if (flag == "--passes") passes = std::stoul(value);
-    else if (flag == "--blas-threads") blas_threads = std::stoul(value);
     else if (flag == "--lengths") lengths = List(value);
     else if (flag == "--threads") threads = List(value);
     else Die("unknown flag " + flag);
@@ -68,7 +67,6 @@ int main(int argc, char** argv) {
     size_t tokens = 0;
     for (const auto& t : texts) tokens += (*encoder)->Tokenize(t).size();
     for (size_t t : threads) {
-      if (blas_threads > 0) quarry::model::SetBlasThreads(static_cast<int>(blas_threads));
       tbb::global_control limit(tbb::global_control::max_allowed_parallelism, t);
       std::vector<double> seconds;
       for (size_t p = 0; p < passes; ++p) {

@@ -56,7 +56,6 @@ int main(int argc, char** argv) {
     std::vector<int32_t> ids(n);
     for (auto& id : ids) id = static_cast<int32_t>(rng() % shape.vocab);
     for (int threads : {1, 2}) {
-      SetBlasThreads(threads);
       tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
       std::vector<double> runs;
       for (int rep = 0; rep < 3; ++rep) {
