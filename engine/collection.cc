@@ -134,6 +134,12 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   const RetrievalMode mode = query_vector ? RetrievalMode::kDense : options.mode;
   const size_t depth = mode == RetrievalMode::kHybrid ? std::max(n_retrieve, options.fusion_depth) : n_retrieve;
   std::vector<SearchHit> hits;
+  std::vector<float> embedded;  // the query's embedding, when a stage needs one and none was given
+  const bool resmem_embeds = resmem && resmem->params().neighbours == ResMemNeighbours::kDense;
+  if (!query_vector && (mode != RetrievalMode::kBm25 || resmem_embeds)) {
+    QUARRY_ASSIGN_OR_RETURN(embedded, encoder->EncodeQueries({std::string(query)}));
+    query_vector = &embedded;
+  }
   if (mode != RetrievalMode::kDense) {
     QUARRY_ASSIGN_OR_RETURN(auto found, index.Search(terms, depth, options.exhaustive));
     for (const auto& h : found) {
@@ -146,11 +152,6 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
     }
   }
   if (mode != RetrievalMode::kBm25) {
-    std::vector<float> embedded;
-    if (!query_vector) {
-      QUARRY_ASSIGN_OR_RETURN(embedded, encoder->EncodeQueries({std::string(query)}));
-      query_vector = &embedded;
-    }
     QUARRY_ASSIGN_OR_RETURN(auto dense_hits, DenseHits(*dense, index, *query_vector, depth));
     hits = mode == RetrievalMode::kDense ? std::move(dense_hits) : Fuse(std::move(hits), std::move(dense_hits), options);
     if (hits.size() > n_retrieve) hits.resize(n_retrieve);
@@ -160,7 +161,7 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, *reranker, query, &hits, rerank_cache_config));
   if (timings) timings->rerank_ms = ms_since(t0);
   t0 = Clock::now();
-  if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, &hits));
+  if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, query_vector, &hits));
   if (timings) timings->correct_ms = ms_since(t0);
   t0 = Clock::now();
   if (hits.size() > options.k) hits.resize(options.k);
@@ -248,6 +249,15 @@ Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& 
   }
   if (options.resmem) {
     QUARRY_ASSIGN_OR_RETURN(p.resmem, impl.CurrentResMem());
+    if (p.resmem->params().neighbours == ResMemNeighbours::kDense && !with_vector) {
+      std::string identity;
+      QUARRY_ASSIGN_OR_RETURN(p.encoder, impl.CurrentEncoder(&identity));
+      if (identity != p.resmem->encoder()) {
+        return Status::FailedPrecondition(impl.store->dir() + ": the ResMem memory's neighbours were embedded by " +
+                                          p.resmem->encoder() + ", the dense index now uses " + identity +
+                                          ": rebuild it (`quarry resmem build --neighbours dense`)");
+      }
+    }
   }
   if (options.rerank) {
     QUARRY_ASSIGN_OR_RETURN(p.reranker, impl.CurrentReranker());

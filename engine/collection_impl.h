@@ -61,7 +61,9 @@ class Collection::Impl {
   // `holding_write_lock`: the caller holds write_mu (a writer).
   Result<std::shared_ptr<const DenseView>> CurrentDenseView(bool holding_write_lock = false) const;
   // The encoder named by the dense configuration; FailedPrecondition when there is none.
-  Result<std::shared_ptr<const DualEncoder>> CurrentEncoder() const;
+  // The dense index's encoder; `identity` (if given) gets what it was configured from, the key a dense
+  // ResMem memory records.
+  Result<std::shared_ptr<const DualEncoder>> CurrentEncoder(std::string* identity = nullptr) const;
   // Adds to `batch` what an upsert or delete changes in the dense column family: the old vectors of
   // `removed` go; `added` documents get vectors when an encoder is configured; each is marked changed
   // since the base. Stages dense_pending. Writer-only.
@@ -97,7 +99,9 @@ inline constexpr char kMetaDenseGeneration[] = "dense.generation";  // BE64: bum
 
 // Replaces the top `depth` of `hits` (BM25 order) by their ResMem-corrected ranking, which may hold
 // documents the memory adds; the rest of `hits` follows in its own order (engine/resmem.cc).
-Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query, std::vector<SearchHit>* hits);
+// `query_embedding`: the query's dense embedding, needed by a memory with dense neighbours.
+Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query,
+                   const std::vector<float>* query_embedding, std::vector<SearchHit>* hits);
 
 // Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows. In the
 // decoupled mode, document blocks cached by BuildRerankCache for this model and options are used.

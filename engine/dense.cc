@@ -10,6 +10,7 @@
 // until the next base); 's' + BE32 doc a base entry that is stale but could not be removed (HNSW, SOAR).
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -231,13 +232,14 @@ Result<std::vector<DenseHit>> DenseView::Search(const std::vector<float>& query,
 
 // --- loading -------------------------------------------------------------------------------------
 
-Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder() const {
+Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder(std::string* identity) const {
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
   if (!config || (*config)["encoder"].is_null()) {
     return Status::FailedPrecondition(store->dir() + ": the dense index has no encoder (its vectors were imported); "
                                       "search it with a vector");
   }
   const std::string key = (*config)["encoder"].dump();
+  if (identity) *identity = key;
   std::lock_guard lock(index_mu);
   if (!dense_encoder || dense_encoder_config != key) {
     QUARRY_ASSIGN_OR_RETURN(auto e, DualEncoder::Load((*config)["encoder"].value("model", ""),
@@ -753,6 +755,37 @@ Result<std::optional<std::vector<float>>> Collection::GetVector(std::string_view
   if (!doc) return std::optional<std::vector<float>>();
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(store));
   return ReadVector(store, config ? SpaceOf(*config) : 0, table, *doc, config ? (*config)["dim"].get<size_t>() : 0);
+}
+
+Result<std::vector<float>> Collection::DenseScores(std::string_view query, const std::vector<std::string>& ids) const {
+  const Store& store = *impl_->store;
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(store));
+  if (!config) return Status::NotFound(dir() + ": no dense index (run `quarry index --encoder`)");
+  QUARRY_ASSIGN_OR_RETURN(auto encoder, impl_->CurrentEncoder());
+  QUARRY_ASSIGN_OR_RETURN(const auto q, encoder->EncodeQueries({std::string(query)}));
+  const size_t dim = (*config)["dim"].get<size_t>();
+  if (q.size() != dim) {
+    return Status::FailedPrecondition(dir() + ": the encoder gives " + std::to_string(q.size()) +
+                                      "-dimensional vectors, the index holds " + std::to_string(dim));
+  }
+  const bool ip = MetricOf(*config) == DenseMetric::kInnerProduct;
+  std::vector<float> scores;
+  scores.reserve(ids.size());
+  for (const auto& id : ids) {
+    QUARRY_ASSIGN_OR_RETURN(auto doc, store.LookupDocNum(id));
+    if (!doc) return Status::NotFound(dir() + ": document '" + id + "' is not in the collection");
+    QUARRY_ASSIGN_OR_RETURN(auto v, ReadVector(store, SpaceOf(*config), VectorTable::kDocuments, *doc, dim));
+    if (!v) {
+      scores.push_back(std::numeric_limits<float>::quiet_NaN());
+    } else if (ip) {
+      scores.push_back(model::Dot(v->data(), q.data(), dim));
+    } else {
+      float d2 = 0;
+      for (size_t i = 0; i < dim; ++i) d2 += ((*v)[i] - q[i]) * ((*v)[i] - q[i]);
+      scores.push_back(-d2);
+    }
+  }
+  return scores;
 }
 
 Result<DenseIndexInfo> Collection::DenseInfo() const {

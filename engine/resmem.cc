@@ -10,7 +10,8 @@
 
 namespace quarry {
 
-Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query, std::vector<SearchHit>* hits) {
+Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view query,
+                   const std::vector<float>* query_embedding, std::vector<SearchHit>* hits) {
   const size_t depth = resmem.params().depth;
   std::vector<ScoredDoc> head;
   std::unordered_map<std::string, const SearchHit*> by_id;
@@ -18,7 +19,13 @@ Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view qu
     head.emplace_back((*hits)[i].id, (*hits)[i].score);
     by_id[(*hits)[i].id] = &(*hits)[i];
   }
-  QUARRY_ASSIGN_OR_RETURN(const auto neighbours, resmem.Neighbours(query, resmem.params().k));
+  std::vector<std::pair<size_t, double>> neighbours;
+  if (resmem.params().neighbours == ResMemNeighbours::kDense) {
+    if (!query_embedding) return Status::Internal("resmem: dense neighbours without a query embedding");
+    QUARRY_ASSIGN_OR_RETURN(neighbours, resmem.Neighbours(*query_embedding, resmem.params().k));
+  } else {
+    QUARRY_ASSIGN_OR_RETURN(neighbours, resmem.Neighbours(query, resmem.params().k));
+  }
   const auto corrected = resmem.Correct(head, neighbours);
   std::vector<SearchHit> out;
   std::unordered_set<std::string> placed;
@@ -58,6 +65,17 @@ std::vector<ScoredDoc> ToScored(const std::vector<SearchHit>& hits) {
   return out;
 }
 
+// Dense neighbours: the embeddings of `texts` by the dense index's encoder, and its identity.
+Result<std::vector<std::vector<float>>> EmbedQueries(const Collection::Impl& impl, const std::vector<std::string>& texts,
+                                                     std::string* identity) {
+  QUARRY_ASSIGN_OR_RETURN(auto encoder, impl.CurrentEncoder(identity));
+  QUARRY_ASSIGN_OR_RETURN(const auto flat, encoder->EncodeQueries(texts));
+  const size_t dim = encoder->dim();
+  std::vector<std::vector<float>> out(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) out[i].assign(flat.begin() + i * dim, flat.begin() + (i + 1) * dim);
+  return out;
+}
+
 }  // namespace
 
 Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const ResMemOptions& options) {
@@ -65,12 +83,18 @@ Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const 
   std::vector<std::string> texts;
   for (const auto& q : training) texts.push_back(q.text);
   QUARRY_ASSIGN_OR_RETURN(auto results, SearchBatch(texts, {.k = options.depth, .hydrate = false}));
+  std::vector<std::vector<float>> embeddings(training.size());
+  std::string encoder;
+  if (options.neighbours == ResMemNeighbours::kDense) {
+    QUARRY_ASSIGN_OR_RETURN(embeddings, EmbedQueries(*impl_, texts, &encoder));
+  }
   std::vector<MemoryQuery> memory;
   for (size_t i = 0; i < training.size(); ++i) {
     memory.push_back({training[i].id, training[i].text,
-                      TrainingResiduals(ToScored(results[i]), training[i].judgements, options.temperature)});
+                      TrainingResiduals(ToScored(results[i]), training[i].judgements, options.temperature),
+                      std::move(embeddings[i])});
   }
-  QUARRY_ASSIGN_OR_RETURN(auto resmem, ResMem::Create(std::move(memory), options));
+  QUARRY_ASSIGN_OR_RETURN(auto resmem, ResMem::Create(std::move(memory), options, encoder));
   std::lock_guard lock(impl_->write_mu);
   rocksdb::WriteBatch batch;
   batch.Put(impl_->store->cf(kCfResMem), kResMemKey, resmem->Encode());
@@ -85,7 +109,7 @@ Result<std::pair<ResMemOptions, size_t>> Collection::ResMemInfo() const {
 }
 
 Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& training, double validation_fraction,
-                                            uint64_t seed) const {
+                                            uint64_t seed, ResMemNeighbours kind) const {
   if (training.size() < 10) return Status::InvalidArgument("resmem tuning needs at least 10 training queries");
   std::vector<size_t> order(training.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -96,13 +120,21 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
 
   const std::vector<float> temperatures = {0.5f, 1, 2, 4, 8};
   const std::vector<size_t> ks = {1, 3, 5, 10, 20, 50};
-  const std::vector<float> sigmas = {0.5f, 1, 2, 4, 8};
+  // Similarities: BM25 scores (~1..30), or inner products of unit embeddings (differences of ~0.01..0.3).
+  const bool dense = kind == ResMemNeighbours::kDense;
+  const std::vector<float> sigmas = dense ? std::vector<float>{0.01f, 0.02f, 0.05f, 0.1f, 0.2f}
+                                          : std::vector<float>{0.5f, 1, 2, 4, 8};
   const std::vector<float> lambdas = {0, 0.25f, 0.5f, 1, 2, 4};
   const size_t depth = ResMemOptions{}.depth;
 
   std::vector<std::string> texts;
   for (const auto& q : training) texts.push_back(q.text);
   QUARRY_ASSIGN_OR_RETURN(auto results, SearchBatch(texts, {.k = depth, .hydrate = false}));
+  std::vector<std::vector<float>> embeddings(training.size());
+  if (dense) {
+    std::string identity;
+    QUARRY_ASSIGN_OR_RETURN(embeddings, EmbedQueries(*impl_, texts, &identity));
+  }
   eval::Qrels val_qrels;
   for (size_t i : val) val_qrels[training[i].id] = training[i].judgements;
   auto metrics = eval::ParseMetrics("ndcg@10");
@@ -123,18 +155,24 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
     std::vector<MemoryQuery> memory;
     for (size_t i : mem) {
       memory.push_back({training[i].id, training[i].text,
-                        TrainingResiduals(ToScored(results[i]), training[i].judgements, t)});
+                        TrainingResiduals(ToScored(results[i]), training[i].judgements, t), embeddings[i]});
     }
-    QUARRY_ASSIGN_OR_RETURN(auto resmem, ResMem::Create(std::move(memory), {.temperature = t, .depth = depth}));
-    if (t == temperatures.front()) {  // the neighbours depend only on the query texts
+    QUARRY_ASSIGN_OR_RETURN(auto resmem,
+                            ResMem::Create(std::move(memory), {.temperature = t, .depth = depth, .neighbours = kind}));
+    if (t == temperatures.front()) {  // the neighbours depend only on the queries
       for (size_t v = 0; v < val.size(); ++v) {
-        QUARRY_ASSIGN_OR_RETURN(neighbours[v], resmem->Neighbours(training[val[v]].text, ks.back()));
+        if (dense) {
+          QUARRY_ASSIGN_OR_RETURN(neighbours[v], resmem->Neighbours(embeddings[val[v]], ks.back()));
+        } else {
+          QUARRY_ASSIGN_OR_RETURN(neighbours[v], resmem->Neighbours(training[val[v]].text, ks.back()));
+        }
       }
     }
     for (size_t k : ks) {
       for (float sigma : sigmas) {
         for (float lambda : lambdas) {
-          const ResMemOptions o{.k = k, .sigma = sigma, .temperature = t, .lambda = lambda, .depth = depth};
+          const ResMemOptions o{.k = k, .sigma = sigma, .temperature = t, .lambda = lambda, .depth = depth,
+                                .neighbours = kind};
           eval::Run run;
           for (size_t v = 0; v < val.size(); ++v) {
             auto& entries = run[training[val[v]].id];

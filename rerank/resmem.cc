@@ -1,6 +1,7 @@
 #include "rerank/resmem.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -69,33 +70,68 @@ std::vector<ScoredDoc> TrainingResiduals(const std::vector<ScoredDoc>& candidate
   return residuals;
 }
 
-Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, const ResMemParams& params) {
+Result<std::unique_ptr<ResMem>> ResMem::Create(std::vector<MemoryQuery> memory, const ResMemParams& params,
+                                               std::string encoder) {
   if (params.k == 0 || params.depth == 0 || !(params.sigma > 0) || !(params.temperature > 0) ||
       !std::isfinite(params.sigma) || !std::isfinite(params.temperature) || !std::isfinite(params.lambda)) {
     return Status::InvalidArgument("resmem: k and depth must be positive, sigma and temperature finite and > 0, "
                                    "lambda finite");
   }
+  const bool dense = params.neighbours == ResMemNeighbours::kDense;
+  const size_t dim = dense && !memory.empty() ? memory[0].embedding.size() : 0;
   for (const auto& q : memory) {
     for (const auto& [doc, r] : q.residuals) {
       if (!std::isfinite(r)) return Status::InvalidArgument("resmem: query '" + q.id + "' has a non-finite residual");
+    }
+    if (dense && (q.embedding.empty() || q.embedding.size() != dim)) {
+      return Status::InvalidArgument("resmem: dense neighbours need an embedding of one dimension for every query; '" +
+                                     q.id + "' has " + std::to_string(q.embedding.size()) + " values");
+    }
+    for (float v : q.embedding) {
+      if (!std::isfinite(v)) return Status::InvalidArgument("resmem: query '" + q.id + "' has a non-finite embedding");
     }
   }
   std::unique_ptr<ResMem> r(new ResMem());
   r->params_ = params;
   r->memory_ = std::move(memory);
-  std::vector<std::string> ids, texts;
-  for (const auto& q : r->memory_) ids.push_back(q.id), texts.push_back(q.text);
-  QUARRY_ASSIGN_OR_RETURN(r->query_index_, LexicalIndex::Build(ids, texts));
+  r->encoder_ = std::move(encoder);
+  if (!dense) {
+    std::vector<std::string> ids, texts;
+    for (const auto& q : r->memory_) ids.push_back(q.id), texts.push_back(q.text);
+    QUARRY_ASSIGN_OR_RETURN(r->query_index_, LexicalIndex::Build(ids, texts));
+  }
   return r;
 }
 
 Result<std::vector<std::pair<size_t, double>>> ResMem::Neighbours(std::string_view query, size_t k) const {
+  if (!query_index_) return Status::FailedPrecondition("resmem: this memory finds neighbours by embedding");
   QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(query_index_->analyzer_settings()));
   std::vector<std::string> terms;
   analyzer->Analyze(query, &terms);
   QUARRY_ASSIGN_OR_RETURN(auto found, query_index_->Search(terms, k));
   std::vector<std::pair<size_t, double>> out;
   for (const auto& h : found) out.emplace_back(h.doc, h.score);
+  return out;
+}
+
+Result<std::vector<std::pair<size_t, double>>> ResMem::Neighbours(const std::vector<float>& embedding, size_t k) const {
+  if (query_index_) return Status::FailedPrecondition("resmem: this memory finds neighbours by BM25");
+  std::vector<std::pair<size_t, double>> out;
+  for (size_t i = 0; i < memory_.size(); ++i) {
+    const auto& e = memory_[i].embedding;
+    if (e.size() != embedding.size()) {
+      return Status::InvalidArgument("resmem: query embedding of dimension " + std::to_string(embedding.size()) +
+                                     " for a memory of dimension " + std::to_string(e.size()));
+    }
+    double dot = 0;
+    for (size_t j = 0; j < e.size(); ++j) dot += double(e[j]) * embedding[j];
+    out.emplace_back(i, dot);
+  }
+  k = std::min(k, out.size());
+  std::partial_sort(out.begin(), out.begin() + k, out.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  out.resize(k);
   return out;
 }
 
@@ -138,8 +174,11 @@ std::vector<CorrectedDoc> ResMem::Correct(const std::vector<ScoredDoc>& candidat
 std::string ResMem::Encode() const {
   std::string out;
   out.push_back(static_cast<char>(kResMemFormatVersion));
-  const nlohmann::json params = {{"k", params_.k}, {"sigma", params_.sigma}, {"temperature", params_.temperature},
-                                 {"lambda", params_.lambda}, {"depth", params_.depth}};
+  const bool dense = params_.neighbours == ResMemNeighbours::kDense;
+  const nlohmann::json params = {{"k", params_.k},           {"sigma", params_.sigma},
+                                 {"temperature", params_.temperature},
+                                 {"lambda", params_.lambda}, {"depth", params_.depth},
+                                 {"neighbours", dense ? "dense" : "bm25"}, {"encoder", encoder_}};
   PutLengthPrefixed(&out, params.dump());
   PutVarint64(&out, memory_.size());
   for (const auto& q : memory_) {
@@ -151,12 +190,18 @@ std::string ResMem::Encode() const {
       PutDouble(&out, r);
     }
   }
+  const size_t dim = dense && !memory_.empty() ? memory_[0].embedding.size() : 0;
+  PutVarint64(&out, dim);
+  for (const auto& q : memory_) {
+    for (size_t j = 0; j < dim; ++j) PutFixed32BE(&out, std::bit_cast<uint32_t>(q.embedding[j]));
+  }
   return out;
 }
 
 Result<std::unique_ptr<ResMem>> ResMem::Decode(std::string_view in) {
   auto corrupt = [](const std::string& what) { return Status::Corruption("resmem: " + what); };
-  if (in.empty() || static_cast<uint8_t>(in[0]) != kResMemFormatVersion) return corrupt("unknown format version");
+  const uint8_t version = in.empty() ? 0 : static_cast<uint8_t>(in[0]);
+  if (version != 1 && version != kResMemFormatVersion) return corrupt("unknown format version");
   in.remove_prefix(1);
   std::string_view params_json;
   if (!GetLengthPrefixed(&in, &params_json)) return corrupt("truncated parameters");
@@ -172,6 +217,17 @@ Result<std::unique_ptr<ResMem>> ResMem::Decode(std::string_view in) {
   params.temperature = (*j)["temperature"].get<float>();
   params.lambda = (*j)["lambda"].get<float>();
   params.depth = (*j)["depth"].get<size_t>();
+  std::string encoder;
+  if (version >= 2) {
+    if (!j->contains("neighbours") || !(*j)["neighbours"].is_string() || !j->contains("encoder") ||
+        !(*j)["encoder"].is_string()) {
+      return corrupt("parameters 'neighbours' and 'encoder' must be strings");
+    }
+    const std::string kind = (*j)["neighbours"].get<std::string>();
+    if (kind != "bm25" && kind != "dense") return corrupt("unknown neighbours '" + kind + "'");
+    params.neighbours = kind == "dense" ? ResMemNeighbours::kDense : ResMemNeighbours::kBm25;
+    encoder = (*j)["encoder"].get<std::string>();
+  }
   uint64_t n;
   if (!GetVarint64(&in, &n)) return corrupt("truncated query count");
   std::vector<MemoryQuery> memory;
@@ -192,8 +248,27 @@ Result<std::unique_ptr<ResMem>> ResMem::Decode(std::string_view in) {
     }
     memory.push_back(std::move(q));
   }
+  if (version >= 2) {
+    uint64_t dim;
+    if (!GetVarint64(&in, &dim)) return corrupt("truncated embedding dimension");
+    if (!memory.empty() && (dim > 0) != (params.neighbours == ResMemNeighbours::kDense)) {
+      return corrupt("embedding dimension " + std::to_string(dim) + " does not fit its neighbours");
+    }
+    if (dim > 0 && (dim > in.size() / 4 / std::max<size_t>(memory.size(), 1) || dim * 4 * memory.size() != in.size())) {
+      return corrupt("embeddings: " + std::to_string(in.size()) + " bytes for " + std::to_string(memory.size()) +
+                     " queries of dimension " + std::to_string(dim));
+    }
+    for (auto& q : memory) {
+      q.embedding.resize(dim);
+      for (auto& v : q.embedding) {
+        uint32_t bits;
+        GetFixed32BE(&in, &bits);
+        v = std::bit_cast<float>(bits);
+      }
+    }
+  }
   if (!in.empty()) return corrupt("trailing bytes");
-  return Create(std::move(memory), params);
+  return Create(std::move(memory), params, std::move(encoder));
 }
 
 }  // namespace quarry

@@ -4,7 +4,8 @@
 //   calibrated p(d | q) = softmax over q's candidate list of score(d) / temperature
 //   target(d | q_i)     = 1 / |relevant(q_i)| for a relevant d (grade > 0), else 0
 //   residual r_i(d)     = target(d | q_i) - p(d | q_i)   for every candidate and every relevant d of q_i
-//   neighbours of q     = the k training queries most similar to q, by BM25 between query texts
+//   neighbours of q     = the k training queries most similar to q: by BM25 between query texts, or by
+//                         the inner product of their embeddings (the collection's dense encoder)
 //   weights w_i         = softmax over the neighbours of similarity_i / sigma
 //   corrected(d | q)    = p(d | q) + lambda * sum_i w_i r_i(d)   (a neighbour without r_i(d) adds 0)
 //
@@ -37,6 +38,7 @@ std::vector<double> Calibrate(const std::vector<ScoredDoc>& candidates, double t
 struct MemoryQuery {
   std::string id, text;
   std::vector<ScoredDoc> residuals;  // (doc id, residual)
+  std::vector<float> embedding;      // dense neighbours: the query's embedding (else empty)
 };
 
 // One document of a corrected list: corrected = base + correction.
@@ -53,16 +55,23 @@ std::vector<ScoredDoc> TrainingResiduals(const std::vector<ScoredDoc>& candidate
 
 class ResMem {
  public:
-  static Result<std::unique_ptr<ResMem>> Create(std::vector<MemoryQuery> memory, const ResMemParams& params);
+  // Dense neighbours need every query's embedding, all of one dimension; `encoder` names what made them
+  // (the dense configuration's encoder), so that a search with another encoder can be refused.
+  static Result<std::unique_ptr<ResMem>> Create(std::vector<MemoryQuery> memory, const ResMemParams& params,
+                                                std::string encoder = "");
   // Decodes what Encode wrote; Corruption names what is wrong.
   static Result<std::unique_ptr<ResMem>> Decode(std::string_view bytes);
   std::string Encode() const;
 
   const ResMemParams& params() const { return params_; }
   const std::vector<MemoryQuery>& memory() const { return memory_; }
+  const std::string& encoder() const { return encoder_; }
 
-  // (memory index, similarity) of the `k` most similar training queries, most similar first.
+  // (memory index, similarity) of the `k` most similar training queries, most similar first (ties:
+  // memory order): by BM25 from the query text, or by inner product from its embedding, as
+  // params().neighbours says (the other form is FailedPrecondition).
   Result<std::vector<std::pair<size_t, double>>> Neighbours(std::string_view query, size_t k) const;
+  Result<std::vector<std::pair<size_t, double>>> Neighbours(const std::vector<float>& embedding, size_t k) const;
   // The corrected ranking of `candidates` (the base list, best first), cut to params().depth.
   // `neighbours` comes from Neighbours(query, params().k).
   std::vector<CorrectedDoc> Correct(const std::vector<ScoredDoc>& candidates,
@@ -76,9 +85,11 @@ class ResMem {
   ResMem() = default;
   ResMemParams params_;
   std::vector<MemoryQuery> memory_;
-  std::shared_ptr<const LexicalIndex> query_index_;  // BM25 over the training query texts
+  std::string encoder_;
+  std::shared_ptr<const LexicalIndex> query_index_;  // BM25 neighbours: an index of the training query texts
 };
 
-inline constexpr uint8_t kResMemFormatVersion = 1;
+// 2 added dense neighbours (version 1 memories still decode, as BM25 ones).
+inline constexpr uint8_t kResMemFormatVersion = 2;
 
 }  // namespace quarry

@@ -179,12 +179,15 @@ class Collection {
                                                           const SearchOptions& options = {}) const;
 
   // Builds a ResMem memory from `training` (never test queries) with `options` and stores it in the
-  // collection (replacing any earlier one); SearchOptions::resmem then uses it.
+  // collection (replacing any earlier one); SearchOptions::resmem then uses it. With dense neighbours
+  // the training queries are embedded by the dense index's encoder, which searches must then still use
+  // (FailedPrecondition otherwise).
   Status BuildResMem(const std::vector<LabeledQuery>& training, const ResMemOptions& options);
   // Chooses ResMem's hyperparameters on a seeded validation part of `training`: the memory is built
   // from the rest, every grid point is scored by nDCG@10 on the validation part. Stores nothing.
+  // Neighbours are found as `neighbours` says (the sigma grid follows its similarity scale).
   Result<ResMemTuning> TuneResMem(const std::vector<LabeledQuery>& training, double validation_fraction = 0.2,
-                                  uint64_t seed = 42) const;
+                                  uint64_t seed = 42, ResMemNeighbours neighbours = ResMemNeighbours::kBm25) const;
   // The stored memory's options and size; NotFound when none was built.
   Result<std::pair<ResMemOptions, size_t>> ResMemInfo() const;
 
@@ -205,6 +208,11 @@ class Collection {
   // The stored vector of `id`; nullopt when the document has none (or does not exist).
   Result<std::optional<std::vector<float>>> GetVector(std::string_view id,
                                                       VectorTable table = VectorTable::kDocuments) const;
+  // The dense similarity of `query` (embedded by the index's encoder) to each listed document's stored
+  // vector, in the order given: inner product, or negated squared L2 distance (as SearchHit::stages.dense);
+  // NaN for a document without a vector. NotFound names the first id not in the collection. Reranks
+  // any candidate list (a BM25 run, another system's) by embedding similarity.
+  Result<std::vector<float>> DenseScores(std::string_view query, const std::vector<std::string>& ids) const;
   // Top options.k documents for a query vector (already embedded), best first; score = inner product,
   // or negated squared L2 distance.
   Result<std::vector<SearchHit>> SearchVector(const std::vector<float>& query, const SearchOptions& options = {}) const;

@@ -61,10 +61,17 @@ struct IngestOptions {
 
 // ResMem: corrects ranking scores with a k-nearest-neighbour memory of training residuals
 // (rerank/resmem.h gives the formulas).
+// How ResMem finds the training queries nearest to a query.
+enum class ResMemNeighbours {
+  kBm25,   // BM25 between the query texts
+  kDense,  // inner product of their embeddings by the collection's dense encoder (stored in the memory)
+};
+
 struct ResMemOptions {
   // Default: 10. Neighbouring training queries consulted.
   size_t k = 10;
-  // Default: 1. Softmax temperature over neighbour similarities (BM25 between query texts).
+  // Default: 1. Softmax temperature over neighbour similarities (BM25 scores, or inner products of unit
+  // embeddings, whose scale is ~100 times smaller: tune it).
   float sigma = 1.0f;
   // Default: 1. Calibration temperature over a candidate list's scores.
   float temperature = 1.0f;
@@ -72,6 +79,8 @@ struct ResMemOptions {
   float lambda = 1.0f;
   // Default: 100. Candidates corrected per query; the rest of the list follows unchanged.
   size_t depth = 100;
+  // Default: kBm25.
+  ResMemNeighbours neighbours = ResMemNeighbours::kBm25;
 };
 
 // BlockRank in-context reranking with a Mistral/Llama checkpoint (rerank/blockrank.h).

@@ -228,18 +228,29 @@ TEST(Dense, VectorErrorsNameTheProblem) {
   EXPECT_FALSE(f.c->BuildDenseIndex({.factory = "NoSuchIndex"}).ok());
 }
 
+// Six short documents t0..t5 for the encoder tests (tiny-bert).
+std::vector<Document> SixDocuments() {
+  const char* texts[] = {"statins lower cholesterol", "heart disease and diet", "the liver makes cholesterol",
+                         "running shoes for marathons", "a history of rome", "cholesterol in eggs"};
+  std::vector<Document> docs;
+  for (size_t i = 0; i < std::size(texts); ++i) docs.push_back({"t" + std::to_string(i), "", texts[i], ""});
+  return docs;
+}
+
+// A new collection at `dir` holding `docs`; null if that fails.
+std::unique_ptr<Collection> CollectionOf(const std::string& dir, const std::vector<Document>& docs) {
+  auto opened = Collection::Open(dir, {.create_if_missing = true});
+  if (!opened.ok() || !(*opened)->Upsert(docs).ok()) return nullptr;
+  return std::move(*opened);
+}
+
 // With an encoder, upserts embed new documents in the same batch and text queries work in every mode.
 TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-bert");
   testing::TempDir tmp;
-  auto opened = Collection::Open(tmp / "c", {.create_if_missing = true});
-  ASSERT_TRUE(opened.ok());
-  auto& c = *opened;
-  std::vector<Document> docs;
-  const char* texts[] = {"statins lower cholesterol", "heart disease and diet", "the liver makes cholesterol",
-                         "running shoes for marathons", "a history of rome", "cholesterol in eggs"};
-  for (size_t i = 0; i < std::size(texts); ++i) docs.push_back({"t" + std::to_string(i), "", texts[i], ""});
-  ASSERT_TRUE(c->Upsert(docs).ok());
+  const std::vector<Document> docs = SixDocuments();
+  auto c = CollectionOf(tmp / "c", docs);
+  ASSERT_NE(c, nullptr);
   auto n = c->BuildDenseIndex({.factory = "Flat", .encoder = model});
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, docs.size());
@@ -275,6 +286,19 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
     }
   }
 
+  // DenseScores gives, for any list of ids, what dense search scored them (Flat: exact).
+  std::vector<std::string> ids;
+  for (auto it = dense->rbegin(); it != dense->rend(); ++it) ids.push_back(it->id);  // worst first
+  auto scores = c->DenseScores(query, ids);
+  ASSERT_TRUE(scores.ok()) << scores.status().ToString();
+  ASSERT_EQ(scores->size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_NEAR((*scores)[i], (*dense)[dense->size() - 1 - i].stages.dense, 1e-6) << ids[i];
+  }
+  auto unknown = c->DenseScores(query, {"t0", "nope"});
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find("'nope'"), std::string::npos) << unknown.status().message();
+
   // Deleting a document removes it from dense results at once.
   ASSERT_TRUE(*c->Delete("new"));
   auto after = c->Search(query, {.k = 100, .hydrate = false, .mode = RetrievalMode::kDense});
@@ -298,6 +322,45 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   EXPECT_FALSE(info->rebuilt);
   EXPECT_EQ(info->n_unindexed, 0u);
   EXPECT_EQ(info->n_vectors, docs.size() + 1);
+}
+
+// ResMem can find neighbouring training queries with the collection's encoder; the memory records
+// which encoder embedded them and refuses a search once the index uses another.
+TEST(Dense, ResMemWithDenseNeighboursCorrectsAndTracksItsEncoder) {
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-bert");
+  testing::TempDir tmp;
+  auto c = CollectionOf(tmp / "c", SixDocuments());
+  ASSERT_NE(c, nullptr);
+  const std::vector<LabeledQuery> training = {{"q1", "cholesterol", {{"t4", 1}}},
+                                              {"q2", "marathon shoes", {{"t3", 1}}}};
+  const ResMemOptions options{.k = 1, .lambda = 4, .neighbours = ResMemNeighbours::kDense};
+  EXPECT_FALSE(c->BuildResMem(training, options).ok()) << "no dense index, no encoder";
+  ASSERT_TRUE(c->BuildDenseIndex({.factory = "Flat", .encoder = model}).ok());
+  ASSERT_TRUE(c->BuildResMem(training, options).ok());
+  auto info = c->ResMemInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->first.neighbours, ResMemNeighbours::kDense);
+  // The query equals q1's text, so q1 is its nearest neighbour (inner product 1 of unit vectors) and
+  // lifts q1's relevant t4, which BM25 does not retrieve for "cholesterol", to the top.
+  auto plain = c->Search("cholesterol", {.k = 10, .hydrate = false});
+  auto corrected = c->Search("cholesterol", {.k = 10, .hydrate = false, .resmem = true});
+  ASSERT_TRUE(plain.ok() && corrected.ok()) << corrected.status().ToString();
+  for (const auto& h : *plain) EXPECT_NE(h.id, "t4");
+  ASSERT_FALSE(corrected->empty());
+  EXPECT_EQ((*corrected)[0].id, "t4");
+  EXPECT_GT((*corrected)[0].stages.resmem_correction, 0);
+  // Re-indexed with another encoder configuration: the stored neighbours no longer match.
+  ASSERT_TRUE(c->BuildDenseIndex({.factory = "Flat", .encoder = model, .max_length = 8}).ok());
+  auto stale = c->Search("cholesterol", {.k = 10, .hydrate = false, .resmem = true});
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(stale.status().message().find("rebuild"), std::string::npos) << stale.status().message();
+  auto tuned = c->TuneResMem({training[0], training[1], training[0], training[1], training[0], training[1],
+                              training[0], training[1], training[0], training[1]},
+                             0.2, 42, ResMemNeighbours::kDense);
+  ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
+  EXPECT_EQ(tuned->best.neighbours, ResMemNeighbours::kDense);
+  EXPECT_LT(tuned->best.sigma, 0.5f) << "the dense grid of sigma";
 }
 
 TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {

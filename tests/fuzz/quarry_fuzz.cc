@@ -231,7 +231,15 @@ const std::map<std::string, std::function<void(std::string_view)>>& Targets() {
          (void)DecodeDocument(b, &d);
        }},
       {"block_cache", [](std::string_view b) { (void)DecodeBlockCache(b); }},
-      {"resmem", [](std::string_view b) { (void)ResMem::Decode(b); }},
+      {"resmem",
+       [](std::string_view b) {
+         // What decodes re-encodes (in the current version) to bytes that decode to the same encoding.
+         auto m = ResMem::Decode(b);
+         if (!m.ok()) return;
+         const std::string again = (*m)->Encode();
+         auto back = ResMem::Decode(again);
+         if (!back.ok() || (*back)->Encode() != again) Broken("resmem re-encoding does not round-trip");
+       }},
   };
   return targets;
 }
@@ -262,7 +270,11 @@ void WriteSeeds(const std::string& dir) {
     cache.k.assign(n + 1, std::vector<float>(4, 0.5f));
     cache.v.assign(n, std::vector<float>(4, -1.0f));
     put("block_cache", n, EncodeBlockCache(cache, n % 2 ? CacheDType::kF16 : CacheDType::kF32));
-    auto memory = ResMem::Create({{"q1", "statin therapy", {{"d1", 0.5}, {"d2", -0.25}}}, {"q2", "liver", {}}}, {.k = 1u + n});
+    const bool dense = n == 2;  // one memory with dense neighbours (embeddings of dimension 2)
+    auto memory = ResMem::Create(
+        {{"q1", "statin therapy", {{"d1", 0.5}, {"d2", -0.25}}, dense ? std::vector<float>{0.6f, 0.8f} : std::vector<float>{}},
+         {"q2", "liver", {}, dense ? std::vector<float>{1, 0} : std::vector<float>{}}},
+        {.k = 1u + n, .neighbours = dense ? ResMemNeighbours::kDense : ResMemNeighbours::kBm25}, dense ? "{}" : "");
     if (memory.ok()) put("resmem", n, (*memory)->Encode());
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, " + std::to_string(n + 1) + "), }";
     while ((10 + header.size() + 1) % 64) header += ' ';

@@ -1,5 +1,7 @@
 #include "rerank/resmem.h"
 
+#include "common/coding.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -91,6 +93,61 @@ TEST(ResMem, EncodeDecodeRoundTripAndCorruption) {
     EXPECT_EQ(ResMem::Decode(bytes.substr(0, n)).status().code(), StatusCode::kCorruption) << n;
   }
   EXPECT_FALSE(ResMem::Create({}, {.k = 0}).ok());
+}
+
+TEST(ResMem, DenseNeighboursAreTheLargestInnerProducts) {
+  const ResMemParams dense{.neighbours = ResMemNeighbours::kDense};
+  auto r = ResMem::Create({{"a", "", {}, {1, 0, 0}}, {"b", "", {}, {0.6f, 0.8f, 0}}, {"c", "", {}, {0, 0, 1}},
+                           {"d", "", {}, {0.6f, 0.8f, 0}}},
+                          dense, "encoder-x");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto found = (*r)->Neighbours(std::vector<float>{0.8f, 0.6f, 0}, 3);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_EQ(found->size(), 3u);
+  // a: 0.8; b and d: 0.96 (tied: memory order); c: 0.
+  EXPECT_EQ((*found)[0].first, 1u);
+  EXPECT_EQ((*found)[1].first, 3u);
+  EXPECT_EQ((*found)[2].first, 0u);
+  EXPECT_NEAR((*found)[0].second, 0.96, 1e-6);
+  // Each memory answers only its own kind of query, and dimensions must agree.
+  EXPECT_EQ((*r)->Neighbours("text", 3).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*r)->Neighbours(std::vector<float>{1, 0}, 3).status().code(), StatusCode::kInvalidArgument);
+  auto lexical = ResMem::Create({{"a", "statins", {}}}, {});
+  ASSERT_TRUE(lexical.ok());
+  EXPECT_EQ((*lexical)->Neighbours(std::vector<float>{1}, 1).status().code(), StatusCode::kFailedPrecondition);
+  // Every query needs an embedding of the same dimension.
+  EXPECT_FALSE(ResMem::Create({{"a", "", {}, {1, 0}}, {"b", "", {}, {1}}}, dense).ok());
+  EXPECT_FALSE(ResMem::Create({{"a", "", {}, {}}}, dense).ok());
+}
+
+TEST(ResMem, DenseMemoriesRoundTripAndVersionOneStillDecodes) {
+  auto r = ResMem::Create({{"q1", "one", {{"d1", 0.5}}, {0.25f, -1.5f}}, {"q2", "two", {}, {3, 4}}},
+                          {.k = 3, .neighbours = ResMemNeighbours::kDense}, "{\"model\":\"m\"}");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string bytes = (*r)->Encode();
+  auto back = ResMem::Decode(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ((*back)->Encode(), bytes);
+  EXPECT_EQ((*back)->params().neighbours, ResMemNeighbours::kDense);
+  EXPECT_EQ((*back)->encoder(), "{\"model\":\"m\"}");
+  EXPECT_EQ((*back)->memory()[1].embedding, (std::vector<float>{3, 4}));
+  for (size_t n : {bytes.size() - 1, bytes.size() - 4, bytes.size() - 8}) {
+    EXPECT_EQ(ResMem::Decode(bytes.substr(0, n)).status().code(), StatusCode::kCorruption) << n;
+  }
+  EXPECT_EQ(ResMem::Decode(bytes + "x").status().code(), StatusCode::kCorruption);
+  // A version 1 memory (written before dense neighbours): BM25 neighbours, no embeddings.
+  std::string v1(1, '\x01');
+  PutLengthPrefixed(&v1, R"({"k":2,"sigma":1.0,"temperature":1.0,"lambda":1.0,"depth":100})");
+  PutVarint64(&v1, 1);
+  PutLengthPrefixed(&v1, "q1");
+  PutLengthPrefixed(&v1, "statins lower cholesterol");
+  PutVarint64(&v1, 0);
+  auto old = ResMem::Decode(v1);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ((*old)->params().neighbours, ResMemNeighbours::kBm25);
+  auto n = (*old)->Neighbours("statins", 2);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->size(), 1u);
 }
 
 }  // namespace

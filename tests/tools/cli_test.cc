@@ -184,7 +184,9 @@ TEST(Cli, ResMemNeverSeesTestJudgements) {
     testing::WriteFile(beir + "/qrels/test.tsv", test_qrels);
     auto r = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --k 2");
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, "stored a ResMem memory of 2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100\n");
+    EXPECT_EQ(r.out,
+              "stored a ResMem memory of 2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100 "
+              "neighbours=bm25\n");
     const std::string bytes = memory_bytes();
     EXPECT_EQ(bytes.find("heart muscle"), std::string::npos) << "test query 3 must not be in the memory";
     if (first.empty()) first = bytes;
@@ -197,7 +199,7 @@ TEST(Cli, ResMemNeverSeesTestJudgements) {
                          " --qrels " + ShellQuote(beir + "/qrels/test.tsv"));
   EXPECT_EQ(refused2.exit_code, 2);
   auto info = Quarry("resmem info " + ShellQuote(dir));
-  EXPECT_EQ(info.out, "2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100\n");
+  EXPECT_EQ(info.out, "2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100 neighbours=bm25\n");
   // With the memory on, query 1's judged-relevant d4 ranks first for a near-duplicate query.
   auto search = Quarry("search " + ShellQuote(dir) + " 'statins cholesterol' --resmem --json");
   ASSERT_EQ(search.exit_code, 0) << search.err;

@@ -393,7 +393,7 @@ TEST(Reliability, ReaderProcessesDuringAnIngestSeeConsistentStates) {
   for (;;) {
     int status = 0;
     const bool done = waitpid(writer, &status, WNOHANG) == writer;
-    for (const std::string cmd : {"check " + ShellQuote(dir), "search " + ShellQuote(dir) + " 'statin heart' -k 20"}) {
+    for (const std::string& cmd : {"check " + ShellQuote(dir), "search " + ShellQuote(dir) + " 'statin heart' -k 20"}) {
       auto r = Quarry(cmd);
       ++checks;
       if (r.exit_code != 0) ++failures, last_error = cmd + ": " + r.out + r.err;

@@ -1,5 +1,8 @@
 // quarry eval: retrieve and evaluate (DIR with --beir or --queries/--qrels), or evaluate a run file.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -20,7 +23,7 @@ namespace quarry::cli {
 namespace {
 
 struct EvalArgs {
-  std::string dir, beir, split = "test", queries, qrels, run, run_out, compare;
+  std::string dir, beir, split = "test", queries, qrels, run, run_out, compare, candidates;
   std::string metrics = "ndcg@10,recall@100,mrr@10";
   size_t depth = 1000;
   uint64_t permutations = 10000;
@@ -28,6 +31,33 @@ struct EvalArgs {
   RerankFlags rerank;
   ModeFlags mode;
 };
+
+// The run in `candidates_path` (in trec_eval's order), its top `depth` per query of `qids` reordered by
+// the collection's dense similarity to the query text; documents without a vector follow the rest, in
+// their first-stage order.
+Result<eval::Run> DenseRerank(const Collection& c, const std::string& candidates_path, size_t depth,
+                              const std::vector<std::string>& qids, const std::vector<std::string>& texts) {
+  QUARRY_ASSIGN_OR_RETURN(eval::Run candidates, eval::LoadRun(candidates_path));
+  eval::SortRun(&candidates);
+  eval::Run run;
+  for (size_t q = 0; q < qids.size(); ++q) {
+    const auto it = candidates.find(qids[q]);
+    if (it == candidates.end()) continue;
+    std::vector<std::string> ids;
+    for (const auto& e : it->second) {
+      if (ids.size() == depth) break;
+      ids.push_back(e.doc);
+    }
+    QUARRY_ASSIGN_OR_RETURN(auto scores, c.DenseScores(texts[q], ids));
+    float lowest = 0;
+    for (float v : scores) lowest = std::isnan(v) ? lowest : std::min(lowest, v);
+    for (float& v : scores) v = std::isnan(v) ? (lowest -= 1) : v;
+    auto& entries = run[qids[q]];
+    for (size_t i = 0; i < ids.size(); ++i) entries.push_back({ids[i], eval::RunFileScore(scores[i])});
+  }
+  eval::SortRun(&run);
+  return run;
+}
 
 int RunEval(const EvalArgs& a) {
   auto metrics = eval::ParseMetrics(a.metrics);
@@ -65,19 +95,31 @@ int RunEval(const EvalArgs& a) {
     auto c = Collection::Open(a.dir, {.read_only = true});
     if (!c.ok()) return Fail(c.status());
     const bool rerank = !a.rerank.model.empty();
-    if (rerank) {
-      if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+    if (!a.candidates.empty()) {
+      if (a.mode.mode != RetrievalMode::kDense || rerank || a.resmem) {
+        std::fprintf(stderr, "quarry eval: --candidates reranks by dense similarity: give --mode dense, "
+                             "without --rerank-model or --resmem\n");
+        return kExitUsage;
+      }
+      auto reranked = DenseRerank(**c, a.candidates, a.depth, qids, texts);
+      if (!reranked.ok()) return Fail(reranked.status());
+      run = std::move(*reranked);
+      run_name = "dense-rerank";
+    } else {
+      if (rerank) {
+        if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+      }
+      SearchOptions options{.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank};
+      a.mode.ApplyTo(&options);
+      auto results = (*c)->SearchBatch(texts, options);
+      if (!results.ok()) return Fail(results.status());
+      for (size_t i = 0; i < qids.size(); ++i) {
+        auto& entries = run[qids[i]];
+        // Scores as the run file holds them, so that evaluating the file gives the same numbers.
+        for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
+      }
+      run_name = a.mode.Name() + (rerank ? "+blockrank" : "") + (a.resmem ? "+resmem" : "");
     }
-    SearchOptions options{.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank};
-    a.mode.ApplyTo(&options);
-    auto results = (*c)->SearchBatch(texts, options);
-    if (!results.ok()) return Fail(results.status());
-    for (size_t i = 0; i < qids.size(); ++i) {
-      auto& entries = run[qids[i]];
-      // Scores as the run file holds them, so that evaluating the file gives the same numbers.
-      for (const auto& h : (*results)[i]) entries.push_back({h.id, eval::RunFileScore(h.score)});
-    }
-    run_name = a.mode.Name() + (rerank ? "+blockrank" : "") + (a.resmem ? "+resmem" : "");
     if (!a.run_out.empty()) {
       if (Status s = eval::WriteRun(a.run_out, run, "quarry-" + run_name); !s.ok()) return Fail(s);
     }
@@ -155,6 +197,9 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_option("--qrels", a->qrels, "qrels file (BEIR tsv or TREC)");
   cmd->add_option("--run", a->run, "evaluate this TREC run instead of retrieving");
   cmd->add_option("--run-out", a->run_out, "write the retrieved run here (TREC format)");
+  cmd->add_option("--candidates", a->candidates,
+                  "rerank this TREC run (top --depth per query) by dense similarity instead of retrieving; "
+                  "needs --mode dense");
   cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k")
       ->capture_default_str();
   cmd->add_option("-k,--depth", a->depth, "hits retrieved per query")->capture_default_str()->check(CLI::PositiveNumber);

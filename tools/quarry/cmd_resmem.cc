@@ -1,6 +1,7 @@
 // quarry resmem build | info
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -24,8 +25,11 @@ struct BuildArgs {
   uint64_t seed = 42;
 };
 
+const char* NeighboursName(ResMemNeighbours n) { return n == ResMemNeighbours::kDense ? "dense" : "bm25"; }
+
 nlohmann::json OptionsJson(const ResMemOptions& o) {
-  return {{"k", o.k}, {"sigma", o.sigma}, {"temperature", o.temperature}, {"lambda", o.lambda}, {"depth", o.depth}};
+  return {{"k", o.k},           {"sigma", o.sigma}, {"temperature", o.temperature},
+          {"lambda", o.lambda}, {"depth", o.depth}, {"neighbours", NeighboursName(o.neighbours)}};
 }
 
 int Build(const BuildArgs& a) {
@@ -62,7 +66,7 @@ int Build(const BuildArgs& a) {
   ResMemOptions options = a.options;
   nlohmann::json out = {{"training_queries", training.size()}, {"qrels", qrels_path}};
   if (a.tune) {
-    auto t = (*c)->TuneResMem(training, a.validation_fraction, a.seed);
+    auto t = (*c)->TuneResMem(training, a.validation_fraction, a.seed, a.options.neighbours);
     if (!t.ok()) return Fail(t.status());
     options = t->best;
     options.depth = a.options.depth;
@@ -105,8 +109,10 @@ int Build(const BuildArgs& a) {
   if (a.json) {
     std::printf("%s\n", DumpJson(out, 2).c_str());
   } else {
-    std::printf("stored a ResMem memory of %zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu\n",
-                training.size(), options.k, options.sigma, options.temperature, options.lambda, options.depth);
+    std::printf("stored a ResMem memory of %zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu "
+                "neighbours=%s\n",
+                training.size(), options.k, options.sigma, options.temperature, options.lambda, options.depth,
+                NeighboursName(options.neighbours));
   }
   return kExitOk;
 }
@@ -134,6 +140,13 @@ void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     cmd->add_option("--temperature", a->options.temperature, "calibration temperature")->capture_default_str();
     cmd->add_option("--lambda", a->options.lambda, "correction weight")->capture_default_str();
     cmd->add_option("--depth", a->options.depth, "candidates corrected per query")->capture_default_str();
+    const std::map<std::string, ResMemNeighbours> kinds{{"bm25", ResMemNeighbours::kBm25},
+                                                        {"dense", ResMemNeighbours::kDense}};
+    cmd->add_option("--neighbours", a->options.neighbours,
+                    "how neighbouring training queries are found: bm25 (between texts) or dense (the collection's "
+                    "encoder; needs `quarry index --encoder`)")
+        ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case).description(""))
+        ->default_str("bm25");
     cmd->add_flag("--json", a->json, "print JSON");
     commands->emplace_back(cmd, [a] { return Build(*a); });
   }
@@ -147,8 +160,8 @@ void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
       auto info = (*c)->ResMemInfo();
       if (!info.ok()) return Fail(info.status());
       const auto& [o, n] = *info;
-      std::printf("%zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu\n", n, o.k, o.sigma,
-                  o.temperature, o.lambda, o.depth);
+      std::printf("%zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu neighbours=%s\n", n, o.k,
+                  o.sigma, o.temperature, o.lambda, o.depth, NeighboursName(o.neighbours));
       return kExitOk;
     });
   }
