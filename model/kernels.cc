@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
@@ -27,6 +28,13 @@ namespace {
 void UseCallerThreadBlas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+// Threads that may work on the current arena: its concurrency, within any global_control limit.
+size_t Workers() {
+  const size_t arena = static_cast<size_t>(tbb::this_task_arena::max_concurrency());
+  const size_t allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+  return std::max<size_t>(1, std::min(arena, allowed));
 }
 
 // Runs fn(begin, end) over [0, n) in blocks of at least `grain`, in parallel on the current arena.
@@ -56,17 +64,19 @@ void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, con
     }
     Sgemm(true, rows, cols, in, 1.0f, x + r0 * in, in, w + c0 * in, in, yb, out, bias ? 1.0f : 0.0f);
   };
-  // Blocks of rows (tokens) when there are many, else blocks of output columns (weight rows), in
-  // parallel; a block is big enough (>= 64 rows or 128 columns) that packing and task overhead stay small.
-  const size_t workers = static_cast<size_t>(tbb::this_task_arena::max_concurrency());
-  const size_t row_block = std::max<size_t>(64, (n + 4 * workers - 1) / (4 * workers));
-  const size_t col_block = std::max<size_t>(128, (out + 4 * workers - 1) / (4 * workers));
-  if (workers > 1 && n >= 2 * row_block) {
+  // Parallel blocks along the longer side. OpenBLAS packs the weight block of every call, so blocks of
+  // rows repack all of W once each, and blocks of columns repack X: cutting the side with more entries
+  // (tokens vs output features) keeps the smaller operand the one repacked. A block is big enough
+  // (>= 64 rows or 128 columns) that task overhead stays small.
+  const size_t workers = Workers();
+  if (workers > 1 && n >= out && n >= 128) {
+    const size_t row_block = std::max<size_t>(64, (n + 2 * workers - 1) / (2 * workers));
     tbb::parallel_for(size_t{0}, (n + row_block - 1) / row_block, [&](size_t b) {
       const size_t r0 = b * row_block;
       block(r0, std::min(n, r0 + row_block) - r0, 0, out);
     });
-  } else if (workers > 1 && out >= 2 * col_block) {
+  } else if (workers > 1 && out >= 256) {
+    const size_t col_block = std::max<size_t>(128, (out + 2 * workers - 1) / (2 * workers));
     tbb::parallel_for(size_t{0}, (out + col_block - 1) / col_block, [&](size_t b) {
       const size_t c0 = b * col_block;
       block(0, n, c0, std::min(out, c0 + col_block) - c0);
