@@ -23,12 +23,15 @@ void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float ep
 void LayerNorm(const float* x, size_t n, size_t dim, const float* weight, const float* bias, float eps, float* y);
 // gate[i] = silu(gate[i]) * up[i]
 void SiluMul(float* gate, const float* up, size_t n);
-// e^x to about 1 ulp for x in [-87.3, 88.3] (clamped outside), in plain arithmetic that vectorises.
+// e^x to about 1 ulp for x in [-87.3, 88.3] (clamped outside; NaN stays NaN), in plain arithmetic
+// that vectorises.
 inline float ExpFast(float x) {
   // Cephes' expf: x = k ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact reduction), e^r by a
   // degree-6 polynomial, 2^k put into the exponent bits. Only arithmetic, so loops over it vectorise.
+  const float in = x;
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.3f ? 88.3f : x;
+  x = x == x ? x : 0.0f;  // NaN: computed on 0 (converting NaN to an integer is undefined), returned as NaN
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float k = (x * 1.44269504088896341f + kRound) - kRound;
   float r = x - k * 0.693359375f;
@@ -41,7 +44,8 @@ inline float ExpFast(float x) {
   p = p * r + 5.0000001201e-1f;
   const float e = p * r * r + r + 1.0f;
   const float scale = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
-  return e * scale;
+  const float out = e * scale;
+  return in == in ? out : in;
 }
 // x[i] = 0.5 x (1 + erf(x / sqrt 2)), to a relative 2e-7.
 void GeluErf(float* x, size_t n);

@@ -8,6 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/json.h"
 
@@ -47,18 +50,71 @@ void AppendUtf8(std::string* out, UChar32 c) {
   out->append(buf, len);
 }
 
+// A WordPiece model from Hugging Face's tokenizer.json (models that ship no vocab.txt): the vocabulary,
+// and the BertNormalizer's lower-casing. Anything this tokenizer would not reproduce (another model
+// type, prefix, word limit, normalizer or pre-tokenizer) is refused, naming the field.
+Status ReadTokenizerJson(const std::string& path, std::unordered_map<std::string, int32_t>* vocab, bool* lower_case) {
+  QUARRY_ASSIGN_OR_RETURN(const nlohmann::json j, ReadJsonFile(path));
+  auto unsupported = [&](const std::string& what) {
+    return Status::InvalidArgument(path + ": " + what + " is not supported (only BERT's WordPiece is)");
+  };
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) return unsupported("a file without a model");
+  const nlohmann::json& model = j["model"];
+  std::string type, prefix = "##";
+  int32_t max_chars = 100;
+  QUARRY_RETURN_IF_ERROR(JsonField(model, "type", &type, true, path + ": model"));
+  if (type != "WordPiece") return unsupported("model type '" + type + "'");
+  QUARRY_RETURN_IF_ERROR(JsonField(model, "continuing_subword_prefix", &prefix, false, path + ": model"));
+  QUARRY_RETURN_IF_ERROR(JsonField(model, "max_input_chars_per_word", &max_chars, false, path + ": model"));
+  if (prefix != "##") return unsupported("continuing_subword_prefix '" + prefix + "'");
+  if (max_chars != 100) return unsupported("max_input_chars_per_word " + std::to_string(max_chars));
+  if (!model.contains("vocab") || !model["vocab"].is_object()) return unsupported("a model without a vocab object");
+  std::vector<bool> seen(model["vocab"].size(), false);
+  for (const auto& [piece, id] : model["vocab"].items()) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= static_cast<int64_t>(seen.size()) ||
+        seen[id.get<size_t>()]) {
+      return Status::InvalidArgument(path + ": vocab entry '" + piece + "' has a bad or repeated id");
+    }
+    seen[id.get<size_t>()] = true;
+    vocab->emplace(piece, id.get<int32_t>());
+  }
+  const nlohmann::json normalizer = j.value("normalizer", nlohmann::json());
+  if (!normalizer.is_null()) {
+    if (!normalizer.is_object() || normalizer.value("type", "") != "BertNormalizer") {
+      return unsupported("normalizer " + normalizer.dump());
+    }
+    bool clean = true, chinese = true;
+    QUARRY_RETURN_IF_ERROR(JsonField(normalizer, "lowercase", lower_case, false, path + ": normalizer"));
+    QUARRY_RETURN_IF_ERROR(JsonField(normalizer, "clean_text", &clean, false, path + ": normalizer"));
+    QUARRY_RETURN_IF_ERROR(JsonField(normalizer, "handle_chinese_chars", &chinese, false, path + ": normalizer"));
+    bool strip = *lower_case;  // null: accents are stripped exactly when lower-casing
+    QUARRY_RETURN_IF_ERROR(JsonField(normalizer, "strip_accents", &strip, false, path + ": normalizer"));
+    if (!clean || !chinese || strip != *lower_case) return unsupported("normalizer " + normalizer.dump());
+  }
+  const nlohmann::json pre = j.value("pre_tokenizer", nlohmann::json());
+  if (!pre.is_object() || pre.value("type", "") != "BertPreTokenizer") return unsupported("pre_tokenizer " + pre.dump());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::Load(const std::string& path) {
   const bool is_dir = fs::is_directory(path);
-  const std::string vocab_path = is_dir ? path + "/vocab.txt" : path;
-  std::ifstream in(vocab_path);
-  if (!in) return Status::NotFound(vocab_path + ": cannot open vocabulary");
+  std::string vocab_path = is_dir ? path + "/vocab.txt" : path;
   std::unique_ptr<WordPieceTokenizer> t(new WordPieceTokenizer());
-  std::string line;
-  for (int32_t id = 0; std::getline(in, line); ++id) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    t->vocab_.emplace(line, id);
+  bool json_lower_case = true, from_json = false;
+  if (is_dir && !fs::exists(vocab_path) && fs::exists(path + "/tokenizer.json")) {
+    vocab_path = path + "/tokenizer.json";
+    QUARRY_RETURN_IF_ERROR(ReadTokenizerJson(vocab_path, &t->vocab_, &json_lower_case));
+    from_json = true;
+  } else {
+    std::ifstream in(vocab_path);
+    if (!in) return Status::NotFound(vocab_path + ": cannot open vocabulary");
+    std::string line;
+    for (int32_t id = 0; std::getline(in, line); ++id) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      t->vocab_.emplace(line, id);
+    }
   }
   // Special tokens: BertTokenizer's names unless tokenizer_config.json names others (MPNet: <s> </s>
   // <pad> <mask>, with [UNK]); a name is a string or an AddedToken object {"content": ...}.
@@ -81,6 +137,7 @@ Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::Load(const std::
   } else if (j.status().code() != StatusCode::kNotFound) {
     return j.status();
   }
+  if (from_json) t->lower_case_ = json_lower_case;  // the normalizer is what HF's fast tokenizer applies
   auto id_of = [&](const std::string& piece) -> int32_t {
     auto it = t->vocab_.find(piece);
     return it == t->vocab_.end() ? -1 : it->second;

@@ -1,4 +1,4 @@
-// BERT's WordPiece tokenization from vocab.txt, as Hugging Face's BertTokenizer(Fast) does it:
+// BERT's WordPiece tokenization from vocab.txt (or tokenizer.json), as Hugging Face's BertTokenizer(Fast) does it:
 // clean text (control characters dropped, whitespace to spaces), spaces around CJK ideographs,
 // lower-casing and accent stripping (NFD, drop non-spacing marks) when `lower_case`, splitting on
 // whitespace and punctuation, then greedy longest-match-first pieces with "##" continuations; a word
@@ -19,8 +19,9 @@ namespace quarry::model {
 
 class WordPieceTokenizer {
  public:
-  // `path`: a directory holding vocab.txt (tokenizer_config.json's do_lower_case and special token
-  // names are read when present), or vocab.txt itself.
+  // `path`: a directory holding vocab.txt, or only a tokenizer.json with a WordPiece model and BERT's
+  // normalizer and pre-tokenizer (tokenizer_config.json's do_lower_case and special token names are
+  // read when present); or vocab.txt itself.
   static Result<std::unique_ptr<WordPieceTokenizer>> Load(const std::string& path);
 
   // cls pieces sep ([CLS] ... [SEP]; MPNet <s> ... </s>), cut to `max_length` tokens (0: no limit) keeping [SEP] last.

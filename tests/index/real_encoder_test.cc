@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "index/dense/dual_encoder.h"
+#include "model/wordpiece.h"
 #include "tests/test_util.h"
 
 namespace quarry {
@@ -47,7 +48,40 @@ void ExpectReproducesGolden(const std::string& name) {
   }
 }
 
+// A model that ships only tokenizer.json (no vocab.txt) tokenizes the same: the golden ids from HF,
+// with the vocabulary and normalizer read from tokenizer.json alone.
+void ExpectTokenizerJsonReproducesGolden(const std::string& name) {
+  QUARRY_REQUIRE_MODEL(model_dir, name);
+  const std::string golden_path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/golden/" + name + ".json";
+  if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << golden_path << " is missing (tools/goldens/encoders.sh makes it)";
+  auto golden = ReadJsonFile(golden_path);
+  ASSERT_TRUE(golden.ok()) << golden.status().ToString();
+  testing::TempDir tmp;
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {
+    std::filesystem::copy_file(model_dir + "/" + file, tmp / file);
+  }
+  ASSERT_FALSE(std::filesystem::exists(tmp / "vocab.txt"));
+  auto tokenizer = model::WordPieceTokenizer::Load(tmp.path());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
+  const size_t max_length = (*golden)["max_seq_length"].get<size_t>();
+  for (const auto& c : (*golden)["cases"]) {
+    EXPECT_EQ((*tokenizer)->Encode(c["text"].get<std::string>(), max_length), c["ids"].get<std::vector<int32_t>>())
+        << name << ": " << c["text"];
+  }
+  // What it would not reproduce is refused, naming the field.
+  std::string json = testing::ReadFile(tmp / "tokenizer.json");
+  json.replace(json.find("\"BertPreTokenizer\""), 18, "\"Whitespace\"");
+  testing::WriteFile(tmp / "tokenizer.json", json);
+  auto refused = model::WordPieceTokenizer::Load(tmp.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("pre_tokenizer"), std::string::npos) << refused.status().message();
+}
+
 TEST(RealEncoder, AllMiniLmL6V2ReproducesSentenceTransformers) { ExpectReproducesGolden("all-MiniLM-L6-v2"); }
+TEST(RealEncoder, TokenizerJsonAloneReproducesTheIds) {
+  ExpectTokenizerJsonReproducesGolden("all-MiniLM-L6-v2");
+  ExpectTokenizerJsonReproducesGolden("all-mpnet-base-v2");
+}
 // MPNet: positions from 2, no token types, relative-position buckets; <s> ... </s>; 384 tokens.
 TEST(RealEncoder, AllMpnetBaseV2ReproducesSentenceTransformers) { ExpectReproducesGolden("all-mpnet-base-v2"); }
 
