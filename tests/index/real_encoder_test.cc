@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "common/json.h"
 #include "index/dense/dual_encoder.h"
@@ -14,12 +15,21 @@
 namespace quarry {
 namespace {
 
+// tests/data/golden/<name>.json, or null (having said why) when it is missing or unreadable.
+std::optional<nlohmann::json> Golden(const std::string& name) {
+  const std::string path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/golden/" + name + ".json";
+  auto golden = ReadJsonFile(path);
+  if (!golden.ok()) {
+    ADD_FAILURE() << golden.status().ToString() << " (tools/goldens/encoders.sh makes it)";
+    return std::nullopt;
+  }
+  return std::move(*golden);
+}
+
 void ExpectReproducesGolden(const std::string& name) {
   QUARRY_REQUIRE_MODEL(model_dir, name);
-  const std::string golden_path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/golden/" + name + ".json";
-  if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << golden_path << " is missing (tools/goldens/encoders.sh makes it)";
-  auto golden = ReadJsonFile(golden_path);
-  ASSERT_TRUE(golden.ok()) << golden.status().ToString();
+  auto golden = Golden(name);
+  ASSERT_TRUE(golden);
   auto encoder = DualEncoder::Load(model_dir);
   ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
   EXPECT_EQ((*encoder)->dim(), (*golden)["dim"].get<size_t>());
@@ -52,10 +62,8 @@ void ExpectReproducesGolden(const std::string& name) {
 // with the vocabulary and normalizer read from tokenizer.json alone.
 void ExpectTokenizerJsonReproducesGolden(const std::string& name) {
   QUARRY_REQUIRE_MODEL(model_dir, name);
-  const std::string golden_path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/golden/" + name + ".json";
-  if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << golden_path << " is missing (tools/goldens/encoders.sh makes it)";
-  auto golden = ReadJsonFile(golden_path);
-  ASSERT_TRUE(golden.ok()) << golden.status().ToString();
+  auto golden = Golden(name);
+  ASSERT_TRUE(golden);
   testing::TempDir tmp;
   for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {
     std::filesystem::copy_file(model_dir + "/" + file, tmp / file);
