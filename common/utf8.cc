@@ -56,6 +56,10 @@ bool IsRunSafeId(std::string_view id, std::string* why) {
       return false;
     }
   }
+  if (id.starts_with("\xEF\xBB\xBF")) {
+    *why = "starts with a byte order mark (which readers strip from a file's first line)";
+    return false;
+  }
   return true;
 }
 

@@ -12,7 +12,8 @@ size_t FindInvalidUtf8(std::string_view s);
 inline bool IsValidUtf8(std::string_view s) { return FindInvalidUtf8(s) == std::string_view::npos; }
 
 // An identifier that a TREC run or qrels line can hold: non-empty, no ASCII whitespace or control
-// character (those files separate fields by whitespace). `why` says what is wrong otherwise.
+// character (those files separate fields by whitespace), no leading byte order mark (readers strip one
+// from a first line). `why` says what is wrong otherwise.
 bool IsRunSafeId(std::string_view id, std::string* why);
 
 // `line` without a leading UTF-8 byte order mark (files saved by some editors start with one).

@@ -46,6 +46,15 @@ TEST(Run, WritesAndReadsTrecRuns) {
   EXPECT_NE(bad.status().message().find("bad:2"), std::string::npos);
   quarry::testing::WriteFile(tmp / "bad2", "q1 Q0 d1 1 1.0x t\n");
   EXPECT_FALSE(LoadRun(tmp / "bad2").ok());
+  // A file starting with two byte order marks reads as a query id that is one; written back first, it
+  // would be stripped (found by the run fuzz target), so writing refuses it.
+  quarry::testing::WriteFile(tmp / "boms", "\xEF\xBB\xBF\xEF\xBB\xBF q Q0 d1 1 1.0\n");
+  auto boms = LoadRun(tmp / "boms");
+  ASSERT_TRUE(boms.ok());
+  ASSERT_EQ(boms->count("\xEF\xBB\xBF"), 1u);
+  auto refused = WriteRun(tmp / "out", *boms, "t");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("byte order mark"), std::string::npos) << refused.message();
 }
 
 TEST(Significance, StudentTMatchesTables) {
