@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs missing dependencies, builds everything and runs every test suite (ctest); then builds the
 # same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang) and runs it, and runs each
-# libFuzzer target of tests/fuzz for QUARRY_FUZZ_SECONDS (default 3) on its seed corpus.
+# libFuzzer target of tests/fuzz for QUARRY_FUZZ_SECONDS (default 2) on its seed corpus.
 #   scripts/test.sh             both parts (what CI runs)
 #   scripts/test.sh --quick     the regular build and suite only
 #   scripts/test.sh --sanitize  the sanitizer build, suite and fuzzing only
@@ -36,9 +36,10 @@ if [ "$mode" != quick ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export LSAN_OPTIONS=suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0
   # Left to the regular suite, to keep CI within its 20 minutes: all-mpnet-base-v2's golden (110M
-  # parameters, 384 tokens; all-MiniLM-L6-v2's runs here) and the CLI's BlockRank rerank of TREC DL 2019
-  # with tiny-mistral (two minutes instrumented; rerank_test covers the same code under ASan).
+  # parameters, 384 tokens; all-MiniLM-L6-v2's runs here), the CLI's BlockRank rerank of TREC DL 2019
+  # with tiny-mistral (two minutes instrumented; rerank_test covers the same code under ASan), and the
+  # install-and-build-the-examples check (a packaging test, no code of its own to instrument).
   (cd "$sanitize" && ctest --output-on-failure -j "$(nproc)" --timeout 1800 \
-    -E '^(RealEncoder\.AllMpnet|Cli\.RerankDl2019WithTheTinyMistral)')
-  "$root/scripts/fuzz.sh" "$sanitize/quarry_fuzz" "${QUARRY_FUZZ_SECONDS:-3}"
+    -E '^(RealEncoder\.AllMpnet|Cli\.RerankDl2019WithTheTinyMistral|install_and_examples)')
+  "$root/scripts/fuzz.sh" "$sanitize/quarry_fuzz" "${QUARRY_FUZZ_SECONDS:-2}"
 fi
