@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "eval/run.h"
 #include "quarry/collection.h"
 #include "storage/store.h"
 #include "tests/test_util.h"
@@ -330,6 +331,50 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
   EXPECT_EQ(dense.exit_code, 1);
   EXPECT_NE(dense.err.find("no encoder"), std::string::npos) << dense.err;
   EXPECT_EQ(Quarry("search " + dir + " vector --mode sparse").exit_code, 2);
+}
+
+// `eval --candidates RUN --mode dense` reorders a run by the encoder: a run holding every document,
+// worst first, comes back in dense retrieval's order.
+TEST(Cli, EvalRerankCandidatesByDenseSimilarity) {
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-bert");
+  testing::TempDir tmp;
+  const std::string dir = tmp / "c";
+  std::string corpus;
+  const char* texts[] = {"statins lower cholesterol", "heart disease and diet", "the liver makes cholesterol",
+                         "running shoes for marathons", "a history of rome", "cholesterol in eggs"};
+  for (size_t i = 0; i < std::size(texts); ++i) {
+    corpus += "{\"_id\": \"t" + std::to_string(i) + "\", \"text\": \"" + texts[i] + "\"}\n";
+  }
+  testing::WriteFile(tmp / "corpus.jsonl", corpus);
+  testing::WriteFile(tmp / "q.tsv", "q1\tcholesterol in the liver\n");
+  testing::WriteFile(tmp / "qrels.txt", "q1 0 t2 1\n");
+  ASSERT_EQ(Quarry("ingest " + dir + " --beir " + tmp / "corpus.jsonl").exit_code, 0);
+  auto indexed = Quarry("index " + dir + " --encoder " + ShellQuote(model));
+  ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+  const std::string files = " --queries " + tmp / "q.tsv" + " --qrels " + tmp / "qrels.txt";
+  auto dense = Quarry("eval " + dir + files + " --mode dense --run-out " + tmp / "dense.run");
+  ASSERT_EQ(dense.exit_code, 0) << dense.err;
+  auto dense_run = eval::LoadRun(tmp / "dense.run");
+  ASSERT_TRUE(dense_run.ok());
+  ASSERT_EQ(dense_run->at("q1").size(), std::size(texts));
+  std::string reversed;
+  const auto& order = dense_run->at("q1");
+  for (size_t r = 0; r < order.size(); ++r) {
+    reversed += "q1 Q0 " + order[order.size() - 1 - r].doc + " " + std::to_string(r + 1) + " " +
+                std::to_string(10.0 - r) + " bm25\n";
+  }
+  testing::WriteFile(tmp / "candidates.run", reversed);
+  auto reranked = Quarry("eval " + dir + files + " --mode dense --candidates " + tmp / "candidates.run" +
+                         " --run-out " + tmp / "reranked.run");
+  ASSERT_EQ(reranked.exit_code, 0) << reranked.err;
+  auto reranked_run = eval::LoadRun(tmp / "reranked.run");
+  ASSERT_TRUE(reranked_run.ok());
+  ASSERT_EQ(reranked_run->at("q1").size(), order.size());
+  for (size_t r = 0; r < order.size(); ++r) EXPECT_EQ(reranked_run->at("q1")[r].doc, order[r].doc) << r;
+  // Only dense similarity reranks candidates.
+  auto refused = Quarry("eval " + dir + files + " --candidates " + tmp / "candidates.run");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--mode dense"), std::string::npos) << refused.err;
 }
 
 TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
