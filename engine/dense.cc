@@ -192,6 +192,18 @@ uint32_t DenseView::StaleBelow(DocNum doc) const {
   return it != superseded->end() && it->first == doc ? it->second : 0;
 }
 
+namespace {
+
+// What an index scores a stored vector against a query: the inner product, or the squared L2 distance.
+float RawScore(const float* v, const float* query, size_t dim, bool ip) {
+  if (ip) return model::Dot(v, query, dim);
+  float d2 = 0;
+  for (size_t i = 0; i < dim; ++i) d2 += (v[i] - query[i]) * (v[i] - query[i]);
+  return d2;
+}
+
+}  // namespace
+
 Result<std::vector<DenseHit>> DenseView::Search(const std::vector<float>& query, size_t k) const {
   if (query.size() != dim) {
     return Status::InvalidArgument("dense search: query vector of dim " + std::to_string(query.size()) +
@@ -211,15 +223,7 @@ Result<std::vector<DenseHit>> DenseView::Search(const std::vector<float>& query,
     const Chunk& chunk = *chunks[c];
     for (size_t r = 0; r < chunk.ids.size(); ++r) {
       if (StaleBelow(static_cast<DocNum>(chunk.ids[r])) > c + 1) continue;
-      const float* v = &chunk.vectors[r * dim];
-      float score;
-      if (ip) {
-        score = model::Dot(v, query.data(), dim);
-      } else {
-        score = 0;
-        for (size_t i = 0; i < dim; ++i) score += (v[i] - query[i]) * (v[i] - query[i]);
-      }
-      hits.push_back({chunk.ids[r], score});
+      hits.push_back({chunk.ids[r], RawScore(&chunk.vectors[r * dim], query.data(), dim, ip)});
     }
   }
   std::sort(hits.begin(), hits.end(), [ip](const DenseHit& a, const DenseHit& b) {
@@ -777,12 +781,9 @@ Result<std::vector<float>> Collection::DenseScores(std::string_view query, const
     QUARRY_ASSIGN_OR_RETURN(auto v, ReadVector(store, SpaceOf(*config), VectorTable::kDocuments, *doc, dim));
     if (!v) {
       scores.push_back(std::numeric_limits<float>::quiet_NaN());
-    } else if (ip) {
-      scores.push_back(model::Dot(v->data(), q.data(), dim));
     } else {
-      float d2 = 0;
-      for (size_t i = 0; i < dim; ++i) d2 += ((*v)[i] - q[i]) * ((*v)[i] - q[i]);
-      scores.push_back(-d2);
+      const float raw = RawScore(v->data(), q.data(), dim, ip);
+      scores.push_back(ip ? raw : -raw);
     }
   }
   return scores;
