@@ -85,6 +85,8 @@ class Collection::Impl {
   std::shared_ptr<const LexicalIndex> CurrentLexicalIndex() const { return lexical->Snapshot(); }
   // The loaded reranker; FailedPrecondition when none was loaded.
   Result<std::shared_ptr<const BlockRanker>> CurrentReranker() const;
+  // Hits for document ids (score 0); NotFound names an id the collection lacks.
+  Result<std::vector<SearchHit>> HitsOf(const std::vector<std::string>& ids) const;
   // The stored ResMem memory (reloaded after writes); NotFound when none was built.
   Result<std::shared_ptr<const ResMem>> CurrentResMem() const;
 };

@@ -14,15 +14,29 @@
 namespace quarry {
 
 std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions& options) {
-  std::ifstream in(model_dir + "/config.json");
-  std::stringstream config;
-  config << in.rdbuf();
-  uint64_t weight_bytes = 0;
+  // The model's identity: config.json and the size of its weights; for a GGUF file, its first MiB
+  // (header and metadata) and its size.
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
-    if (entry.path().extension() == ".safetensors") weight_bytes += entry.file_size(ec);
+  const bool single_file = std::filesystem::is_regular_file(model_dir, ec);
+  std::ifstream in(single_file ? model_dir : model_dir + "/config.json", std::ios::binary);
+  std::string config(single_file ? (1u << 20) : 0, '\0');
+  if (single_file) {
+    in.read(config.data(), static_cast<std::streamsize>(config.size()));
+    config.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  } else {
+    std::stringstream text;
+    text << in.rdbuf();
+    config = text.str();
   }
-  const nlohmann::json j = {{"model_config_fnv1a64", Fnv1a64(config.str())},
+  uint64_t weight_bytes = 0;
+  if (single_file) {
+    weight_bytes = std::filesystem::file_size(model_dir, ec);
+  } else {
+    for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
+      if (entry.path().extension() == ".safetensors") weight_bytes += entry.file_size(ec);
+    }
+  }
+  const nlohmann::json j = {{"model_config_fnv1a64", Fnv1a64(config)},
                             {"weight_bytes", weight_bytes},
                             {"scoring_layer", options.scoring_layer},
                             {"max_block_length", options.max_block_length}};
@@ -33,14 +47,19 @@ namespace {
 
 // BlockRank scores of `hits` (all of them, in one pass or windows), from cached document blocks when the
 // ranker is decoupled and the collection's caches were made with the same model and options.
-Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ranker, std::string_view query,
-                                      const std::vector<SearchHit>& hits, const std::string& cache_config) {
+Result<std::vector<BlockRankDocument>> RerankDocuments(const Store& store, const std::vector<SearchHit>& hits) {
   std::vector<BlockRankDocument> docs;
   for (const auto& hit : hits) {
     QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc));
     if (!doc) docs.push_back({"", "", hit.id});  // deleted since the index was loaded: scored as empty
     else docs.push_back({doc->title, doc->text, doc->id});
   }
+  return docs;
+}
+
+Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ranker, std::string_view query,
+                                      const std::vector<SearchHit>& hits, const std::string& cache_config) {
+  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(store, hits));
   bool cached = false;
   if (!ranker.options().query_in_instruction) {
     QUARRY_ASSIGN_OR_RETURN(auto stored_config, store.Get(kCfMeta, kMetaRerankCache));
@@ -86,6 +105,17 @@ Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_vi
   return Status::Ok();
 }
 
+Result<std::vector<SearchHit>> Collection::Impl::HitsOf(const std::vector<std::string>& ids) const {
+  std::vector<SearchHit> hits(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    QUARRY_ASSIGN_OR_RETURN(auto docnum, store->LookupDocNum(ids[i]));
+    if (!docnum) return Status::NotFound(store->dir() + ": document '" + ids[i] + "' is not in the collection");
+    hits[i].id = ids[i];
+    hits[i].doc = *docnum;
+  }
+  return hits;
+}
+
 Result<std::vector<double>> Collection::RerankScores(std::string_view query, const std::vector<std::string>& ids) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
   std::string cache_config;
@@ -93,14 +123,17 @@ Result<std::vector<double>> Collection::RerankScores(std::string_view query, con
     std::lock_guard lock(impl_->index_mu);
     cache_config = impl_->reranker_cache_config;
   }
-  std::vector<SearchHit> hits(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    QUARRY_ASSIGN_OR_RETURN(auto docnum, impl_->store->LookupDocNum(ids[i]));
-    if (!docnum) return Status::NotFound(dir() + ": document '" + ids[i] + "' is not in the collection");
-    hits[i].id = ids[i];
-    hits[i].doc = *docnum;
-  }
+  QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
   return ScoreHits(*impl_->store, *ranker, query, hits, cache_config);
+}
+
+Result<std::vector<std::vector<double>>> Collection::RerankScoresAtLayers(std::string_view query,
+                                                                          const std::vector<std::string>& ids,
+                                                                          const std::vector<int>& layers) const {
+  QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
+  QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
+  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(*impl_->store, hits));
+  return ranker->ScoreAtLayers(std::string(query), docs, layers);
 }
 
 Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, const RerankOptions& options_in,

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json.h"
+#include "model/gguf.h"
 
 namespace quarry::model {
 
@@ -14,13 +15,14 @@ Result<TransformerConfig> ParseConfig(const std::string& text, const std::string
   if (!j.is_object()) return Status::InvalidArgument(source + ": not a JSON object");
   TransformerConfig c;
   QUARRY_RETURN_IF_ERROR(JsonField(j, "model_type", &c.model_type, false, source));
-  const bool decoder = c.model_type == "llama" || c.model_type == "mistral";
+  const bool decoder = c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2";
   const bool mpnet = c.model_type == "mpnet";
   if (!decoder && c.model_type != "bert" && !mpnet) {
     return Status::InvalidArgument(source + ": unsupported model_type '" + c.model_type +
-                                   "' (supported: llama, mistral, bert, mpnet)");
+                                   "' (supported: llama, mistral, qwen2, bert, mpnet)");
   }
   c.arch = decoder ? Architecture::kLlama : Architecture::kBert;
+  c.qkv_bias = c.model_type == "qwen2";
   QUARRY_RETURN_IF_ERROR(JsonField(j, "vocab_size", &c.vocab_size, true, source));
   QUARRY_RETURN_IF_ERROR(JsonField(j, "hidden_size", &c.hidden_size, true, source));
   QUARRY_RETURN_IF_ERROR(JsonField(j, "num_hidden_layers", &c.n_layers, true, source));
@@ -72,7 +74,70 @@ Result<TransformerConfig> ParseConfig(const std::string& text, const std::string
   return c;
 }
 
+Result<TransformerConfig> ConfigFromGguf(const GgufFile& g) {
+  const std::string& path = g.path();
+  TransformerConfig c;
+  QUARRY_ASSIGN_OR_RETURN(c.model_type, g.GetString("general.architecture"));
+  if (c.model_type != "llama" && c.model_type != "qwen2") {
+    return Status::InvalidArgument(path + ": general.architecture '" + c.model_type +
+                                   "' is not supported (supported: llama, qwen2)");
+  }
+  c.arch = Architecture::kLlama;
+  c.qkv_bias = c.model_type == "qwen2";
+  c.hidden_act = "silu";
+  const std::string a = c.model_type + ".";
+  auto int_key = [&](const std::string& key, int* out, bool required) -> Status {
+    if (!required && !g.Has(a + key)) return Status::Ok();
+    QUARRY_ASSIGN_OR_RETURN(const int64_t v, g.GetInt(a + key));
+    if (v <= 0 || v > (int64_t{1} << 30)) return Status::InvalidArgument(path + ": " + a + key + " is " + std::to_string(v));
+    *out = static_cast<int>(v);
+    return Status::Ok();
+  };
+  QUARRY_RETURN_IF_ERROR(int_key("block_count", &c.n_layers, true));
+  QUARRY_RETURN_IF_ERROR(int_key("embedding_length", &c.hidden_size, true));
+  QUARRY_RETURN_IF_ERROR(int_key("feed_forward_length", &c.intermediate_size, true));
+  QUARRY_RETURN_IF_ERROR(int_key("attention.head_count", &c.n_heads, true));
+  c.n_kv_heads = c.n_heads;
+  QUARRY_RETURN_IF_ERROR(int_key("attention.head_count_kv", &c.n_kv_heads, false));
+  c.head_dim = c.hidden_size / c.n_heads;
+  QUARRY_RETURN_IF_ERROR(int_key("attention.key_length", &c.head_dim, false));
+  QUARRY_RETURN_IF_ERROR(int_key("context_length", &c.max_position_embeddings, false));
+  int rope_dims = c.head_dim, value_dim = c.head_dim;
+  QUARRY_RETURN_IF_ERROR(int_key("rope.dimension_count", &rope_dims, false));
+  QUARRY_RETURN_IF_ERROR(int_key("attention.value_length", &value_dim, false));
+  if (rope_dims != c.head_dim || value_dim != c.head_dim) {
+    return Status::InvalidArgument(path + ": rotary dimensions " + std::to_string(rope_dims) + " and value length " +
+                                   std::to_string(value_dim) + " must equal the head size " + std::to_string(c.head_dim));
+  }
+  if (g.Has(a + "rope.scaling.type")) {
+    QUARRY_ASSIGN_OR_RETURN(const std::string scaling, g.GetString(a + "rope.scaling.type"));
+    if (scaling != "none") return Status::InvalidArgument(path + ": RoPE scaling '" + scaling + "' is not supported");
+  }
+  if (g.Has(a + "attention.layer_norm_rms_epsilon")) {
+    QUARRY_ASSIGN_OR_RETURN(const double eps, g.GetFloat(a + "attention.layer_norm_rms_epsilon"));
+    c.norm_eps = static_cast<float>(eps);
+  }
+  if (g.Has(a + "rope.freq_base")) {
+    QUARRY_ASSIGN_OR_RETURN(c.rope_theta, g.GetFloat(a + "rope.freq_base"));
+  }
+  QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, g.GetStrings("tokenizer.ggml.tokens"));
+  c.vocab_size = static_cast<int>(tokens->size());
+  c.tie_word_embeddings = !g.HasTensor("output.weight");
+  if (c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0) {
+    return Status::InvalidArgument(path + ": " + std::to_string(c.n_heads) + " heads cannot share " +
+                                   std::to_string(c.n_kv_heads) + " key/value heads");
+  }
+  if (!(c.norm_eps > 0) || !(c.rope_theta > 0)) {
+    return Status::InvalidArgument(path + ": norm epsilon and RoPE base must be positive");
+  }
+  return c;
+}
+
 Result<TransformerConfig> LoadConfig(const std::string& dir) {
+  if (IsGgufFile(dir)) {
+    QUARRY_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(dir));
+    return ConfigFromGguf(*gguf);
+  }
   const std::string path = dir + "/config.json";
   std::ifstream in(path);
   if (!in) return Status::NotFound(path + ": cannot open");

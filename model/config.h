@@ -23,6 +23,7 @@ struct TransformerConfig {
   float norm_eps = 1e-5f;        // rms_norm_eps (decoders) or layer_norm_eps (BERT)
   double rope_theta = 10000.0;   // top-level rope_theta or rope_parameters.rope_theta
   bool tie_word_embeddings = false;
+  bool qkv_bias = false;         // Qwen2: the query, key and value projections have biases
   int max_position_embeddings = 0;
   int type_vocab_size = 0;       // BERT (MPNet has no token types: 0)
   int position_offset = 0;       // the first position id: MPNet counts from pad_token_id + 1
@@ -31,8 +32,13 @@ struct TransformerConfig {
   std::string dtype;             // config.json "dtype" / "torch_dtype" ("bfloat16", "float32", ...); may be ""
 };
 
-// Reads DIR/config.json. Errors name the file and the field; an unknown architecture is an error.
+// Reads DIR/config.json, or the metadata of a GGUF file when `dir` is one (ConfigFromGguf). Errors
+// name the file and the field; an unknown architecture is an error.
 Result<TransformerConfig> LoadConfig(const std::string& dir);
 Result<TransformerConfig> ParseConfig(const std::string& json_text, const std::string& source);
+// From a GGUF file's `{arch}.*` metadata (architectures llama and qwen2). vocab_size counts
+// tokenizer.ggml.tokens; tie_word_embeddings is set when the file has no output.weight.
+class GgufFile;
+Result<TransformerConfig> ConfigFromGguf(const GgufFile& gguf);
 
 }  // namespace quarry::model

@@ -1,23 +1,89 @@
 #include "model/llama.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "model/kernels.h"
 
 namespace quarry::model {
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, const LoadOptions& options) {
+namespace {
+
+// GGUF's name for a Hugging Face tensor name (llama.cpp's convert_hf_to_gguf mapping).
+std::string GgufTensorName(const std::string& hf) {
+  static const std::pair<const char*, const char*> kTop[] = {
+      {"model.embed_tokens.weight", "token_embd.weight"}, {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"}};
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"input_layernorm.weight", "attn_norm.weight"},   {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},         {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},         {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},         {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"}, {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},          {"mlp.down_proj.weight", "ffn_down.weight"}};
+  for (const auto& [from, to] : kTop) {
+    if (hf == from) return to;
+  }
+  const std::string prefix = "model.layers.";
+  if (hf.rfind(prefix, 0) == 0) {
+    const size_t dot = hf.find('.', prefix.size());
+    const std::string layer = hf.substr(prefix.size(), dot - prefix.size()), rest = hf.substr(dot + 1);
+    for (const auto& [from, to] : kLayer) {
+      if (rest == from) return "blk." + layer + "." + to;
+    }
+  }
+  return hf;
+}
+
+// llama.cpp stores a llama model's query and key rows so that interleaved RoPE (pairs 2i, 2i+1) applies;
+// Hugging Face's rotate-half RoPE pairs i and i + d/2. Row h*d + 2i + j of the file is row
+// h*d + j*d/2 + i of the original; this puts every row back.
+std::vector<float> UnpermuteRopeRows(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t head_dim) {
+  std::vector<float> out(w.size());
+  const int64_t half = head_dim / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t h = r / head_dim, within = r % head_dim, i = within / 2, j = within % 2;
+    std::copy_n(&w[r * cols], cols, &out[(h * head_dim + j * half + i) * cols]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, const LoadOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel());
-  QUARRY_ASSIGN_OR_RETURN(m->config_, LoadConfig(dir));
+  const bool gguf = IsGgufFile(path);
+  if (gguf) {
+    QUARRY_ASSIGN_OR_RETURN(m->gguf_, GgufFile::Open(path));
+    QUARRY_ASSIGN_OR_RETURN(m->config_, ConfigFromGguf(*m->gguf_));
+  } else {
+    QUARRY_ASSIGN_OR_RETURN(m->config_, LoadConfig(path));
+    if (m->config_.arch != Architecture::kLlama) return Status::InvalidArgument(path + ": not a Llama/Mistral/Qwen2 decoder");
+    QUARRY_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(path));
+  }
   const auto& c = m->config_;
-  if (c.arch != Architecture::kLlama) return Status::InvalidArgument(dir + ": not a Llama/Mistral decoder");
-  QUARRY_ASSIGN_OR_RETURN(m->ckpt_, Checkpoint::Open(dir));
   const int64_t H = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  auto has = [&](const std::string& name) { return gguf ? m->gguf_->HasTensor(GgufTensorName(name)) : m->ckpt_->Has(name); };
+  // `name` as Hugging Face spells it; GGUF names are translated and quantized tensors dequantized.
   auto load = [&](const std::string& name, std::vector<int64_t> shape, Weight* w) -> Status {
-    auto r = Weight::Load(*m->ckpt_, name, shape);
-    if (!r.ok()) return r.status().WithContext(dir);
-    *w = std::move(*r);
+    if (!gguf) {
+      auto r = Weight::Load(*m->ckpt_, name, shape);
+      if (!r.ok()) return r.status().WithContext(path);
+      *w = std::move(*r);
+      return Status::Ok();
+    }
+    QUARRY_ASSIGN_OR_RETURN(const GgufTensor* t, m->gguf_->Get(GgufTensorName(name), shape));
+    w->size = static_cast<size_t>(t->n_elements());
+    const bool rope_rows = c.model_type == "llama" && (name.find("q_proj") != std::string::npos ||
+                                                       name.find("k_proj") != std::string::npos);
+    if (t->type == uint32_t(GgmlType::kF32) && !rope_rows && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+      w->data = reinterpret_cast<const float*>(t->data);
+      return Status::Ok();
+    }
+    QUARRY_ASSIGN_OR_RETURN(w->owned, m->gguf_->ToF32(*t));
+    if (rope_rows) w->owned = UnpermuteRopeRows(w->owned, shape[0], shape.size() > 1 ? shape[1] : 1, c.head_dim);
+    w->data = w->owned.data();
     return Status::Ok();
   };
   QUARRY_RETURN_IF_ERROR(load("model.embed_tokens.weight", {V, H}, &m->embed_));
@@ -25,13 +91,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, con
   const int n_loaded = options.n_layers < 0 ? c.n_layers : std::min(options.n_layers, c.n_layers);
   if (n_loaded == c.n_layers) QUARRY_RETURN_IF_ERROR(load("model.norm.weight", {H}, &m->final_norm_));
   if (options.head) {
-    if (m->ckpt_->Has("lm_head.weight")) {
+    if (has("lm_head.weight")) {
       QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
     } else if (c.tie_word_embeddings) {
       m->lm_head_.data = m->embed_.data;
       m->lm_head_.size = m->embed_.size;
     } else {
-      return Status::NotFound(dir + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
+      return Status::NotFound(path + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
     }
   }
   // A bfloat16 checkpoint runs in HF with its RoPE frequencies rounded to bfloat16 too (kernels.h).
@@ -46,6 +112,11 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, con
     QUARRY_RETURN_IF_ERROR(load(p + "self_attn.q_proj.weight", {q_dim, H}, &L.wq));
     QUARRY_RETURN_IF_ERROR(load(p + "self_attn.k_proj.weight", {kv_dim, H}, &L.wk));
     QUARRY_RETURN_IF_ERROR(load(p + "self_attn.v_proj.weight", {kv_dim, H}, &L.wv));
+    if (c.qkv_bias) {
+      QUARRY_RETURN_IF_ERROR(load(p + "self_attn.q_proj.bias", {q_dim}, &L.bq));
+      QUARRY_RETURN_IF_ERROR(load(p + "self_attn.k_proj.bias", {kv_dim}, &L.bk));
+      QUARRY_RETURN_IF_ERROR(load(p + "self_attn.v_proj.bias", {kv_dim}, &L.bv));
+    }
     QUARRY_RETURN_IF_ERROR(load(p + "self_attn.o_proj.weight", {H, q_dim}, &L.wo));
     QUARRY_RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {H}, &L.mlp_norm));
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.gate_proj.weight", {F, H}, &L.w_gate));
@@ -58,7 +129,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir, con
 uint64_t LlamaModel::weight_bytes() const {
   uint64_t n = embed_.size + final_norm_.size + (lm_head_.data == embed_.data ? 0 : lm_head_.size);
   for (const auto& L : layers_) {
-    for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down,
+                            &L.bq, &L.bk, &L.bv}) {
       n += w->size;
     }
   }
@@ -81,9 +153,9 @@ void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int
   std::vector<float>& x = *x_io;
   std::vector<float> h(n * H), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim), o(n * H);
   RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, h.data());
-  Linear(h.data(), n, H, L.wq.data, q_dim, nullptr, q.data());
-  Linear(h.data(), n, H, L.wk.data, kv_dim, nullptr, k.data());
-  Linear(h.data(), n, H, L.wv.data, kv_dim, nullptr, v.data());
+  Linear(h.data(), n, H, L.wq.data, q_dim, L.bq.data, q.data());
+  Linear(h.data(), n, H, L.wk.data, kv_dim, L.bk.data, k.data());
+  Linear(h.data(), n, H, L.wv.data, kv_dim, L.bv.data, v.data());
   ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq_);
   ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq_);
   std::vector<size_t> rows(n);

@@ -1,5 +1,7 @@
-// Llama / Mistral decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or untied head), in
-// float32, matching Hugging Face transformers. Weights come from a memory-mapped checkpoint.
+// Llama / Mistral / Qwen2 decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or untied
+// head, Qwen2's query/key/value biases), in float32, matching Hugging Face transformers. Weights come
+// from a memory-mapped checkpoint: a safetensors directory, or a GGUF file (llama.cpp's; quantized
+// tensors are dequantized at load, see model/gguf.h).
 // Thread-safe: Forward may run concurrently (weights are read-only).
 #pragma once
 
@@ -9,6 +11,7 @@
 
 #include "model/attention.h"
 #include "model/config.h"
+#include "model/gguf.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
 
@@ -46,7 +49,10 @@ class LlamaModel {
  public:
   // BF16/F16 weights are widened to float32 here, so loading only what will run matters: Mistral-7B in
   // float32 is ~29 GiB, its first 21 layers without the head ~19 GiB.
-  static Result<std::unique_ptr<LlamaModel>> Load(const std::string& dir, const LoadOptions& options = {});
+  // `path`: a checkpoint directory (config.json, safetensors), or a GGUF file of architecture llama
+  // or qwen2 (GGUF stores llama's query and key rows permuted for interleaved RoPE; they are put back
+  // in Hugging Face's order here, so one RoPE serves both).
+  static Result<std::unique_ptr<LlamaModel>> Load(const std::string& path, const LoadOptions& options = {});
   const TransformerConfig& config() const { return config_; }
 
   // `positions` defaults to 0..n-1 when empty. Token ids and positions are checked.
@@ -56,6 +62,7 @@ class LlamaModel {
   // Building blocks for callers that drive the layers themselves (BlockRank scoring).
   struct Layer {
     Weight attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down;
+    Weight bq, bk, bv;  // Qwen2 only; empty (data null) otherwise
   };
   const Layer& layer(int i) const { return layers_[i]; }
   // Embeds `ids` into [n, hidden].
@@ -70,6 +77,7 @@ class LlamaModel {
   LlamaModel() = default;
   TransformerConfig config_;
   std::unique_ptr<Checkpoint> ckpt_;
+  std::unique_ptr<GgufFile> gguf_;
   Weight embed_, final_norm_, lm_head_;
   std::vector<float> rope_inv_freq_;
   int n_loaded_layers_ = 0;

@@ -1,16 +1,13 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
+
+#include "model/mapped_file.h"
 
 namespace quarry::model {
 
@@ -108,43 +105,6 @@ float F16ToF32(uint16_t h) {
   return f;
 }
 
-class MappedFile {
- public:
-  static Result<std::unique_ptr<MappedFile>> Open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd < 0) return Status::NotFound(path + ": " + std::strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      ::close(fd);
-      return Status::IOError(path + ": " + std::strerror(errno));
-    }
-    auto f = std::unique_ptr<MappedFile>(new MappedFile());
-    f->path_ = path;
-    f->size_ = static_cast<size_t>(st.st_size);
-    if (f->size_ > 0) {
-      f->data_ = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (f->data_ == MAP_FAILED) {
-        f->data_ = nullptr;
-        ::close(fd);
-        return Status::IOError(path + ": mmap: " + std::strerror(errno));
-      }
-    }
-    ::close(fd);
-    return f;
-  }
-  ~MappedFile() {
-    if (data_) munmap(data_, size_);
-  }
-  const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
-  size_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-
- private:
-  MappedFile() = default;
-  std::string path_;
-  void* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 Checkpoint::~Checkpoint() = default;
 

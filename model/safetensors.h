@@ -28,7 +28,7 @@ struct TensorView {
   size_t n_elements() const;
 };
 
-class MappedFile;
+class MappedFile;  // model/mapped_file.h
 
 class Checkpoint {
  public:

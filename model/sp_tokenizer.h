@@ -16,32 +16,33 @@
 #include <utility>
 #include <vector>
 
+#include "model/tokenizer.h"
 #include "quarry/status.h"
 
 namespace sentencepiece { class SentencePieceProcessor; }
 
 namespace quarry::model {
 
-class SentencePieceTokenizer {
+class SentencePieceTokenizer : public Tokenizer {
  public:
   // `path`: a model directory holding tokenizer.model (and maybe tokenizer_config.json), or the
   // .model file itself. `legacy` overrides tokenizer_config.json.
   static Result<std::unique_ptr<SentencePieceTokenizer>> Load(const std::string& path,
                                                               std::optional<bool> legacy = std::nullopt);
-  ~SentencePieceTokenizer();
+  ~SentencePieceTokenizer() override;
 
   // Token ids of `text`, special tokens recognised; no BOS is added.
-  std::vector<int32_t> Encode(std::string_view text) const;
+  std::vector<int32_t> Encode(std::string_view text) const override;
   // SentencePiece alone over the whole text (no special-token handling), for comparison.
   std::vector<int32_t> EncodePlain(std::string_view text) const;
-  std::string Decode(const std::vector<int32_t>& ids) const;
+  std::string Decode(const std::vector<int32_t>& ids) const override;
 
   bool legacy() const { return legacy_; }
-  int32_t bos_id() const;
-  int32_t eos_id() const;
-  int32_t vocab_size() const;
+  int32_t bos_id() const override;
+  int32_t eos_id() const override;
+  int32_t vocab_size() const override;
   // -1 when `piece` is not in the vocabulary.
-  int32_t PieceToId(std::string_view piece) const;
+  int32_t PieceToId(std::string_view piece) const override;
 
  private:
   SentencePieceTokenizer();

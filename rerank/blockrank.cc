@@ -13,12 +13,26 @@ namespace quarry {
 namespace {
 
 constexpr char kInstruction[] =
-    "<s>[INST] You will be given a query and a list of documents. Each document will be formatted as ID: <id> | "
+    "You will be given a query and a list of documents. Each document will be formatted as ID: <id> | "
     "CONTENT: <content> | END ID: <id>. You need to read carefully and understand all of them and your goal is to "
     "find all document(s) from the list that can help answer the query.";
 constexpr char kFinalPrefix[] = "\n\n====== Now let's start! ======\nWhich document is most relevant to answer the "
                                 "query? Print out the ID of the document.\nQuery: ";
-constexpr char kFinalSuffix[] = "\nThe following document(s) can help answer the query:[/INST] Final Answer: ";
+constexpr char kFinalSuffix[] = "\nThe following document(s) can help answer the query:";
+constexpr char kAnswerPrefix[] = "Final Answer: ";
+constexpr char kContentFreeQuery[] = "N/A";  // Chen et al. 2024's content-free query
+
+// The prompt is one user turn of the model's chat template, then the start of the answer.
+struct ChatFrame {
+  const char* open;   // before the instruction
+  const char* close;  // after the query block's text, before kAnswerPrefix
+};
+// Mistral v3 (the authors' rendering) by default; ChatML (SmolLM2, Qwen2) when the vocabulary has
+// <|im_start|>. No system turn: the templates' default system prompts are left out.
+ChatFrame FrameFor(const model::Tokenizer& tokenizer) {
+  if (tokenizer.PieceToId("<|im_start|>") >= 0) return {"<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"};
+  return {"<s>[INST] ", "[/INST] "};
+}
 
 size_t RoundUp16(size_t n) { return (n + 15) / 16 * 16; }
 
@@ -67,13 +81,21 @@ void ScoreFromKeys(const float* q, size_t n_signal, size_t heads, size_t kv_head
   for (size_t doc = 0; doc < n_docs; ++doc) out->anchored_scores[doc] = std::log(anchored[doc] / pairs);
 }
 
+// Chen et al.'s calibration: the content-free query's scores subtracted from the real query's.
+void Calibrate(const BlockRankScores& content_free, BlockRankScores* scores) {
+  for (size_t i = 0; i < scores->doc_scores.size(); ++i) {
+    scores->doc_scores[i] -= content_free.doc_scores[i];
+    scores->anchored_scores[i] -= content_free.anchored_scores[i];
+  }
+}
 
 }  // namespace
 
-BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokenizer, const std::string& query,
+BlockRankPrompt BuildBlockRankPrompt(const model::Tokenizer& tokenizer, const std::string& query,
                                      const std::vector<BlockRankDocument>& docs, const BlockRankOptions& options) {
   BlockRankPrompt p;
-  std::string instruction = kInstruction;
+  const ChatFrame frame = FrameFor(tokenizer);
+  std::string instruction = std::string(frame.open) + kInstruction;
   if (options.query_in_instruction) instruction += "\nQuery: " + query;
   instruction += "\n\nDocuments:";
   p.pieces.push_back(instruction);
@@ -82,8 +104,10 @@ BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokeni
     const std::string label = options.query_in_instruction ? std::to_string(k) : docs[k].id;
     p.pieces.push_back("\nID: " + label + " | CONTENT: " + content + " | END ID: " + label);
   }
-  p.pieces.push_back(kFinalPrefix + query + kFinalSuffix);
+  p.pieces.push_back(kFinalPrefix + query + kFinalSuffix + frame.close + kAnswerPrefix);
   p.pieces.push_back("[");
+  p.calibrated = options.calibrate;
+  if (p.calibrated) p.pieces.push_back(std::string(kFinalPrefix) + kContentFreeQuery + kFinalSuffix + frame.close + kAnswerPrefix);
   for (const auto& piece : p.pieces) p.piece_ids.push_back(tokenizer.Encode(piece));
 
   const size_t h = RoundUp16(options.max_block_length);
@@ -93,14 +117,16 @@ BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokeni
   };
   p.blocks.push_back(truncated(p.piece_ids[0]));
   for (size_t k = 0; k < docs.size(); ++k) p.blocks.push_back(truncated(p.piece_ids[1 + k]));
-  std::vector<int32_t> query_block = p.piece_ids[docs.size() + 1];
-  const auto& bracket = p.piece_ids.back();
-  query_block.insert(query_block.end(), bracket.begin(), bracket.end());
-  p.blocks.push_back(truncated(std::move(query_block)));
+  const auto& bracket = p.piece_ids[docs.size() + 2];
+  for (size_t q = docs.size() + 1; q < p.piece_ids.size(); q += 2) {  // the query, then the content-free one
+    std::vector<int32_t> query_block = p.piece_ids[q];
+    query_block.insert(query_block.end(), bracket.begin(), bracket.end());
+    p.blocks.push_back(truncated(std::move(query_block)));
+  }
 
   const int32_t l0 = static_cast<int32_t>(p.blocks[0].size());
   for (size_t b = 0; b < p.blocks.size(); ++b) {
-    const int32_t start = b == 0 ? 0 : (b + 1 == p.blocks.size() ? options.query_position : l0);
+    const int32_t start = b == 0 ? 0 : (b >= p.query_block() ? options.query_position : l0);
     std::vector<int32_t> pos(p.blocks[b].size());
     for (size_t i = 0; i < pos.size(); ++i) pos[i] = start + static_cast<int32_t>(i);
     p.positions.push_back(std::move(pos));
@@ -112,13 +138,13 @@ model::AttentionMask BlockRankMask(const BlockRankPrompt& prompt) {
   model::AttentionMask mask;
   mask.kind = model::AttentionMask::Kind::kBlocks;
   size_t offset = 0;
-  const size_t m = prompt.blocks.size();
+  const size_t m = prompt.blocks.size(), query = prompt.query_block();
   for (size_t b = 0; b < m; ++b) {
     mask.block_starts.push_back(offset);
     offset += prompt.blocks[b].size();
     std::vector<size_t> sees;
-    if (b + 1 == m) {
-      for (size_t e = 0; e < b; ++e) sees.push_back(e);
+    if (b >= query) {  // a query block (the real one, or the content-free one) sees all but the other
+      for (size_t e = 0; e < query; ++e) sees.push_back(e);
     } else if (b > 0) {
       sees.push_back(0);
     }
@@ -136,19 +162,32 @@ Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_
   // Only the layers up to the scoring layer run, and never the LM head: load nothing else.
   QUARRY_ASSIGN_OR_RETURN(auto model,
                           model::LlamaModel::Load(model_dir, {.n_layers = options.scoring_layer + 1, .head = false}));
-  QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::SentencePieceTokenizer::Load(model_dir));
+  QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::LoadTokenizer(model_dir));
   if (options.n_signal < 1) return Status::InvalidArgument("blockrank: n_signal must be at least 1");
   return std::make_unique<BlockRanker>(std::move(model), std::move(tokenizer), options);
 }
 
 BlockRanker::BlockRanker(std::unique_ptr<model::LlamaModel> model,
-                         std::unique_ptr<model::SentencePieceTokenizer> tokenizer, BlockRankOptions options)
+                         std::unique_ptr<model::Tokenizer> tokenizer, BlockRankOptions options)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {}
 
 Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt, bool dense_reference) const {
+  QUARRY_ASSIGN_OR_RETURN(auto per_layer, ScorePromptAtLayers(prompt, {options_.scoring_layer}, dense_reference));
+  return std::move(per_layer[0]);
+}
+
+Result<std::vector<BlockRankScores>> BlockRanker::ScorePromptAtLayers(const BlockRankPrompt& prompt,
+                                                                      const std::vector<int>& layers,
+                                                                      bool dense_reference) const {
   const auto& c = model_->config();
   const size_t m = prompt.blocks.size();
-  if (m < 3) return Status::InvalidArgument("blockrank: a prompt needs at least one document");
+  if (m < (prompt.calibrated ? 4u : 3u)) return Status::InvalidArgument("blockrank: a prompt needs at least one document");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i] < 0 || layers[i] > options_.scoring_layer || (i > 0 && layers[i] <= layers[i - 1])) {
+      return Status::InvalidArgument("blockrank: scoring layers must ascend within 0.." + std::to_string(options_.scoring_layer) +
+                                     " (the layers loaded)");
+    }
+  }
   std::vector<int32_t> ids, positions;
   for (size_t b = 0; b < m; ++b) {
     ids.insert(ids.end(), prompt.blocks[b].begin(), prompt.blocks[b].end());
@@ -161,44 +200,61 @@ Result<BlockRankScores> BlockRanker::ScorePrompt(const BlockRankPrompt& prompt, 
   mask.dense_reference = dense_reference;
   const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim;
   const size_t heads = c.n_heads, kv_heads = c.n_kv_heads;
-  const size_t n_query = prompt.blocks.back().size();
-  const size_t n_signal = std::min<size_t>(options_.n_signal, n_query);
+  const size_t query = prompt.query_block();
+  // The signal tokens: the last n_signal of the query block (and of the content-free block).
+  std::vector<std::pair<size_t, size_t>> signals;  // first row, count
+  for (size_t b = query; b < m; ++b) {
+    const size_t count = std::min<size_t>(options_.n_signal, prompt.blocks[b].size());
+    signals.emplace_back(mask.block_starts[b] + prompt.blocks[b].size() - count, count);
+  }
+  const size_t doc_begin = mask.block_starts[1], doc_end = mask.block_starts[query];
 
-  std::vector<float> x = model_->Embed(ids);
-  for (int l = 0; l < options_.scoring_layer; ++l) model_->RunLayer(l, &x, positions, mask);
-
-  // The scoring layer: keys of the instruction and document tokens, queries of the signal tokens only.
-  const auto& L = model_->layer(options_.scoring_layer);
-  const size_t doc_begin = mask.block_starts[1], doc_end = mask.block_starts[m - 1];
-  std::vector<float> normed(n * H);
-  model::RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, normed.data());
-  std::vector<float> k(doc_end * kv_heads * d);
-  model::Linear(normed.data(), doc_end, H, L.wk.data, kv_heads * d, nullptr, k.data());
-  model::ApplyRope(k.data(), doc_end, kv_heads, d, positions.data(), model_->rope_inv_freq());
-  std::vector<float> q(n_signal * heads * d);
-  const size_t first_signal = n - n_signal;
-  model::Linear(normed.data() + first_signal * H, n_signal, H, L.wq.data, heads * d, nullptr, q.data());
-  model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first_signal, model_->rope_inv_freq());
-
-  BlockRankScores out;
-  std::vector<std::pair<const float*, size_t>> doc_keys;
-  for (size_t b = 1; b + 1 < m; ++b) doc_keys.emplace_back(k.data() + mask.block_starts[b] * kv_heads * d, prompt.blocks[b].size());
-  ScoreFromKeys(q.data(), n_signal, heads, kv_heads, d, doc_keys, k.data(), doc_begin, &out, /*keep_logits=*/true);
+  std::vector<BlockRankScores> out;
+  std::vector<float> x = model_->Embed(ids), normed(n * H), k(doc_end * kv_heads * d), q;
+  int ran = 0;
+  for (int layer : layers) {
+    for (; ran < layer; ++ran) model_->RunLayer(ran, &x, positions, mask);
+    // This layer's keys of the instruction and document tokens, queries of the signal tokens only.
+    const auto& L = model_->layer(layer);
+    model::RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, normed.data());
+    model::Linear(normed.data(), doc_end, H, L.wk.data, kv_heads * d, L.bk.data, k.data());
+    model::ApplyRope(k.data(), doc_end, kv_heads, d, positions.data(), model_->rope_inv_freq());
+    std::vector<std::pair<const float*, size_t>> doc_keys;
+    for (size_t b = 1; b < query; ++b) doc_keys.emplace_back(k.data() + mask.block_starts[b] * kv_heads * d, prompt.blocks[b].size());
+    std::vector<BlockRankScores> by_query;
+    for (const auto& [first, count] : signals) {
+      q.resize(count * heads * d);
+      model::Linear(normed.data() + first * H, count, H, L.wq.data, heads * d, L.bq.data, q.data());
+      model::ApplyRope(q.data(), count, heads, d, positions.data() + first, model_->rope_inv_freq());
+      by_query.emplace_back();
+      ScoreFromKeys(q.data(), count, heads, kv_heads, d, doc_keys, k.data(), doc_begin, &by_query.back(),
+                    /*keep_logits=*/by_query.size() == 1);
+    }
+    if (by_query.size() == 2) Calibrate(by_query[1], &by_query[0]);
+    out.push_back(std::move(by_query[0]));
+  }
   return out;
 }
 
 Result<std::vector<double>> BlockRanker::Score(const std::string& query, const std::vector<BlockRankDocument>& docs) const {
-  if (docs.empty()) return std::vector<double>{};
+  QUARRY_ASSIGN_OR_RETURN(auto per_layer, ScoreAtLayers(query, docs, {options_.scoring_layer}));
+  return std::move(per_layer[0]);
+}
+
+Result<std::vector<std::vector<double>>> BlockRanker::ScoreAtLayers(const std::string& query,
+                                                                    const std::vector<BlockRankDocument>& docs,
+                                                                    const std::vector<int>& layers) const {
+  std::vector<std::vector<double>> out(layers.size());
+  if (docs.empty()) return out;
   const size_t window = options_.window == 0 ? docs.size() : options_.window;
-  if (docs.size() <= window) {
-    QUARRY_ASSIGN_OR_RETURN(auto scores, ScorePrompt(BuildBlockRankPrompt(*tokenizer_, query, docs, options_)));
-    return std::move(scores.doc_scores);
-  }
-  std::vector<double> out;
   for (size_t begin = 0; begin < docs.size(); begin += window) {
     const std::vector<BlockRankDocument> part(docs.begin() + begin, docs.begin() + std::min(docs.size(), begin + window));
-    QUARRY_ASSIGN_OR_RETURN(auto scores, ScorePrompt(BuildBlockRankPrompt(*tokenizer_, query, part, options_)));
-    out.insert(out.end(), scores.anchored_scores.begin(), scores.anchored_scores.end());
+    QUARRY_ASSIGN_OR_RETURN(auto scores, ScorePromptAtLayers(BuildBlockRankPrompt(*tokenizer_, query, part, options_), layers));
+    for (size_t l = 0; l < layers.size(); ++l) {
+      // One pass: the normalised scores; windows: the anchored ones, comparable across passes.
+      const auto& s = docs.size() <= window ? scores[l].doc_scores : scores[l].anchored_scores;
+      out[l].insert(out[l].end(), s.begin(), s.end());
+    }
   }
   return out;
 }
@@ -238,15 +294,15 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
     const auto& W = model_->layer(l);
     model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
     std::vector<float> k(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wk.data, kv_dim, nullptr, k.data());
+    model::Linear(h.data(), n, H, W.wk.data, kv_dim, W.bk.data, k.data());
     model::ApplyRope(k.data(), n, kv_heads, d, positions.data(), model_->rope_inv_freq());
     if (l == L) {
       cache.k.push_back(std::move(k));
       break;
     }
     std::vector<float> v(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wv.data, kv_dim, nullptr, v.data());
-    model::Linear(h.data(), n, H, W.wq.data, q_dim, nullptr, q.data());
+    model::Linear(h.data(), n, H, W.wv.data, kv_dim, W.bv.data, v.data());
+    model::Linear(h.data(), n, H, W.wq.data, q_dim, W.bq.data, q.data());
     model::ApplyRope(q.data(), n, heads, d, positions.data(), model_->rope_inv_freq());
     size_t at = 0;
     for (const BlockCache* ctx : context) {
@@ -313,26 +369,30 @@ Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
     if (!CacheFits(*doc)) return Status::InvalidArgument("blockrank: a document cache does not fit this model and options");
   }
   const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, query, {{"", "", ""}}, options_);
-  const std::vector<int32_t>& ids = p.blocks.back();
-  const std::vector<int32_t>& positions = p.positions.back();
   std::vector<const BlockCache*> context = {instruction.get()};
   context.insert(context.end(), docs.begin(), docs.end());
-  std::vector<float> x;
-  RunBlock(ids, positions, context, &x);
-  // The signal tokens' queries at the scoring layer.
-  const size_t H = c.hidden_size, d = c.head_dim, heads = c.n_heads, n = ids.size();
-  const size_t n_signal = std::min<size_t>(options_.n_signal, n), first = n - n_signal;
-  const auto& W = model_->layer(options_.scoring_layer);
-  std::vector<float> h(n_signal * H), q(n_signal * heads * d);
-  model::RmsNorm(x.data() + first * H, n_signal, H, W.attn_norm.data, c.norm_eps, h.data());
-  model::Linear(h.data(), n_signal, H, W.wq.data, heads * d, nullptr, q.data());
-  model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first, model_->rope_inv_freq());
   std::vector<std::pair<const float*, size_t>> doc_keys;
   for (const BlockCache* doc : docs) doc_keys.emplace_back(doc->k.back().data(), doc->n_tokens);
-  BlockRankScores scores;
-  ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),
-                instruction->n_tokens, &scores);
-  return std::move(scores.doc_scores);
+  std::vector<BlockRankScores> by_query;  // the query's, then the content-free query's
+  for (size_t b = p.query_block(); b < p.blocks.size(); ++b) {
+    const std::vector<int32_t>& ids = p.blocks[b];
+    const std::vector<int32_t>& positions = p.positions[b];
+    std::vector<float> x;
+    RunBlock(ids, positions, context, &x);
+    // The signal tokens' queries at the scoring layer.
+    const size_t H = c.hidden_size, d = c.head_dim, heads = c.n_heads, n = ids.size();
+    const size_t n_signal = std::min<size_t>(options_.n_signal, n), first = n - n_signal;
+    const auto& W = model_->layer(options_.scoring_layer);
+    std::vector<float> h(n_signal * H), q(n_signal * heads * d);
+    model::RmsNorm(x.data() + first * H, n_signal, H, W.attn_norm.data, c.norm_eps, h.data());
+    model::Linear(h.data(), n_signal, H, W.wq.data, heads * d, W.bq.data, q.data());
+    model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first, model_->rope_inv_freq());
+    by_query.emplace_back();
+    ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),
+                  instruction->n_tokens, &by_query.back());
+  }
+  if (by_query.size() == 2) Calibrate(by_query[1], &by_query[0]);
+  return std::move(by_query[0].doc_scores);
 }
 
 std::string EncodeBlockCache(const BlockCache& cache, CacheDType dtype) {

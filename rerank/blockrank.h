@@ -8,9 +8,15 @@
 //   block 1+k   "\nID: {k} | CONTENT: {title text} | END ID: {k}"
 //   last block  "\n\n====== Now let's start! ======\n...Query: {q}\nThe following document(s) can help
 //                answer the query:[/INST] Final Answer: " followed by the ids of "["
+// Models whose vocabulary has <|im_start|> (ChatML: SmolLM2, Qwen2) get the same text as one ChatML
+// user turn: "<|im_start|>user\n" in place of "<s>[INST] " and "<|im_end|>\n<|im_start|>assistant\n"
+// in place of "[/INST] ".
 // Positions: block 0 at 0..L0-1; every document block starts at L0; the query block at 16384.
 // Attention: block 0 causal; a document block sees block 0 and itself causally; the query block sees
 // everything before it and itself causally. Cost is linear in the number of documents.
+// Calibration (options.calibrate): a last block, the query block's text with the query "N/A", at the
+// query block's positions, seeing every block but the query block; each document's score is the real
+// query's minus the content-free one's (for windows, the difference of the anchored log scores).
 // Scores: at the scoring layer (0-based) take the pre-softmax logits of the last `n_signal` query-block
 // tokens over the document tokens, softmax over all document tokens together, average over heads and
 // signal tokens, sum per document. The forward stops there, computing queries for the signal tokens only.
@@ -23,7 +29,7 @@
 
 #include "model/attention.h"
 #include "model/llama.h"
-#include "model/sp_tokenizer.h"
+#include "model/tokenizer.h"
 #include "quarry/options.h"
 #include "quarry/status.h"
 
@@ -51,13 +57,18 @@ std::string EncodeBlockCache(const BlockCache& cache, CacheDType dtype);
 Result<BlockCache> DecodeBlockCache(std::string_view bytes);
 
 struct BlockRankPrompt {
-  std::vector<std::string> pieces;              // texts, the "[" piece last (merged into the query block)
+  // Texts: instruction, documents, query, "[" (merged into the query block), and when calibrated the
+  // content-free query (its own "[" merged).
+  std::vector<std::string> pieces;
   std::vector<std::vector<int32_t>> piece_ids;  // each piece tokenized on its own
   std::vector<std::vector<int32_t>> blocks;     // ids per block after truncation
   std::vector<std::vector<int32_t>> positions;  // position ids per block
+  bool calibrated = false;                      // the last block is the content-free query
+  size_t n_docs() const { return blocks.size() - 2 - (calibrated ? 1 : 0); }
+  size_t query_block() const { return blocks.size() - 1 - (calibrated ? 1 : 0); }
 };
 
-BlockRankPrompt BuildBlockRankPrompt(const model::SentencePieceTokenizer& tokenizer, const std::string& query,
+BlockRankPrompt BuildBlockRankPrompt(const model::Tokenizer& tokenizer, const std::string& query,
                                      const std::vector<BlockRankDocument>& docs, const BlockRankOptions& options);
 
 // The block structure of `prompt` as an attention mask over the concatenated blocks.
@@ -73,9 +84,10 @@ struct BlockRankScores {
 
 class BlockRanker {
  public:
-  // `model_dir`: a Hugging Face Mistral/Llama checkpoint directory with tokenizer.model.
+  // `model_dir`: a Hugging Face Mistral/Llama/Qwen2 checkpoint directory with tokenizer.model, or a
+  // GGUF file (architectures llama, qwen2) with its own tokenizer.
   static Result<std::unique_ptr<BlockRanker>> Load(const std::string& model_dir, const BlockRankOptions& options = {});
-  BlockRanker(std::unique_ptr<model::LlamaModel> model, std::unique_ptr<model::SentencePieceTokenizer> tokenizer,
+  BlockRanker(std::unique_ptr<model::LlamaModel> model, std::unique_ptr<model::Tokenizer> tokenizer,
               BlockRankOptions options);
 
   // Scores every document for `query` (one pass, or windows; see docs/design.md).
@@ -83,6 +95,13 @@ class BlockRanker {
   // One pass over an already built prompt, with the per-head logits. `dense_reference` (benchmarks)
   // computes attention densely with a mask instead of block-sparsely; the results are the same.
   Result<BlockRankScores> ScorePrompt(const BlockRankPrompt& prompt, bool dense_reference = false) const;
+  // The scores at each of `layers` (ascending, each at most the loaded scoring layer) from one pass:
+  // what ScorePrompt gives with scoring_layer set to each, at the cost of the deepest.
+  Result<std::vector<BlockRankScores>> ScorePromptAtLayers(const BlockRankPrompt& prompt, const std::vector<int>& layers,
+                                                           bool dense_reference = false) const;
+  // Score() at each of `layers` from one pass per window.
+  Result<std::vector<std::vector<double>>> ScoreAtLayers(const std::string& query, const std::vector<BlockRankDocument>& docs,
+                                                         const std::vector<int>& layers) const;
 
   // Decoupled mode (query_in_instruction = false) only. The cache of a document's block: it sees the
   // instruction block, whose cache is computed once per ranker.
@@ -94,12 +113,12 @@ class BlockRanker {
   Result<std::vector<double>> ScoreCached(const std::string& query, const std::vector<const BlockCache*>& docs) const;
 
   const model::LlamaModel& model() const { return *model_; }
-  const model::SentencePieceTokenizer& tokenizer() const { return *tokenizer_; }
+  const model::Tokenizer& tokenizer() const { return *tokenizer_; }
   const BlockRankOptions& options() const { return options_; }
 
  private:
   std::unique_ptr<model::LlamaModel> model_;
-  std::unique_ptr<model::SentencePieceTokenizer> tokenizer_;
+  std::unique_ptr<model::Tokenizer> tokenizer_;
   BlockRankOptions options_;
   mutable std::mutex instruction_mu_;
   mutable std::shared_ptr<const BlockCache> instruction_cache_;  // decoupled mode, computed once

@@ -5,7 +5,7 @@
 #     each against BM25 and against dense alone (paired randomisation tests, 10,000 permutations);
 #   - ResMem over BM25 with neighbours found by BM25 and by the encoder (tuned on train);
 #   - TREC DL 2019: retrieval over its passages, and run.bm25.trec's top 100 reranked by the encoder.
-#   scripts/eval-encoders.sh [MODEL ...]        (default: every model scripts/models.sh --list names)
+#   scripts/eval-encoders.sh [MODEL ...]        (default: every model scripts/models.sh --list encoders names)
 # Collections go to $QUARRY_EVAL_DIR (default /var/tmp/quarry-eval-encoders) and are reused when
 # present (embedding SciFact takes minutes on two cores). QUARRY_EVAL_DATASETS="scifact" skips DL 2019. Prints one table; results as JSON lines
 # in $QUARRY_EVAL_DIR/results.jsonl.
@@ -18,7 +18,7 @@ models_dir=${QUARRY_MODELS:-$HOME/.cache/quarry/models}
 "$root/scripts/build.sh" >/dev/null
 quarry=${QUARRY_BUILD_DIR:-$root/build}/quarry
 models=("$@")
-[ ${#models[@]} -gt 0 ] || mapfile -t models < <("$root/scripts/models.sh" --list)
+[ ${#models[@]} -gt 0 ] || mapfile -t models < <("$root/scripts/models.sh" --list encoders)
 "$root/scripts/models.sh" "${models[@]}" >&2
 mkdir -p "$work"
 results=$work/results.jsonl

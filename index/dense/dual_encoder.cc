@@ -25,7 +25,7 @@ Result<std::unique_ptr<DualEncoder>> DualEncoder::Load(const std::string& model_
   } else {
     // An embedder needs the final norm, not the LM head.
     QUARRY_ASSIGN_OR_RETURN(e->llama_, model::LlamaModel::Load(dir, {.n_layers = -1, .head = false}));
-    QUARRY_ASSIGN_OR_RETURN(e->sentencepiece_, model::SentencePieceTokenizer::Load(dir));
+    QUARRY_ASSIGN_OR_RETURN(e->decoder_tokenizer_, model::LoadTokenizer(dir));
     if (st.lower_case) return Status::InvalidArgument(dir + "/sentence_bert_config.json: do_lower_case is not supported here");
   }
   if (o.pooling == Pooling::kDefault) {
@@ -57,8 +57,9 @@ Result<std::vector<float>> DualEncoder::EncodeDocuments(const std::vector<std::s
 
 std::vector<int32_t> DualEncoder::Tokenize(const std::string& text) const {
   if (wordpiece_) return wordpiece_->Encode(text, options_.max_length);
-  std::vector<int32_t> ids{sentencepiece_->bos_id()};
-  const auto pieces = sentencepiece_->Encode(text);
+  std::vector<int32_t> ids;
+  if (decoder_tokenizer_->add_bos() && decoder_tokenizer_->bos_id() >= 0) ids.push_back(decoder_tokenizer_->bos_id());
+  const auto pieces = decoder_tokenizer_->Encode(text);
   ids.insert(ids.end(), pieces.begin(), pieces.end());
   if (options_.max_length > 0 && ids.size() > options_.max_length) ids.resize(options_.max_length);
   return ids;

@@ -2,7 +2,8 @@
 // each with its own text prefix ("query: ", "passage: "), pooling, optional L2 normalisation and a
 // maximum length in tokens, as sentence-transformers' SentenceTransformer.encode computes them. The
 // checkpoint is BERT-family (WordPiece, bidirectional; [CLS] or mean pooling) or Llama-family
-// (SentencePiece with <s>, causal; last-token or mean pooling), told apart by config.json's model_type;
+// (SentencePiece with <s>, causal; last-token or mean pooling), told apart by config.json's model_type,
+// or a GGUF decoder file (llama, qwen2: its own tokenizer, BOS as its tokenizer.ggml.add_bos_token says);
 // a sentence-transformers directory (modules.json) is read as that library reads it.
 // Thread-safe: Encode may run from many threads; batches are encoded in parallel (oneTBB).
 #pragma once
@@ -14,7 +15,7 @@
 
 #include "model/bert.h"
 #include "model/llama.h"
-#include "model/sp_tokenizer.h"
+#include "model/tokenizer.h"
 #include "model/wordpiece.h"
 #include "quarry/status.h"
 
@@ -66,7 +67,7 @@ class DualEncoder {
   std::unique_ptr<model::BertModel> bert_;
   std::unique_ptr<model::WordPieceTokenizer> wordpiece_;
   std::unique_ptr<model::LlamaModel> llama_;
-  std::unique_ptr<model::SentencePieceTokenizer> sentencepiece_;
+  std::unique_ptr<model::Tokenizer> decoder_tokenizer_;
 };
 
 }  // namespace quarry

@@ -2,6 +2,7 @@
 // (../shared/fixtures/golden/blockrank_hf_tokenizers_legacy_{false,true}.json): prompt pieces, block
 // ids, positions exactly; hidden states and logits within 1e-4; document scores within 1e-5.
 #include "rerank/blockrank.h"
+#include "model/sp_tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,20 @@
 
 namespace quarry {
 namespace {
+
+nlohmann::json ReadGolden(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// The golden's documents, in prompt order; `with_ids` labels them d0, d1, ... (decoupled mode).
+std::vector<BlockRankDocument> GoldenDocuments(const nlohmann::json& g, bool with_ids) {
+  std::vector<BlockRankDocument> docs;
+  for (const auto& text : g["documents_in_prompt_order"]) {
+    docs.push_back({"", text.get<std::string>(), with_ids ? "d" + std::to_string(docs.size()) : ""});
+  }
+  return docs;
+}
 
 class BlockRankGolden : public ::testing::TestWithParam<bool> {};
 
@@ -102,10 +117,8 @@ TEST(BlockRankWindows, WindowsScoreEveryCandidate) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
   // The fixture has no tokenizer_config.json, so Load uses HF's default, the legacy mode.
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
-  std::ifstream in(golden_path);
-  const auto g = nlohmann::json::parse(in);
-  std::vector<BlockRankDocument> docs;
-  for (const auto& text : g["documents_in_prompt_order"]) docs.push_back({"", text.get<std::string>(), ""});
+  const auto g = ReadGolden(golden_path);
+  const auto docs = GoldenDocuments(g, false);
   BlockRankOptions options;
   options.scoring_layer = 2;
   options.max_block_length = 128;
@@ -139,22 +152,19 @@ TEST(BlockRankWindows, WindowsScoreEveryCandidate) {
 TEST(BlockRankCache, CachedScoresEqualUncachedScoresInDecoupledMode) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_false.json");
-  std::ifstream in(golden_path);
-  const auto g = nlohmann::json::parse(in);
+  const auto g = ReadGolden(golden_path);
   BlockRankOptions options;
   options.scoring_layer = 2;
   options.max_block_length = 128;
   options.query_in_instruction = false;
   auto ranker = BlockRanker::Load(model_dir, options);
   ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
-  std::vector<BlockRankDocument> docs;
-  int i = 0;
-  for (const auto& text : g["documents_in_prompt_order"]) docs.push_back({"", text.get<std::string>(), "doc" + std::to_string(i++)});
+  const auto docs = GoldenDocuments(g, true);
   const std::string query = g["query"];
 
   const BlockRankPrompt prompt = BuildBlockRankPrompt((*ranker)->tokenizer(), query, docs, options);
   EXPECT_EQ(prompt.pieces[0].find(query), std::string::npos) << "the instruction must not hold the query";
-  EXPECT_NE(prompt.pieces[1].find("ID: doc0 |"), std::string::npos) << prompt.pieces[1];
+  EXPECT_NE(prompt.pieces[1].find("ID: d0 |"), std::string::npos) << prompt.pieces[1];
   auto uncached = (*ranker)->Score(query, docs);
   ASSERT_TRUE(uncached.ok()) << uncached.status().ToString();
 
@@ -191,6 +201,78 @@ TEST(BlockRankCache, CachedScoresEqualUncachedScoresInDecoupledMode) {
   EXPECT_LT(worst, 1e-3) << "f16 cache error";
   std::printf("[ measured ] f16 block cache: max |score error| %.2e over %zu documents\n", worst, half.size());
   EXPECT_FALSE(DecodeBlockCache(EncodeBlockCache(caches[0], CacheDType::kF32).substr(0, 50)).ok());
+}
+
+// Several scoring layers from one pass give what one pass per layer gives.
+TEST(BlockRankLayers, OnePassScoresEveryLayerAsSeparatePassesDo) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
+  const auto g = ReadGolden(golden_path);
+  const auto docs = GoldenDocuments(g, false);
+  BlockRankOptions options;
+  options.scoring_layer = 3;
+  options.max_block_length = 128;
+  auto deepest = BlockRanker::Load(model_dir, options);
+  ASSERT_TRUE(deepest.ok()) << deepest.status().ToString();
+  auto all = (*deepest)->ScoreAtLayers(g["query"], docs, {0, 1, 3});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    BlockRankOptions one = options;
+    one.scoring_layer = std::vector<int>{0, 1, 3}[i];
+    auto ranker = BlockRanker::Load(model_dir, one);
+    ASSERT_TRUE(ranker.ok());
+    auto want = (*ranker)->Score(g["query"], docs);
+    ASSERT_TRUE(want.ok());
+    ASSERT_EQ((*all)[i].size(), want->size());
+    for (size_t d = 0; d < want->size(); ++d) EXPECT_NEAR((*all)[i][d], (*want)[d], 1e-6) << "layer " << one.scoring_layer;
+  }
+  EXPECT_NE((*all)[0], (*all)[2]) << "different layers attend differently";
+  EXPECT_FALSE((*deepest)->ScoreAtLayers(g["query"], docs, {4}).ok()) << "layer 4 was not loaded";
+  EXPECT_FALSE((*deepest)->ScoreAtLayers(g["query"], docs, {2, 1}).ok()) << "layers must ascend";
+}
+
+// Chen et al.'s calibration: in the decoupled mode the content-free block sees exactly what a query
+// block for "N/A" would, so a calibrated score is the query's score minus "N/A"'s, each scored on its
+// own; cached blocks give the same calibrated scores.
+TEST(BlockRankCalibration, SubtractsTheContentFreeQuerysScores) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
+  const auto g = ReadGolden(golden_path);
+  const auto docs = GoldenDocuments(g, true);
+  BlockRankOptions plain;
+  plain.scoring_layer = 2;
+  plain.max_block_length = 128;
+  plain.query_in_instruction = false;
+  BlockRankOptions calibrated = plain;
+  calibrated.calibrate = true;
+  auto a = BlockRanker::Load(model_dir, plain);
+  auto b = BlockRanker::Load(model_dir, calibrated);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string query = g["query"];
+  auto with_query = (*a)->Score(query, docs);
+  auto content_free = (*a)->Score("N/A", docs);
+  auto got = (*b)->Score(query, docs);
+  ASSERT_TRUE(with_query.ok() && content_free.ok() && got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), docs.size());
+  for (size_t d = 0; d < docs.size(); ++d) {
+    EXPECT_NEAR((*got)[d], (*with_query)[d] - (*content_free)[d], 1e-6) << "doc " << d;
+  }
+  const BlockRankPrompt prompt = BuildBlockRankPrompt((*b)->tokenizer(), query, docs, calibrated);
+  EXPECT_TRUE(prompt.calibrated);
+  EXPECT_EQ(prompt.n_docs(), docs.size());
+  EXPECT_NE(prompt.pieces.back().find("Query: N/A"), std::string::npos) << prompt.pieces.back();
+  EXPECT_EQ(prompt.positions.back()[0], calibrated.query_position);
+  const auto mask = BlockRankMask(prompt);
+  EXPECT_EQ(mask.sees.back().size(), docs.size() + 1) << "the content-free block sees the instruction and documents only";
+
+  std::vector<BlockCache> caches;
+  std::vector<const BlockCache*> ptrs;
+  for (const auto& doc : docs) caches.push_back(*(*b)->EncodeDocument(doc));
+  for (const auto& c : caches) ptrs.push_back(&c);
+  auto cached = (*b)->ScoreCached(query, ptrs);
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  for (size_t d = 0; d < docs.size(); ++d) EXPECT_NEAR((*cached)[d], (*got)[d], 1e-5) << "doc " << d;
 }
 
 }  // namespace

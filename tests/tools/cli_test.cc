@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -245,6 +246,84 @@ TEST(Cli, RerankDl2019WithTheTinyMistral) {
                     " --scoring-layer 2 --run-out " + ShellQuote(tmp / "x.trec"));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("'no-such-passage'"), std::string::npos) << bad.err;
+}
+
+// A real GGUF model (SmolLM2-135M-Instruct, scripts/models.sh) through every path: search and shell with
+// --rerank-model, the decoupled caches, `quarry rerank` at several layers with calibration, and a
+// last-token dual encoder. The tiny corpus keeps it to seconds.
+TEST(Cli, RealGgufModelThroughEveryPath) {
+  QUARRY_REQUIRE_MODEL(model_dir, "SmolLM2-135M-Instruct-Q4_1");
+  const std::string gguf = ShellQuote(model_dir + "/model.gguf");
+  testing::TempDir tmp;
+  const std::string dir = ShellQuote(tmp / "c");
+  ASSERT_EQ(Quarry("ingest " + dir + " --beir " + ShellQuote(testing::kTiny) + " --no-sync").exit_code, 0);
+  auto hits_of = [](const std::string& json) {
+    std::vector<std::pair<std::string, double>> hits;
+    const auto answer = nlohmann::json::parse(json);
+    for (const auto& h : answer["hits"]) hits.emplace_back(h["id"], h["score"]);
+    return hits;
+  };
+  // Search with the reranker: every BM25 candidate scored, in descending order of the attention score.
+  auto reranked = Quarry("search " + dir + " 'heart muscle' --json --rerank-model " + gguf + " --scoring-layer 10");
+  ASSERT_EQ(reranked.exit_code, 0) << reranked.err;
+  const auto hits = hits_of(reranked.out);
+  ASSERT_GE(hits.size(), 3u) << reranked.out;
+  double sum = 0;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    sum += hits[i].second;
+    if (i > 0) EXPECT_GE(hits[i - 1].second, hits[i].second);
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-3) << "one pass: the documents' attention shares sum to one";
+
+  // Decoupled mode: the cached blocks give the uncached scores.
+  const std::string decoupled = " --json --rerank-model " + gguf + " --scoring-layer 10 --query-in-instruction false";
+  auto uncached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
+  ASSERT_EQ(uncached.exit_code, 0) << uncached.err;
+  auto index = Quarry("index " + dir + " --rerank-cache " + gguf + " --scoring-layer 10");
+  ASSERT_EQ(index.exit_code, 0) << index.err;
+  auto cached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  const auto a = hits_of(uncached.out), b = hits_of(cached.out);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first) << i;
+    EXPECT_NEAR(a[i].second, b[i].second, 1e-4) << i;
+  }
+
+  // The shell, with the reranker on.
+  auto shell = testing::RunCommand("printf ':rerank on\\nheart muscle\\n' | " + testing::kCli + " shell " + dir +
+                                   " --rerank-model " + gguf + " --scoring-layer 10 --no-timings");
+  ASSERT_EQ(shell.exit_code, 0) << shell.err;
+  std::istringstream lines(shell.out);
+  std::string line;
+  std::getline(lines, line);
+  std::getline(lines, line);
+  const auto answer = hits_of(line);
+  ASSERT_EQ(answer.size(), hits.size()) << shell.out;
+  for (size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(answer[i].first, hits[i].first) << i;
+
+  // quarry rerank at two layers from one pass, calibrated: one complete run per layer.
+  testing::WriteFile(tmp / "q.tsv", "q1\theart muscle\n");
+  testing::WriteFile(tmp / "in.trec", "q1 Q0 d0 1 3.0 x\nq1 Q0 d2 2 2.0 x\nq1 Q0 d3 3 1.0 x\n");
+  auto rerank = Quarry("rerank --model " + gguf + " --collection " + dir + " --run " + ShellQuote(tmp / "in.trec") +
+                       " --queries " + ShellQuote(tmp / "q.tsv") + " --scoring-layers 5,10 --calibrate --run-out " +
+                       ShellQuote(tmp / "out.trec"));
+  ASSERT_EQ(rerank.exit_code, 0) << rerank.err;
+  for (const char* layer : {".layer5", ".layer10"}) {
+    auto run = eval::LoadRun(tmp / (std::string("out.trec") + layer));
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    EXPECT_EQ(run->at("q1").size(), 3u) << layer;
+  }
+  EXPECT_EQ(Quarry("rerank --model " + gguf + " --collection " + dir + " --run " + ShellQuote(tmp / "in.trec") +
+                   " --queries " + ShellQuote(tmp / "q.tsv") + " --scoring-layers 10,5 --run-out x").exit_code, 2);
+
+  // A last-token dual encoder from the same file: 576-dimensional, L2-normalised vectors.
+  auto dense = Quarry("index " + dir + " --encoder " + gguf + " --pooling last");
+  ASSERT_EQ(dense.exit_code, 0) << dense.err;
+  EXPECT_NE(dense.out.find("7 vectors of dim 576"), std::string::npos) << dense.out;
+  auto search = Quarry("search " + dir + " 'heart muscle' --mode dense --json");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  for (const auto& [id, score] : hits_of(search.out)) EXPECT_LE(std::fabs(score), 1.0 + 1e-5) << id;
 }
 
 // Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "model/sp_tokenizer.h"
 #include "rerank/blockrank.h"
 #include "tools/bench/random_checkpoint.h"
 

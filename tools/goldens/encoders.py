@@ -10,7 +10,6 @@ pooling and normalisation), rounded to 7 decimals. The library versions are reco
 Run by hand, never by CI:  tools/goldens/encoders.sh  (creates the pinned virtualenv and calls this).
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -20,6 +19,8 @@ import tokenizers
 import torch
 import transformers
 from sentence_transformers import SentenceTransformer
+
+from golden_inputs import scifact_texts, sha256
 
 EDGE_CASES = [
     "",
@@ -35,31 +36,6 @@ EDGE_CASES = [
     # Longer than any max_seq_length: truncation keeps [SEP] last.
     " ".join(["hydroxychloroquine reduces mortality in covid patients"] * 120),
 ]
-
-
-def scifact_texts(dataset, n_queries, n_docs):
-    texts = []
-    with open(os.path.join(dataset, "queries.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            texts.append(json.loads(line)["text"])
-            if len(texts) == n_queries:
-                break
-    with open(os.path.join(dataset, "corpus.jsonl"), encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i == n_docs:
-                break
-            d = json.loads(line)
-            # Quarry embeds a document as title + " " + text (engine/dense.cc DocumentText).
-            texts.append(d["title"] + " " + d["text"] if d.get("title") else d["text"])
-    return texts
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main():

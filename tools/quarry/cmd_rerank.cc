@@ -2,6 +2,7 @@
 // blocks) from a collection.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -21,17 +22,28 @@ namespace {
 struct Args {
   RerankFlags rerank;
   std::string collection, run, queries, run_out;
+  std::vector<int> layers;  // --scoring-layers: one run per layer, from one pass
   bool legacy_set = false;
 };
 
 int Rerank(const Args& a) {
   if (a.rerank.model.empty()) {
-    std::fprintf(stderr, "quarry rerank: --model DIR is required\n");
+    std::fprintf(stderr, "quarry rerank: --model DIR_OR_GGUF is required\n");
     return kExitUsage;
   }
+  RerankOptions options = a.rerank.options;
+  if (!a.layers.empty()) {
+    if (!std::is_sorted(a.layers.begin(), a.layers.end()) ||
+        std::adjacent_find(a.layers.begin(), a.layers.end()) != a.layers.end()) {
+      std::fprintf(stderr, "quarry rerank: --scoring-layers must ascend\n");
+      return kExitUsage;
+    }
+    options.scoring_layer = a.layers.back();  // load the layers up to the deepest
+  }
+  const std::vector<int> layers = a.layers.empty() ? std::vector<int>{options.scoring_layer} : a.layers;
   auto c = Collection::Open(a.collection, {.read_only = true});
   if (!c.ok()) return Fail(c.status());
-  if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+  if (Status s = (*c)->LoadReranker(a.rerank.model, options); !s.ok()) return Fail(s);
   auto run = eval::LoadRun(a.run);
   if (!run.ok()) return Fail(run.status());
   auto queries = eval::LoadQueries(a.queries);
@@ -39,7 +51,7 @@ int Rerank(const Args& a) {
   std::map<std::string, std::string> query_text;
   for (const auto& q : *queries) query_text[q.id] = q.text;
   eval::SortRun(&*run);
-  eval::Run out;
+  std::vector<eval::Run> out(layers.size());
   Progress progress("rerank", 0, "queries");
   const auto start = std::chrono::steady_clock::now();
   size_t n_done = 0, n_docs = 0;
@@ -48,24 +60,38 @@ int Rerank(const Args& a) {
     if (text == query_text.end()) {
       return Fail(Status::InvalidArgument(a.queries + ": no text for query '" + qid + "' of " + a.run));
     }
-    const size_t depth = std::min(a.rerank.options.depth, entries.size());
+    const size_t depth = std::min(options.depth, entries.size());
     std::vector<std::string> ids;
     for (size_t i = 0; i < depth; ++i) ids.push_back(entries[i].doc);
-    auto scores = (*c)->RerankScores(text->second, ids);
+    Result<std::vector<std::vector<double>>> scores = std::vector<std::vector<double>>();
+    if (a.layers.empty()) {
+      auto one = (*c)->RerankScores(text->second, ids);
+      if (one.ok()) scores->push_back(std::move(*one));
+      else scores = one.status();
+    } else {
+      scores = (*c)->RerankScoresAtLayers(text->second, ids, layers);
+    }
     if (!scores.ok()) return Fail(scores.status().WithContext(a.run + ", query " + qid));
-    std::vector<eval::RunEntry> head;
-    for (size_t i = 0; i < depth; ++i) head.push_back({entries[i].doc, (*scores)[i]});
-    std::stable_sort(head.begin(), head.end(), [](const auto& x, const auto& y) { return x.score > y.score; });
-    double below = head.empty() ? 0 : head.back().score;
-    for (size_t i = depth; i < entries.size(); ++i) head.push_back({entries[i].doc, below -= 1e-3});
-    out[qid] = std::move(head);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      std::vector<eval::RunEntry> head;
+      for (size_t i = 0; i < depth; ++i) head.push_back({entries[i].doc, (*scores)[l][i]});
+      std::stable_sort(head.begin(), head.end(), [](const auto& x, const auto& y) { return x.score > y.score; });
+      double below = head.empty() ? 0 : head.back().score;
+      for (size_t i = depth; i < entries.size(); ++i) head.push_back({entries[i].doc, below -= 1e-3});
+      out[l][qid] = std::move(head);
+    }
     n_docs += depth;
     progress.Update(++n_done, 0);
   }
   progress.Finish();
-  if (Status s = eval::WriteRun(a.run_out, out, "quarry-blockrank"); !s.ok()) return Fail(s);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("reranked %zu queries (%zu documents) in %.2f s; wrote %s\n", n_done, n_docs, seconds, a.run_out.c_str());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const std::string path = a.layers.empty() ? a.run_out : a.run_out + ".layer" + std::to_string(layers[l]);
+    if (Status s = eval::WriteRun(path, out[l], "quarry-blockrank"); !s.ok()) return Fail(s);
+    std::printf("wrote %s\n", path.c_str());
+  }
+  std::printf("reranked %zu queries (%zu documents) in %.2f s (%.3f s per query)\n", n_done, n_docs, seconds,
+              n_done ? seconds / n_done : 0.0);
   return kExitOk;
 }
 
@@ -80,6 +106,9 @@ void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   cmd->add_option("--run", a->run, "TREC run to rerank")->required();
   cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)")->required();
   cmd->add_option("--run-out", a->run_out, "where the reranked run goes")->required();
+  cmd->add_option("--scoring-layers", a->layers,
+                  "score at each of these layers from one pass and write RUN_OUT.layer<L> for each (e.g. 4,8,12)")
+      ->delimiter(',');
   commands->emplace_back(cmd, [a] { return Rerank(*a); });
 }
 

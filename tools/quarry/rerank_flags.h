@@ -15,11 +15,11 @@ struct RerankFlags {
 };
 
 // --rerank-model, --rerank-depth, --scoring-layer, --max-block-length, --rerank-window,
-// --query-in-instruction; `model_flag` names the model option ("--rerank-model" or "--model").
+// --query-in-instruction, --calibrate; `model_flag` names the model option ("--rerank-model" or "--model").
 // `depth_flag` names the depth option ("--rerank-depth", or "--depth" for `quarry rerank`).
 inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& model_flag = "--rerank-model",
                            const std::string& depth_flag = "--rerank-depth") {
-  cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model");
+  cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model, or a GGUF file (llama, qwen2)");
   cmd->add_option(depth_flag, f->options.depth, "candidates reranked per query")->capture_default_str();
   cmd->add_option("--scoring-layer", f->options.scoring_layer, "0-based layer whose attention gives the scores")
       ->capture_default_str();
@@ -30,6 +30,8 @@ inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& mod
   cmd->add_option("--query-in-instruction", f->options.query_in_instruction,
                   "put the query in the instruction block (true, as the released checkpoint was trained)")
       ->capture_default_str();
+  cmd->add_flag("--calibrate", f->options.calibrate,
+                "subtract the scores a content-free query (\"N/A\") gives each document (Chen et al. 2024)");
 }
 
 }  // namespace quarry::cli

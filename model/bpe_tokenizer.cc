@@ -1,0 +1,373 @@
+#include "model/bpe_tokenizer.h"
+
+#include <unicode/uchar.h>
+#include <unicode/utf8.h>
+
+#include <algorithm>
+#include <queue>
+
+#include "model/gguf.h"
+
+namespace quarry::model {
+
+namespace {
+
+// GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the other 68 bytes for
+// U+0100 onwards in byte order. Both directions, as UTF-8 strings / codepoints.
+struct ByteMap {
+  std::string to_text[256];
+  int32_t from_cp[512];
+  ByteMap() {
+    std::fill(std::begin(from_cp), std::end(from_cp), -1);
+    int next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const int cp = printable ? b : next++;
+      char buf[4];
+      int32_t len = 0;
+      U8_APPEND_UNSAFE(buf, len, cp);
+      to_text[b].assign(buf, len);
+      from_cp[cp] = b;
+    }
+  }
+};
+const ByteMap& Bytes() {
+  static const ByteMap map;
+  return map;
+}
+
+// One character of a fragment: its bytes in the text and the classes the regexes test. A byte that
+// is not valid UTF-8 is a character of its own with no class (so it groups with punctuation).
+struct Char {
+  uint32_t begin, end;
+  UChar32 cp;  // -1 for an invalid byte
+  bool letter, number, space;
+};
+
+std::vector<Char> Classify(std::string_view s) {
+  std::vector<Char> out;
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const int32_t n = static_cast<int32_t>(s.size());
+  for (int32_t i = 0; i < n;) {
+    const int32_t start = i;
+    UChar32 c;
+    U8_NEXT(p, i, n, c);
+    Char ch{uint32_t(start), uint32_t(i), c, false, false, false};
+    if (c >= 0) {
+      const uint32_t mask = U_GET_GC_MASK(c);
+      ch.letter = (mask & U_GC_L_MASK) != 0;
+      ch.number = (mask & U_GC_N_MASK) != 0;
+      ch.space = u_isUWhiteSpace(c);
+    }
+    out.push_back(ch);
+  }
+  return out;
+}
+
+bool IsCrLf(const Char& c) { return c.cp == '\r' || c.cp == '\n'; }
+bool IsOther(const Char& c) { return !c.letter && !c.number && !c.space; }  // [^\s\p{L}\p{N}]
+
+// Length (in characters) of a contraction at i: 's 't 're 've 'm 'll 'd, case-insensitively or not.
+size_t Contraction(const std::vector<Char>& c, size_t i, bool any_case) {
+  if (c[i].cp != '\'' || i + 1 >= c.size()) return 0;
+  auto low = [&](size_t k) { return any_case ? u_tolower(c[k].cp) : c[k].cp; };
+  const UChar32 a = low(i + 1);
+  if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+  if (i + 2 < c.size()) {
+    const UChar32 b = low(i + 2);
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+  }
+  return 0;
+}
+
+// End of the white-space run starting at i.
+size_t SpaceRun(const std::vector<Char>& c, size_t i) {
+  while (i < c.size() && c[i].space) ++i;
+  return i;
+}
+
+// GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
+// Returns the end of the match at i (i + 1 for a character no alternative matches, which the
+// split keeps as a piece of its own).
+size_t MatchGpt2(const std::vector<Char>& c, size_t i) {
+  const size_t n = c.size();
+  if (size_t len = Contraction(c, i, false)) return i + len;
+  const size_t j = c[i].cp == ' ' && i + 1 < n ? i + 1 : i;  // after the optional space
+  for (auto in_class : {+[](const Char& x) { return x.letter; }, +[](const Char& x) { return x.number; },
+                        +[](const Char& x) { return IsOther(x); }}) {
+    if (in_class(c[j])) {
+      size_t k = j + 1;
+      while (k < n && in_class(c[k])) ++k;
+      return k;
+    }
+  }
+  const size_t run = SpaceRun(c, i);
+  if (run == n && run > i) return run;   // \s+ at the end
+  if (run - i >= 2) return run - 1;      // \s+ not followed by \S: leave the last one
+  return i + 1;
+}
+
+// Llama 3 (max_digits 3) and Qwen2 (1):
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,K}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+size_t MatchLlama3(const std::vector<Char>& c, size_t i, size_t max_digits) {
+  const size_t n = c.size();
+  if (size_t len = Contraction(c, i, true)) return i + len;
+  if (c[i].letter || (!IsCrLf(c[i]) && !c[i].number && i + 1 < n && c[i + 1].letter)) {
+    size_t k = i + 1;
+    while (k < n && c[k].letter) ++k;
+    return k;
+  }
+  if (c[i].number) {
+    size_t k = i + 1;
+    while (k < n && k - i < max_digits && c[k].number) ++k;
+    return k;
+  }
+  const size_t j = c[i].cp == ' ' && i + 1 < n ? i + 1 : i;
+  if (IsOther(c[j])) {
+    size_t k = j + 1;
+    while (k < n && IsOther(c[k])) ++k;
+    while (k < n && IsCrLf(c[k])) ++k;
+    return k;
+  }
+  const size_t run = SpaceRun(c, i);
+  for (size_t k = run; k > i; --k) {
+    if (IsCrLf(c[k - 1])) return k;  // \s*[\r\n]+: up to the run's last line break
+  }
+  if (run == n || run - i < 2) return run;  // \s+(?!\S) at the end, or \s+
+  return run - 1;
+}
+
+}  // namespace
+
+std::vector<std::string> BpeTokenizer::PreTokenize(std::string_view text) const {
+  std::vector<std::string> pieces;
+  auto split = [&](std::string_view part) {
+    const std::vector<Char> c = Classify(part);
+    for (size_t i = 0; i < c.size();) {
+      const size_t end = pre_ == PreTokenizer::kQwen2    ? MatchLlama3(c, i, 1)
+                         : pre_ == PreTokenizer::kLlama3 ? MatchLlama3(c, i, 3)
+                                                         : MatchGpt2(c, i);
+      pieces.emplace_back(part.substr(c[i].begin, c[end - 1].end - c[i].begin));
+      i = end;
+    }
+  };
+  if (pre_ != PreTokenizer::kSmolLm) {
+    split(text);
+    return pieces;
+  }
+  // SmolLM: \p{N} first (every number character isolated), then GPT-2's regex on what lies between.
+  const std::vector<Char> c = Classify(text);
+  size_t start = 0;
+  for (size_t i = 0; i <= c.size(); ++i) {
+    if (i < c.size() && !c[i].number) continue;
+    if (i > start) split(text.substr(c[start].begin, c[i - 1].end - c[start].begin));
+    if (i < c.size()) pieces.emplace_back(text.substr(c[i].begin, c[i].end - c[i].begin));
+    start = i + 1;
+  }
+  return pieces;
+}
+
+void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* ids) const {
+  std::string mapped;
+  for (unsigned char b : word) mapped += Bytes().to_text[b];
+  if (ignore_merges_) {
+    auto it = token_ids_.find(mapped);
+    if (it != token_ids_.end()) {
+      ids->push_back(it->second);
+      return;
+    }
+  }
+  // Symbols: the mapped characters (1 or 2 UTF-8 bytes each), linked so that merges can remove them.
+  struct Symbol {
+    size_t begin, len;
+    int prev, next;
+  };
+  std::vector<Symbol> sym;
+  for (size_t i = 0; i < mapped.size();) {
+    const size_t len = (static_cast<unsigned char>(mapped[i]) < 0x80) ? 1 : 2;
+    sym.push_back({i, len, static_cast<int>(sym.size()) - 1, -1});
+    i += len;
+  }
+  for (size_t i = 0; i + 1 < sym.size(); ++i) sym[i].next = static_cast<int>(i + 1);
+  struct Pair {
+    int32_t rank;
+    int left;
+    size_t left_len, right_len;  // lengths when queued: a pair is stale once either symbol changed
+    bool operator>(const Pair& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::priority_queue<Pair, std::vector<Pair>, std::greater<Pair>> queue;
+  std::string key;
+  auto push = [&](int left) {
+    const int right = sym[left].next;
+    if (left < 0 || right < 0) return;
+    key.assign(mapped, sym[left].begin, sym[left].len);
+    key += ' ';
+    key.append(mapped, sym[right].begin, sym[right].len);
+    auto it = merge_ranks_.find(key);
+    if (it != merge_ranks_.end()) queue.push({it->second, left, sym[left].len, sym[right].len});
+  };
+  for (size_t i = 0; i + 1 < sym.size(); ++i) push(static_cast<int>(i));
+  while (!queue.empty()) {
+    const Pair p = queue.top();
+    queue.pop();
+    Symbol& l = sym[p.left];
+    if (l.len != p.left_len || l.len == 0 || l.next < 0 || sym[l.next].len != p.right_len) continue;
+    Symbol& r = sym[l.next];
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = p.left;
+    push(l.prev);
+    push(p.left);
+  }
+  for (const Symbol& s : sym) {
+    if (s.len == 0) continue;
+    auto it = token_ids_.find(mapped.substr(s.begin, s.len));
+    if (it != token_ids_.end()) {
+      ids->push_back(it->second);
+      continue;
+    }
+    // Not in the vocabulary (llama.cpp's fallback): each byte's character on its own, where it is a token.
+    for (size_t b = s.begin; b < s.begin + s.len;) {
+      const size_t len = (static_cast<unsigned char>(mapped[b]) < 0x80) ? 1 : 2;
+      auto byte = token_ids_.find(mapped.substr(b, len));
+      if (byte != token_ids_.end()) ids->push_back(byte->second);
+      b += len;
+    }
+  }
+}
+
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
+  // Cut out special tokens, longest first, as llama.cpp's tokenizer_st_partition does.
+  struct Fragment {
+    std::string_view text;
+    int32_t special;  // -1 for raw text
+  };
+  std::vector<Fragment> fragments{{text, -1}};
+  for (const auto& [content, id] : specials_) {
+    std::vector<Fragment> next;
+    for (const Fragment& f : fragments) {
+      if (f.special >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      std::string_view rest = f.text;
+      for (size_t at; (at = rest.find(content)) != std::string_view::npos;) {
+        if (at > 0) next.push_back({rest.substr(0, at), -1});
+        next.push_back({{}, id});
+        rest.remove_prefix(at + content.size());
+      }
+      if (!rest.empty()) next.push_back({rest, -1});
+    }
+    fragments = std::move(next);
+  }
+  std::vector<int32_t> ids;
+  for (const Fragment& f : fragments) {
+    if (f.special >= 0) {
+      ids.push_back(f.special);
+      continue;
+    }
+    for (const std::string& piece : PreTokenize(f.text)) EncodeWord(piece, &ids);
+  }
+  return ids;
+}
+
+std::string BpeTokenizer::Decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size()) continue;
+    const std::string& t = tokens_[id];
+    // Special tokens read as themselves; others are GPT-2 characters standing for bytes.
+    if (std::any_of(specials_.begin(), specials_.end(), [&](const auto& s) { return s.second == id; })) {
+      out += t;
+      continue;
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(t.data());
+    const int32_t n = static_cast<int32_t>(t.size());
+    for (int32_t i = 0; i < n;) {
+      UChar32 c;
+      U8_NEXT(p, i, n, c);
+      const int32_t b = c >= 0 && c < 512 ? Bytes().from_cp[c] : -1;
+      if (b >= 0) out += static_cast<char>(b);
+    }
+  }
+  return out;
+}
+
+int32_t BpeTokenizer::PieceToId(std::string_view piece) const {
+  auto it = token_ids_.find(std::string(piece));
+  return it == token_ids_.end() ? -1 : it->second;
+}
+
+Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromGguf(const GgufFile& g) {
+  const std::string& path = g.path();
+  QUARRY_ASSIGN_OR_RETURN(const std::string model, g.GetString("tokenizer.ggml.model"));
+  if (model != "gpt2") {
+    return Status::InvalidArgument(path + ": tokenizer.ggml.model is '" + model + "'; byte-level BPE needs 'gpt2'");
+  }
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  std::string pre = "gpt-2";
+  if (g.Has("tokenizer.ggml.pre")) {
+    QUARRY_ASSIGN_OR_RETURN(pre, g.GetString("tokenizer.ggml.pre"));
+  }
+  if (pre == "gpt-2") {
+    t->pre_ = PreTokenizer::kGpt2;
+  } else if (pre == "smollm") {
+    t->pre_ = PreTokenizer::kSmolLm;
+  } else if (pre == "qwen2") {
+    t->pre_ = PreTokenizer::kQwen2;
+  } else if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") {
+    t->pre_ = PreTokenizer::kLlama3;
+    t->ignore_merges_ = true;
+  } else {
+    return Status::InvalidArgument(path + ": tokenizer.ggml.pre '" + pre +
+                                   "' is not supported (supported: gpt-2, smollm, qwen2, llama-bpe)");
+  }
+  QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, g.GetStrings("tokenizer.ggml.tokens"));
+  QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* merges, g.GetStrings("tokenizer.ggml.merges"));
+  if (tokens->empty()) return Status::InvalidArgument(path + ": tokenizer.ggml.tokens is empty");
+  t->tokens_ = *tokens;
+  for (size_t i = 0; i < tokens->size(); ++i) t->token_ids_.emplace((*tokens)[i], static_cast<int32_t>(i));
+  for (size_t i = 0; i < merges->size(); ++i) {
+    const std::string& m = (*merges)[i];
+    const size_t space = m.find(' ', 1);
+    if (space == std::string::npos || space + 1 >= m.size()) {
+      return Status::InvalidArgument(path + ": tokenizer.ggml.merges[" + std::to_string(i) + "] '" + m +
+                                     "' is not two tokens separated by a space");
+    }
+    t->merge_ranks_.emplace(m, static_cast<int32_t>(i));
+  }
+  if (g.Has("tokenizer.ggml.token_type")) {
+    QUARRY_ASSIGN_OR_RETURN(const std::vector<int64_t>* types, g.GetInts("tokenizer.ggml.token_type"));
+    if (types->size() != tokens->size()) {
+      return Status::InvalidArgument(path + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
+                                     " entries for " + std::to_string(tokens->size()) + " tokens");
+    }
+    for (size_t i = 0; i < types->size(); ++i) {
+      const int64_t type = (*types)[i];  // 2 unknown, 3 control, 4 user-defined
+      if ((type == 2 || type == 3 || type == 4) && !(*tokens)[i].empty()) {
+        t->specials_.emplace_back((*tokens)[i], static_cast<int32_t>(i));
+      }
+    }
+  }
+  std::stable_sort(t->specials_.begin(), t->specials_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto token_id = [&](const char* key, int32_t* out) -> Status {
+    if (!g.Has(key)) return Status::Ok();
+    QUARRY_ASSIGN_OR_RETURN(const int64_t id, g.GetInt(key));
+    if (id < 0 || id >= static_cast<int64_t>(tokens->size())) {
+      return Status::InvalidArgument(path + ": " + key + " " + std::to_string(id) + " is outside the vocabulary");
+    }
+    *out = static_cast<int32_t>(id);
+    return Status::Ok();
+  };
+  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.bos_token_id", &t->bos_));
+  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.eos_token_id", &t->eos_));
+  // llama.cpp's default for BPE vocabularies is not to add a BOS unless the file says so.
+  if (g.Has("tokenizer.ggml.add_bos_token")) {
+    QUARRY_ASSIGN_OR_RETURN(t->add_bos_, g.GetBool("tokenizer.ggml.add_bos_token"));
+  }
+  return t;
+}
+
+}  // namespace quarry::model

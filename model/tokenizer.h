@@ -1,0 +1,33 @@
+// What decoders need from a tokenizer, whichever kind the checkpoint ships: SentencePiece
+// (tokenizer.model: Llama 2, Mistral) or byte-level BPE (GGUF metadata: SmolLM, Qwen2, Llama 3).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quarry/status.h"
+
+namespace quarry::model {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Token ids of `text`, the model's special tokens recognised inside it; no BOS is added.
+  virtual std::vector<int32_t> Encode(std::string_view text) const = 0;
+  virtual std::string Decode(const std::vector<int32_t>& ids) const = 0;
+  virtual int32_t bos_id() const = 0;  // -1 when the model has none
+  virtual int32_t eos_id() const = 0;
+  virtual int32_t vocab_size() const = 0;
+  // Whether prompts start with bos_id() (tokenizer.ggml.add_bos_token; SentencePiece models: true).
+  virtual bool add_bos() const { return true; }
+  // -1 when `piece` is not a token (pieces as the vocabulary spells them).
+  virtual int32_t PieceToId(std::string_view piece) const = 0;
+};
+
+// `path`: a GGUF file (its tokenizer.ggml.* metadata), or a checkpoint directory with
+// tokenizer.model (SentencePiece).
+Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path);
+
+}  // namespace quarry::model
