@@ -198,8 +198,9 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* ids) 
   std::priority_queue<Pair, std::vector<Pair>, std::greater<Pair>> queue;
   std::string key;
   auto push = [&](int left) {
+    if (left < 0) return;
     const int right = sym[left].next;
-    if (left < 0 || right < 0) return;
+    if (right < 0) return;
     key.assign(mapped, sym[left].begin, sym[left].len);
     key += ' ';
     key.append(mapped, sym[right].begin, sym[right].len);

@@ -72,18 +72,18 @@ size_t ScalarSize(uint32_t t) {
 Status ReadScalar(Reader* r, uint32_t t, GgufValue* v, const char* what) {
   v->type = t;
   switch (t) {
-    case kU8: { uint8_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
-    case kU16: { uint16_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
-    case kU32: { uint32_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
-    case kU64: { uint64_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
-    case kI8: { int8_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
-    case kI16: { int16_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
-    case kI32: { int32_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
-    case kI64: { int64_t x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
-    case kF32v: { float x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kFloat; v->f = x; break; }
-    case kF64: { double x; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kFloat; v->f = x; break; }
+    case kU8: { uint8_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
+    case kU16: { uint16_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
+    case kU32: { uint32_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
+    case kU64: { uint64_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kUint; v->u = x; break; }
+    case kI8: { int8_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
+    case kI16: { int16_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
+    case kI32: { int32_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
+    case kI64: { int64_t x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kInt; v->i = x; break; }
+    case kF32v: { float x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kFloat; v->f = x; break; }
+    case kF64: { double x = 0; QUARRY_RETURN_IF_ERROR(r->Read(&x, what)); v->kind = GgufValue::Kind::kFloat; v->f = x; break; }
     case kBool: {
-      uint8_t x;
+      uint8_t x = 0;
       QUARRY_RETURN_IF_ERROR(r->Read(&x, what));
       if (x > 1) return r->Corrupt(std::string(what) + ": a bool holds " + std::to_string(x));
       v->kind = GgufValue::Kind::kBool;

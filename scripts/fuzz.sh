@@ -12,7 +12,7 @@ binary=$1 seconds=$2
 shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(beir msmarco jsonl queries_jsonl queries_tsv qrels run npy safetensors config_json sentence_transformers vocab sp_model edges
+  targets=(beir msmarco jsonl queries_jsonl queries_tsv qrels run npy safetensors gguf config_json sentence_transformers vocab sp_model edges
            wordnet json analyzer segment search manifest document_record block_cache resmem)
 fi
 artifacts=${QUARRY_FUZZ_ARTIFACTS:-$(dirname "$binary")/fuzz-artifacts}

@@ -112,7 +112,7 @@ TEST(Treceval, AgreesWithTheIndependentEvaluator) {
   ASSERT_TRUE(qrels.ok());
   auto metrics = ParseMetrics("ndcg@10,recall@100,recall@1000,mrr@10");
   ASSERT_TRUE(metrics.ok());
-  for (const std::string run_path : {dl19 + "/run.bm25.trec", tmp / "ties.trec", tmp / "short.trec"}) {
+  for (const std::string& run_path : {dl19 + "/run.bm25.trec", tmp / "ties.trec", tmp / "short.trec"}) {
     auto run = LoadRun(run_path);
     ASSERT_TRUE(run.ok());
     const auto ev = Evaluate(*qrels, *run, *metrics);

@@ -31,7 +31,9 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/sentence_transformers.h"
+#include "model/gguf.h"
 #include "model/sp_tokenizer.h"
+#include "model/tokenizer.h"
 #include "model/wordpiece.h"
 #include "rerank/blockrank.h"
 #include "rerank/resmem.h"
@@ -195,6 +197,16 @@ const std::map<std::string, std::function<void(std::string_view)>>& Targets() {
        [](std::string_view b) {
          auto t = model::WordPieceTokenizer::Load(Write("vocab.txt", b));
          if (t.ok()) (void)(*t)->Encode("Hello, wörld! [CLS] unaffable 123", 64);
+       }},
+      {"gguf",
+       [](std::string_view b) {
+         const std::string path = Write("model.gguf", b);
+         auto g = model::GgufFile::Open(path);
+         if (!g.ok()) return;
+         for (const auto& [name, t] : (*g)->tensors()) (void)(*g)->ToF32(t);
+         (void)model::ConfigFromGguf(**g);
+         auto t = model::LoadTokenizer(path);
+         if (t.ok()) (void)(*t)->Decode((*t)->Encode("Hello <|im_start|> wörld 12345 🧬\n\n  x"));
        }},
       {"sp_model",
        [](std::string_view b) {

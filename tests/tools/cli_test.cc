@@ -271,7 +271,9 @@ TEST(Cli, RealGgufModelThroughEveryPath) {
   double sum = 0;
   for (size_t i = 0; i < hits.size(); ++i) {
     sum += hits[i].second;
-    if (i > 0) EXPECT_GE(hits[i - 1].second, hits[i].second);
+    if (i > 0) {
+      EXPECT_GE(hits[i - 1].second, hits[i].second);
+    }
   }
   EXPECT_NEAR(sum, 1.0, 1e-3) << "one pass: the documents' attention shares sum to one";
 
