@@ -84,7 +84,112 @@ void TiledAttention(const float* q, size_t first_row, size_t n_rows, const float
   });
 }
 
+// One tile of SegmentAttention: m consecutive query rows (q: row stride n_heads * d), the `group`
+// heads that share KV head `kv`, over segs[0, n_segs).
+void SegmentTile(const float* q, size_t m, const KvSegment* segs, size_t n_segs, size_t last_offset, size_t n_heads,
+                 size_t n_kv_heads, size_t d, size_t kv, float* out) {
+  const size_t group = n_heads / n_kv_heads, rows = group * m, kv_stride = n_kv_heads * d;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  // Row g * m + t of the packed queries is head kv * group + g of query row t.
+  std::vector<float> packed(rows * d), acc(rows * d, 0.0f), top(rows, -INFINITY), sum(rows, 0.0f), p;
+  for (size_t g = 0; g < group; ++g) {
+    for (size_t t = 0; t < m; ++t) {
+      const float* src = q + t * n_heads * d + (kv * group + g) * d;
+      std::copy(src, src + d, packed.data() + (g * m + t) * d);
+    }
+  }
+  for (size_t s = 0; s < n_segs; ++s) {
+    const KvSegment& seg = segs[s];
+    if (seg.n == 0) continue;
+    const bool last = s + 1 == n_segs;
+    p.resize(rows * seg.n);
+    Sgemm(true, rows, seg.n, d, scale, packed.data(), d, seg.k + kv * d, kv_stride, p.data(), seg.n);
+    for (size_t r = 0; r < rows; ++r) {
+      float* l = p.data() + r * seg.n;
+      const size_t visible = last ? std::min(seg.n, last_offset + r % m + 1) : seg.n;
+      const float seg_top = Max(l, visible);
+      if (seg_top > top[r]) {  // a new maximum: what was accumulated shrinks by e^(old - new)
+        const float shrink = top[r] == -INFINITY ? 0.0f : ExpFast(top[r] - seg_top);
+        for (size_t i = 0; i < d; ++i) acc[r * d + i] *= shrink;
+        sum[r] *= shrink;
+        top[r] = seg_top;
+      }
+      for (size_t j = 0; j < visible; ++j) l[j] = ExpFast(l[j] - top[r]);
+      sum[r] += Sum(l, visible);
+      std::fill(l + visible, l + seg.n, 0.0f);
+    }
+    Sgemm(false, rows, d, seg.n, 1.0f, p.data(), seg.n, seg.v + kv * d, kv_stride, acc.data(), d, 1.0f);
+  }
+  for (size_t g = 0; g < group; ++g) {
+    for (size_t t = 0; t < m; ++t) {
+      const size_t r = g * m + t;
+      const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+      float* dst = out + t * n_heads * d + (kv * group + g) * d;
+      for (size_t i = 0; i < d; ++i) dst[i] = acc[r * d + i] * inv;
+    }
+  }
+}
+
+// A tile of rows and the segments they see (SegmentAttention's unit of parallel work, per KV head).
+struct SegmentWork {
+  const float* q;
+  size_t m;
+  const std::vector<KvSegment>* segments;
+  size_t last_offset;
+  float* out;
+};
+
+// Cuts n_q rows into near-equal tiles of at most 64 rows and appends them to `work`.
+void AddTiles(const float* q, size_t n_q, const std::vector<KvSegment>* segments, size_t last_offset,
+              size_t row_stride, float* out, std::vector<SegmentWork>* work) {
+  constexpr size_t kMaxTile = 64;
+  if (n_q == 0) return;
+  const size_t tiles = (n_q + kMaxTile - 1) / kMaxTile, tile = (n_q + tiles - 1) / tiles;
+  for (size_t r0 = 0; r0 < n_q; r0 += tile) {
+    work->push_back({q + r0 * row_stride, std::min(tile, n_q - r0), segments, last_offset + r0, out + r0 * row_stride});
+  }
+}
+
+void RunSegmentWork(const std::vector<SegmentWork>& work, size_t n_heads, size_t n_kv_heads, size_t d) {
+  tbb::parallel_for(size_t{0}, work.size() * n_kv_heads, [&](size_t job) {
+    const SegmentWork& w = work[job / n_kv_heads];
+    SegmentTile(w.q, w.m, w.segments->data(), w.segments->size(), w.last_offset, n_heads, n_kv_heads, d,
+                job % n_kv_heads, w.out);
+  });
+}
+
+// A block mask over consecutive query rows: the rows of each block see the same earlier blocks, so
+// each block's rows are SegmentAttention over those blocks and (causally) itself.
+void BlockAttention(const float* q, size_t first_row, size_t n_rows, const float* k, const float* v, size_t n,
+                    size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out) {
+  const size_t kv_stride = n_kv_heads * d, row_stride = n_heads * d, end_row = first_row + n_rows;
+  const size_t m = mask.block_starts.size();
+  auto block_end = [&](size_t b) { return b + 1 < m ? mask.block_starts[b + 1] : n; };
+  std::vector<std::vector<KvSegment>> segments(m);
+  std::vector<SegmentWork> work;
+  for (size_t b = 0; b < m; ++b) {
+    const size_t begin = std::max(first_row, mask.block_starts[b]), end = std::min(end_row, block_end(b));
+    if (begin >= end) continue;
+    for (size_t other : mask.sees[b]) {
+      const size_t start = mask.block_starts[other];
+      segments[b].push_back({k + start * kv_stride, v + start * kv_stride, block_end(other) - start});
+    }
+    const size_t self = mask.block_starts[b];
+    segments[b].push_back({k + self * kv_stride, v + self * kv_stride, end - self});
+    AddTiles(q + (begin - first_row) * row_stride, end - begin, &segments[b], begin - self, row_stride,
+             out + (begin - first_row) * row_stride, &work);
+  }
+  RunSegmentWork(work, n_heads, n_kv_heads, d);
+}
+
 }  // namespace
+
+void SegmentAttention(const float* q, size_t n_q, const std::vector<KvSegment>& segments, size_t last_offset,
+                      size_t n_heads, size_t n_kv_heads, size_t d, float* out) {
+  std::vector<SegmentWork> work;
+  AddTiles(q, n_q, &segments, last_offset, n_heads * d, out, &work);
+  RunSegmentWork(work, n_heads, n_kv_heads, d);
+}
 
 void Attention(const float* q, const std::vector<size_t>& rows, const float* k, const float* v, size_t n,
                size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out,
@@ -94,6 +199,10 @@ void Attention(const float* q, const std::vector<size_t>& rows, const float* k, 
   for (size_t i = 1; consecutive && i < rows.size(); ++i) consecutive = rows[i] == rows[0] + i;
   if (consecutive && !mask.dense_reference && mask.kind != AttentionMask::Kind::kBlocks) {
     TiledAttention(q, rows.front(), rows.size(), k, v, n, n_heads, n_kv_heads, d, mask, out, relative_bias);
+    return;
+  }
+  if (consecutive && !mask.dense_reference && !relative_bias) {
+    BlockAttention(q, rows.front(), rows.size(), k, v, n, n_heads, n_kv_heads, d, mask, out);
     return;
   }
   tbb::parallel_for(size_t{0}, rows.size(), [&](size_t r) {

@@ -37,6 +37,24 @@ void Attention(const float* q, const std::vector<size_t>& rows, const float* k, 
                size_t n_heads, size_t n_kv_heads, size_t d, const AttentionMask& mask, float* out,
                const float* relative_bias = nullptr);
 
+// A run of keys and values in a sequence: rows [n, n_kv_heads * d] at k and at v, row stride
+// n_kv_heads * d (a cached block, or a range of a layer's keys). Read in place, never copied.
+struct KvSegment {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  size_t n = 0;
+};
+
+// Attention of n_q consecutive query rows q [n_q, n_heads * d] over `segments`: every row sees every
+// key of every segment but the last, and in the last one row i sees keys [0, last_offset + i] (the
+// last segment is the rows' own block; last_offset is the first row's index in it). out: [n_q,
+// n_heads * d]. Per KV head and tile of rows, the queries of the heads that share that KV head (GQA)
+// are one matrix: scores are one sgemm per segment, the softmax is online across segments (running
+// maximum and sum, as flash attention keeps them), and values are accumulated by a second sgemm.
+// Nothing of size sequence x sequence exists; memory is a tile x segment score matrix.
+void SegmentAttention(const float* q, size_t n_q, const std::vector<KvSegment>& segments, size_t last_offset,
+                      size_t n_heads, size_t n_kv_heads, size_t d, float* out);
+
 // The pre-softmax scores (already scaled) of one query row and head over the given key ranges.
 void AttentionLogits(const float* q_row_head, const float* k, size_t n_kv_heads, size_t d, size_t kv_head,
                      const std::vector<std::pair<size_t, size_t>>& ranges, std::vector<float>* logits);

@@ -269,27 +269,9 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
   const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim, F = c.intermediate_size;
   const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, q_dim = heads * d, kv_dim = kv_heads * d;
   const int L = options_.scoring_layer;
-  // The mask over [context blocks..., this block]: this block sees every context block fully.
-  model::AttentionMask mask;
-  mask.kind = model::AttentionMask::Kind::kBlocks;
-  size_t n_context = 0;
-  std::vector<size_t> all_context;
-  for (size_t b = 0; b < context.size(); ++b) {
-    mask.block_starts.push_back(n_context);
-    mask.sees.push_back({});
-    all_context.push_back(b);
-    n_context += context[b]->n_tokens;
-  }
-  mask.block_starts.push_back(n_context);
-  mask.sees.push_back(all_context);
-  const size_t n_all = n_context + n;
-  std::vector<size_t> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = n_context + i;
-
   BlockCache cache;
   cache.n_tokens = n;
   std::vector<float> x = model_->Embed(ids), h(n * H), q(n * q_dim), attn(n * q_dim), o(n * H), gate(n * F), up(n * F);
-  std::vector<float> k_all(n_all * kv_dim), v_all(n_all * kv_dim);
   for (int l = 0; l <= L; ++l) {
     const auto& W = model_->layer(l);
     model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
@@ -304,15 +286,11 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
     model::Linear(h.data(), n, H, W.wv.data, kv_dim, W.bv.data, v.data());
     model::Linear(h.data(), n, H, W.wq.data, q_dim, W.bq.data, q.data());
     model::ApplyRope(q.data(), n, heads, d, positions.data(), model_->rope_inv_freq());
-    size_t at = 0;
-    for (const BlockCache* ctx : context) {
-      std::copy(ctx->k[l].begin(), ctx->k[l].end(), k_all.begin() + at * kv_dim);
-      std::copy(ctx->v[l].begin(), ctx->v[l].end(), v_all.begin() + at * kv_dim);
-      at += ctx->n_tokens;
-    }
-    std::copy(k.begin(), k.end(), k_all.begin() + at * kv_dim);
-    std::copy(v.begin(), v.end(), v_all.begin() + at * kv_dim);
-    model::Attention(q.data(), rows, k_all.data(), v_all.data(), n_all, heads, kv_heads, d, mask, attn.data());
+    // This block sees every context block fully and itself causally; the caches are read in place.
+    std::vector<model::KvSegment> segments;
+    for (const BlockCache* ctx : context) segments.push_back({ctx->k[l].data(), ctx->v[l].data(), ctx->n_tokens});
+    segments.push_back({k.data(), v.data(), n});
+    model::SegmentAttention(q.data(), n, segments, 0, heads, kv_heads, d, attn.data());
     model::Linear(attn.data(), n, q_dim, W.wo.data, H, nullptr, o.data());
     model::AddInPlace(x.data(), o.data(), n * H);
     model::RmsNorm(x.data(), n, H, W.mlp_norm.data, c.norm_eps, h.data());

@@ -236,6 +236,65 @@ TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {
   }
 }
 
+TEST(Attention, BlockGemmPathEqualsTheRowByRowPath) {
+  // A BlockRank-shaped mask (instruction, documents seeing it, a query block seeing all) over
+  // consecutive rows takes the per-block GEMM path with an online softmax across blocks;
+  // dense_reference forces the row-by-row path. Blocks longer than one 64-row tile, grouped heads
+  // (3 per KV head), a row window that starts and ends inside blocks, and scores large enough that
+  // the running maximum moves between blocks.
+  const size_t n = 230, heads = 6, kv = 2, d = 8;
+  std::vector<float> q(n * heads * d), k(n * kv * d), v(n * kv * d);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = 3.0f * std::sin(0.37 * i);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = 2.0f * std::cos(0.71 * i) + 0.01f * (i % 97), v[i] = std::sin(1.3 * i + 0.5);
+  AttentionMask mask{AttentionMask::Kind::kBlocks, 0, {0, 20, 100, 110, 180}, {{}, {0}, {0}, {0}, {0, 1, 2, 3}}};
+  for (auto [first, last] : {std::pair<size_t, size_t>{0, n}, {15, 200}}) {
+    std::vector<size_t> rows;
+    for (size_t r = first; r < last; ++r) rows.push_back(r);
+    const float* qs = q.data() + first * heads * d;
+    std::vector<float> gemm(rows.size() * heads * d), reference(rows.size() * heads * d);
+    Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, gemm.data());
+    mask.dense_reference = true;
+    Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, reference.data());
+    mask.dense_reference = false;
+    ExpectClose(gemm, reference, 2e-6, 0, "rows " + std::to_string(first) + ".." + std::to_string(last));
+  }
+}
+
+TEST(Attention, SegmentsInPlaceEqualOneContiguousSequence) {
+  // The decoupled path reads cached blocks where they lie: segments at unrelated addresses give what
+  // the same keys in one sequence under the block mask give.
+  const size_t heads = 4, kv = 1, d = 16;
+  const std::vector<size_t> lengths = {30, 70, 5, 40};  // three context blocks, then the query rows' own
+  size_t n = 0;
+  for (size_t len : lengths) n += len;
+  std::vector<float> q(lengths.back() * heads * d), k(n * kv * d), v(n * kv * d);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = std::sin(0.11 * i) * 2.0f;
+  for (size_t i = 0; i < k.size(); ++i) k[i] = std::cos(0.23 * i), v[i] = std::cos(0.9 * i + 1.0);
+  std::vector<std::vector<float>> k_parts, v_parts;
+  std::vector<KvSegment> segments;
+  AttentionMask mask{AttentionMask::Kind::kBlocks, 0, {}, {}};
+  size_t at = 0;
+  for (size_t b = 0; b < lengths.size(); ++b) {
+    k_parts.emplace_back(k.begin() + at * kv * d, k.begin() + (at + lengths[b]) * kv * d);
+    v_parts.emplace_back(v.begin() + at * kv * d, v.begin() + (at + lengths[b]) * kv * d);
+    mask.block_starts.push_back(at);
+    mask.sees.push_back({});
+    at += lengths[b];
+  }
+  for (size_t b = 0; b + 1 < lengths.size(); ++b) {
+    segments.push_back({k_parts[b].data(), v_parts[b].data(), lengths[b]});
+    mask.sees.back().push_back(b);
+  }
+  segments.push_back({k_parts.back().data(), v_parts.back().data(), lengths.back()});
+  std::vector<size_t> rows;
+  for (size_t r = n - lengths.back(); r < n; ++r) rows.push_back(r);
+  std::vector<float> in_place(q.size()), contiguous(q.size());
+  SegmentAttention(q.data(), rows.size(), segments, 0, heads, kv, d, in_place.data());
+  mask.dense_reference = true;
+  Attention(q.data(), rows, k.data(), v.data(), n, heads, kv, d, mask, contiguous.data());
+  ExpectClose(in_place, contiguous, 2e-6, 0, "segments in place");
+}
+
 TEST(Checkpoint, BadFilesGiveErrorsNamingFileAndTensor) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-bert");
   testing::TempDir tmp;

@@ -98,7 +98,12 @@ TEST_P(BlockRankGolden, ReproducesTheAuthorsPipeline) {
   for (size_t i = 0; i < want_scores.size(); ++i) EXPECT_NEAR(scores->doc_scores[i], want_scores[i], 1e-5) << "doc " << i;
   auto dense = ranker.ScorePrompt(prompt, /*dense_reference=*/true);
   ASSERT_TRUE(dense.ok());
-  EXPECT_EQ(dense->doc_scores, scores->doc_scores) << "dense masked attention must give the same scores";
+  // The dense reference scores every key row by row and masks; the block path is GEMM tiles with an
+  // online softmax: the same scores up to float32 rounding.
+  ASSERT_EQ(dense->doc_scores.size(), scores->doc_scores.size());
+  for (size_t i = 0; i < want_scores.size(); ++i) {
+    EXPECT_NEAR(dense->doc_scores[i], scores->doc_scores[i], 1e-6) << "dense masked attention, doc " << i;
+  }
   auto via_score = ranker.Score(g["query"], docs);
   ASSERT_TRUE(via_score.ok());
   EXPECT_EQ(*via_score, scores->doc_scores);
