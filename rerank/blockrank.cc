@@ -273,6 +273,7 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
   cache.n_tokens = n;
   std::vector<float> x = model_->Embed(ids), h(n * H), q(n * q_dim), attn(n * q_dim), o(n * H), gate(n * F), up(n * F);
   for (int l = 0; l <= L; ++l) {
+    if (l == L && hidden) break;
     const auto& W = model_->layer(l);
     model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
     std::vector<float> k(n * kv_dim);

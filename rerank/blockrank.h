@@ -125,7 +125,8 @@ class BlockRanker {
 
   Result<std::shared_ptr<const BlockCache>> InstructionCache() const;
   // Runs layers 0..L-1 over `ids` (one block at `positions`) whose rows see every block of `context`
-  // fully and themselves causally; returns the block's cache (keys at L too) and its hidden state.
+  // fully and themselves causally. Without `hidden`: returns the block's cache (keys at L too). With it:
+  // stores the hidden state after layer L-1 there and skips the keys at L (a query block needs none).
   BlockCache RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
                       const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const;
 };
