@@ -54,15 +54,19 @@ void Sgemm(bool transpose_b, size_t m, size_t n, size_t k, float alpha, const fl
               c, static_cast<int>(ldc));
 }
 
-void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y) {
+namespace {
+
+// Linear into columns of a wider Y: y has row stride ldy >= out.
+void LinearInto(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y,
+                size_t ldy) {
   // One block: rows [r0, r0 + rows) and columns [c0, c0 + cols) of Y. A bias is written first and the
   // product added to it (beta 1), which saves OpenBLAS's pass that zeroes C and a second pass for it.
   auto block = [&](size_t r0, size_t rows, size_t c0, size_t cols) {
-    float* yb = y + r0 * out + c0;
+    float* yb = y + r0 * ldy + c0;
     if (bias) {
-      for (size_t r = 0; r < rows; ++r) std::copy(bias + c0, bias + c0 + cols, yb + r * out);
+      for (size_t r = 0; r < rows; ++r) std::copy(bias + c0, bias + c0 + cols, yb + r * ldy);
     }
-    Sgemm(true, rows, cols, in, 1.0f, x + r0 * in, in, w + c0 * in, in, yb, out, bias ? 1.0f : 0.0f);
+    Sgemm(true, rows, cols, in, 1.0f, x + r0 * in, in, w + c0 * in, in, yb, ldy, bias ? 1.0f : 0.0f);
   };
   // Parallel blocks along the longer side. OpenBLAS packs the weight block of every call, so blocks of
   // rows repack all of W once each, and blocks of columns repack X: cutting the side with more entries
@@ -84,6 +88,56 @@ void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, con
   } else {
     block(0, n, 0, out);
   }
+}
+
+// Reusable float32 buffers for widened weight panels. A pool, not thread_local: a thread waiting in a
+// oneTBB parallel_for may run another task that calls Linear, so a buffer is held per call.
+class PanelPool {
+ public:
+  std::vector<float> Take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) return {};
+    std::vector<float> buffer = std::move(free_.back());
+    free_.pop_back();
+    return buffer;
+  }
+  void Give(std::vector<float> buffer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(buffer));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<float>> free_;
+};
+
+}  // namespace
+
+void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y) {
+  LinearInto(x, n, in, w, out, bias, y, out);
+}
+
+void Bf16RowsToF32(const uint16_t* w, size_t count, float* out) {
+  for (size_t i = 0; i < count; ++i) out[i] = std::bit_cast<float>(uint32_t{w[i]} << 16);
+}
+
+void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y) {
+  // Panels of W's rows (output features), at most kPanelFloats widened, go through the float32 path.
+  // Widening is exact, so the products are those of the float32 path on the widened checkpoint; the
+  // cost is one pass over the panel per call, against n multiply-adds per weight in the GEMM.
+  constexpr size_t kPanelFloats = size_t{4} << 20;  // 16 MiB
+  static PanelPool pool;
+  const size_t panel_rows = std::clamp<size_t>(kPanelFloats / std::max<size_t>(in, 1), 16, std::max<size_t>(out, 16));
+  std::vector<float> panel = pool.Take();
+  panel.resize(std::min(out, panel_rows) * in);
+  for (size_t r0 = 0; r0 < out; r0 += panel_rows) {
+    const size_t rows = std::min(out, r0 + panel_rows) - r0;
+    ParallelBlocks(rows, 16, [&](size_t first, size_t last) {
+      Bf16RowsToF32(w + (r0 + first) * in, (last - first) * in, panel.data() + first * in);
+    });
+    LinearInto(x, n, in, panel.data(), rows, bias ? bias + r0 : nullptr, y + r0, out);
+  }
+  pool.Give(std::move(panel));
 }
 
 void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float eps, float* y) {

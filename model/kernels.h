@@ -17,6 +17,11 @@ void Sgemm(bool transpose_b, size_t m, size_t n, size_t k, float alpha, const fl
 // Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]): sgemm calls on blocks of rows or of output
 // columns, in parallel on the current oneTBB arena.
 void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y);
+// The same with W stored as bfloat16 (used in place, e.g. from a mapped checkpoint): panels of W are
+// widened to float32 (exactly) and multiplied as above, so results equal Linear on the widened W.
+void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);
+// out[i] = w[i] widened to float32 (exact).
+void Bf16RowsToF32(const uint16_t* w, size_t count, float* out);
 // Each row: x * rsqrt(mean(x^2) + eps) * weight (HF LlamaRMSNorm, in float32).
 void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float eps, float* y);
 // Each row: (x - mean) / sqrt(var + eps) * weight + bias (biased variance, as torch LayerNorm).

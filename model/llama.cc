@@ -38,12 +38,13 @@ std::string GgufTensorName(const std::string& hf) {
 // llama.cpp stores a llama model's query and key rows so that interleaved RoPE (pairs 2i, 2i+1) applies;
 // Hugging Face's rotate-half RoPE pairs i and i + d/2. Row h*d + 2i + j of the file is row
 // h*d + j*d/2 + i of the original; this puts every row back.
-std::vector<float> UnpermuteRopeRows(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t head_dim) {
-  std::vector<float> out(w.size());
+template <typename T>
+std::vector<T> UnpermuteRopeRows(const T* w, int64_t rows, int64_t cols, int64_t head_dim) {
+  std::vector<T> out(rows * cols);
   const int64_t half = head_dim / 2;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t h = r / head_dim, within = r % head_dim, i = within / 2, j = within % 2;
-    std::copy_n(&w[r * cols], cols, &out[(h * head_dim + j * half + i) * cols]);
+    std::copy_n(w + r * cols, cols, &out[(h * head_dim + j * half + i) * cols]);
   }
   return out;
 }
@@ -66,9 +67,11 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
   auto has = [&](const std::string& name) { return gguf ? m->gguf_->HasTensor(GgufTensorName(name)) : m->ckpt_->Has(name); };
   // `name` as Hugging Face spells it; GGUF names are translated and quantized tensors dequantized.
+  // Matrices stored as BF16 stay BF16, used in place (weights.h); vectors are widened to float32.
   auto load = [&](const std::string& name, std::vector<int64_t> shape, Weight* w) -> Status {
+    const bool matrix = shape.size() == 2;
     if (!gguf) {
-      auto r = Weight::Load(*m->ckpt_, name, shape);
+      auto r = Weight::Load(*m->ckpt_, name, shape, /*keep_bf16=*/matrix);
       if (!r.ok()) return r.status().WithContext(path);
       *w = std::move(*r);
       return Status::Ok();
@@ -77,12 +80,22 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
     w->size = static_cast<size_t>(t->n_elements());
     const bool rope_rows = c.model_type == "llama" && (name.find("q_proj") != std::string::npos ||
                                                        name.find("k_proj") != std::string::npos);
+    const int64_t cols = matrix ? shape[1] : 1;
+    if (t->type == uint32_t(GgmlType::kBF16) && matrix && reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) == 0) {
+      const auto* bf16 = reinterpret_cast<const uint16_t*>(t->data);
+      if (rope_rows) {
+        w->owned_bf16 = UnpermuteRopeRows(bf16, shape[0], cols, c.head_dim);
+        bf16 = w->owned_bf16.data();
+      }
+      w->bf16 = bf16;
+      return Status::Ok();
+    }
     if (t->type == uint32_t(GgmlType::kF32) && !rope_rows && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
       w->data = reinterpret_cast<const float*>(t->data);
       return Status::Ok();
     }
     QUARRY_ASSIGN_OR_RETURN(w->owned, m->gguf_->ToF32(*t));
-    if (rope_rows) w->owned = UnpermuteRopeRows(w->owned, shape[0], shape.size() > 1 ? shape[1] : 1, c.head_dim);
+    if (rope_rows) w->owned = UnpermuteRopeRows(w->owned.data(), shape[0], cols, c.head_dim);
     w->data = w->owned.data();
     return Status::Ok();
   };
@@ -95,6 +108,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
       QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
     } else if (c.tie_word_embeddings) {
       m->lm_head_.data = m->embed_.data;
+      m->lm_head_.bf16 = m->embed_.bf16;
       m->lm_head_.size = m->embed_.size;
     } else {
       return Status::NotFound(path + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
@@ -127,20 +141,21 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
 }
 
 uint64_t LlamaModel::weight_bytes() const {
-  uint64_t n = embed_.size + final_norm_.size + (lm_head_.data == embed_.data ? 0 : lm_head_.size);
+  const bool tied = lm_head_.data == embed_.data && lm_head_.bf16 == embed_.bf16;
+  uint64_t n = embed_.bytes() + final_norm_.bytes() + (tied ? 0 : lm_head_.bytes());
   for (const auto& L : layers_) {
     for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down,
                             &L.bq, &L.bk, &L.bv}) {
-      n += w->size;
+      n += w->bytes();
     }
   }
-  return n * sizeof(float);
+  return n;
 }
 
 std::vector<float> LlamaModel::Embed(const std::vector<int32_t>& ids) const {
   const size_t H = config_.hidden_size;
   std::vector<float> x(ids.size() * H);
-  for (size_t t = 0; t < ids.size(); ++t) std::memcpy(&x[t * H], embed_.data + size_t(ids[t]) * H, H * sizeof(float));
+  for (size_t t = 0; t < ids.size(); ++t) embed_.RowToF32(size_t(ids[t]), H, &x[t * H]);
   return x;
 }
 
@@ -153,22 +168,22 @@ void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int
   std::vector<float>& x = *x_io;
   std::vector<float> h(n * H), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim), o(n * H);
   RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, h.data());
-  Linear(h.data(), n, H, L.wq.data, q_dim, L.bq.data, q.data());
-  Linear(h.data(), n, H, L.wk.data, kv_dim, L.bk.data, k.data());
-  Linear(h.data(), n, H, L.wv.data, kv_dim, L.bv.data, v.data());
+  Linear(h.data(), n, H, L.wq, q_dim, L.bq.data, q.data());
+  Linear(h.data(), n, H, L.wk, kv_dim, L.bk.data, k.data());
+  Linear(h.data(), n, H, L.wv, kv_dim, L.bv.data, v.data());
   ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq_);
   ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq_);
   std::vector<size_t> rows(n);
   for (size_t i = 0; i < n; ++i) rows[i] = i;
   Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, mask, attn.data());
-  Linear(attn.data(), n, q_dim, L.wo.data, H, nullptr, o.data());
+  Linear(attn.data(), n, q_dim, L.wo, H, nullptr, o.data());
   AddInPlace(x.data(), o.data(), n * H);
   RmsNorm(x.data(), n, H, L.mlp_norm.data, c.norm_eps, h.data());
   std::vector<float> gate(n * F), up(n * F);
-  Linear(h.data(), n, H, L.w_gate.data, F, nullptr, gate.data());
-  Linear(h.data(), n, H, L.w_up.data, F, nullptr, up.data());
+  Linear(h.data(), n, H, L.w_gate, F, nullptr, gate.data());
+  Linear(h.data(), n, H, L.w_up, F, nullptr, up.data());
   SiluMul(gate.data(), up.data(), n * F);
-  Linear(gate.data(), n, F, L.w_down.data, H, nullptr, o.data());
+  Linear(gate.data(), n, F, L.w_down, H, nullptr, o.data());
   AddInPlace(x.data(), o.data(), n * H);
 }
 
@@ -209,7 +224,7 @@ Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const
     if (options.logits && has_head_) {
       const size_t rows = options.logits_all_rows ? n : 1;
       out.logits.resize(rows * size_t(c.vocab_size));
-      Linear(x.data() + (n - rows) * H, rows, H, lm_head_.data, c.vocab_size, nullptr, out.logits.data());
+      Linear(x.data() + (n - rows) * H, rows, H, lm_head_, c.vocab_size, nullptr, out.logits.data());
     }
   }
   out.hidden = std::move(x);

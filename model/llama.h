@@ -47,8 +47,9 @@ struct LoadOptions {
 
 class LlamaModel {
  public:
-  // BF16/F16 weights are widened to float32 here, so loading only what will run matters: Mistral-7B in
-  // float32 is ~29 GiB, its first 21 layers without the head ~19 GiB.
+  // BF16 matrices are used in place from the mapping (weights.h); F16 and quantized ones are widened to
+  // float32 here, so loading only what will run matters: Mistral-7B's first 21 layers without the head
+  // are ~9.5 GiB in bf16, ~19 GiB widened.
   // `path`: a checkpoint directory (config.json, safetensors), or a GGUF file of architecture llama
   // or qwen2 (GGUF stores llama's query and key rows permuted for interleaved RoPE; they are put back
   // in Hugging Face's order here, so one RoPE serves both).
@@ -70,7 +71,7 @@ class LlamaModel {
   int n_loaded_layers() const { return n_loaded_layers_; }
   // Runs layer `l` (< n_loaded_layers()) on x [n, hidden] in place.
   void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
-  uint64_t weight_bytes() const;  // bytes of all weights as float32 views or copies
+  uint64_t weight_bytes() const;  // bytes of all weights as the forward reads them (bf16: 2 per element)
   const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }
 
  private:

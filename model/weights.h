@@ -1,29 +1,67 @@
-// A float32 weight matrix: a view into the mapped checkpoint when it is stored as F32, otherwise
-// converted once (BF16 and F16 widen exactly) and owned.
+// A weight tensor as the forward reads it: float32 (a view into the mapped checkpoint when stored as
+// F32, otherwise converted once, F16 and BF16 widening exactly, and owned), or, for matrices loaded
+// with `keep_bf16`, bfloat16 used in place from the mapping (half the memory; Linear widens panels of
+// it as it goes, so results equal the float32 path's).
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "model/kernels.h"
 #include "model/safetensors.h"
 
 namespace quarry::model {
 
 struct Weight {
   std::vector<float> owned;
-  const float* data = nullptr;
+  std::vector<uint16_t> owned_bf16;  // a bf16 tensor that had to be copied (misaligned, or rows permuted)
+  const float* data = nullptr;       // float32 elements; null when the weight is bf16
+  const uint16_t* bf16 = nullptr;    // bfloat16 elements; null when the weight is float32
   size_t size = 0;
-  static Result<Weight> Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape);
+
+  // `keep_bf16`: a BF16 tensor stays BF16 (only Linear, RowToF32 and bytes() may read it then).
+  static Result<Weight> Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape,
+                             bool keep_bf16 = false);
+  bool empty() const { return data == nullptr && bf16 == nullptr; }
+  // Bytes of the elements as the forward reads them (2 per bf16 element, 4 per float32).
+  size_t bytes() const { return size * (bf16 ? sizeof(uint16_t) : sizeof(float)); }
   // Bytes this weight holds beyond the mapping (0 for a view).
-  size_t owned_bytes() const { return owned.size() * sizeof(float); }
+  size_t owned_bytes() const { return owned.size() * sizeof(float) + owned_bf16.size() * sizeof(uint16_t); }
+  // Row `row` of a [rows, cols] matrix as float32.
+  void RowToF32(size_t row, size_t cols, float* out) const {
+    if (bf16) {
+      Bf16RowsToF32(bf16 + row * cols, cols, out);
+    } else {
+      std::memcpy(out, data + row * cols, cols * sizeof(float));
+    }
+  }
 };
 
-inline Result<Weight> Weight::Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape) {
+// Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]) for either storage of W (kernels.h).
+inline void Linear(const float* x, size_t n, size_t in, const Weight& w, size_t out, const float* bias, float* y) {
+  if (w.bf16) {
+    LinearBf16(x, n, in, w.bf16, out, bias, y);
+  } else {
+    Linear(x, n, in, w.data, out, bias, y);
+  }
+}
+
+inline Result<Weight> Weight::Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape,
+                                   bool keep_bf16) {
   QUARRY_ASSIGN_OR_RETURN(const TensorView* t, ckpt.Get(name, shape));
   Weight w;
   w.size = t->n_elements();
   if (t->dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
     w.data = static_cast<const float*>(t->data);
+  } else if (t->dtype == DType::kBF16 && keep_bf16) {
+    if (reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) == 0) {
+      w.bf16 = static_cast<const uint16_t*>(t->data);
+    } else {
+      w.owned_bf16.resize(w.size);
+      std::memcpy(w.owned_bf16.data(), t->data, w.size * sizeof(uint16_t));
+      w.bf16 = w.owned_bf16.data();
+    }
   } else {
     QUARRY_ASSIGN_OR_RETURN(w.owned, ckpt.GetF32(name, shape));
     w.data = w.owned.data();

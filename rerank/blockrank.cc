@@ -217,14 +217,14 @@ Result<std::vector<BlockRankScores>> BlockRanker::ScorePromptAtLayers(const Bloc
     // This layer's keys of the instruction and document tokens, queries of the signal tokens only.
     const auto& L = model_->layer(layer);
     model::RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, normed.data());
-    model::Linear(normed.data(), doc_end, H, L.wk.data, kv_heads * d, L.bk.data, k.data());
+    model::Linear(normed.data(), doc_end, H, L.wk, kv_heads * d, L.bk.data, k.data());
     model::ApplyRope(k.data(), doc_end, kv_heads, d, positions.data(), model_->rope_inv_freq());
     std::vector<std::pair<const float*, size_t>> doc_keys;
     for (size_t b = 1; b < query; ++b) doc_keys.emplace_back(k.data() + mask.block_starts[b] * kv_heads * d, prompt.blocks[b].size());
     std::vector<BlockRankScores> by_query;
     for (const auto& [first, count] : signals) {
       q.resize(count * heads * d);
-      model::Linear(normed.data() + first * H, count, H, L.wq.data, heads * d, L.bq.data, q.data());
+      model::Linear(normed.data() + first * H, count, H, L.wq, heads * d, L.bq.data, q.data());
       model::ApplyRope(q.data(), count, heads, d, positions.data() + first, model_->rope_inv_freq());
       by_query.emplace_back();
       ScoreFromKeys(q.data(), count, heads, kv_heads, d, doc_keys, k.data(), doc_begin, &by_query.back(),
@@ -277,28 +277,28 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
     const auto& W = model_->layer(l);
     model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
     std::vector<float> k(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wk.data, kv_dim, W.bk.data, k.data());
+    model::Linear(h.data(), n, H, W.wk, kv_dim, W.bk.data, k.data());
     model::ApplyRope(k.data(), n, kv_heads, d, positions.data(), model_->rope_inv_freq());
     if (l == L) {
       cache.k.push_back(std::move(k));
       break;
     }
     std::vector<float> v(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wv.data, kv_dim, W.bv.data, v.data());
-    model::Linear(h.data(), n, H, W.wq.data, q_dim, W.bq.data, q.data());
+    model::Linear(h.data(), n, H, W.wv, kv_dim, W.bv.data, v.data());
+    model::Linear(h.data(), n, H, W.wq, q_dim, W.bq.data, q.data());
     model::ApplyRope(q.data(), n, heads, d, positions.data(), model_->rope_inv_freq());
     // This block sees every context block fully and itself causally; the caches are read in place.
     std::vector<model::KvSegment> segments;
     for (const BlockCache* ctx : context) segments.push_back({ctx->k[l].data(), ctx->v[l].data(), ctx->n_tokens});
     segments.push_back({k.data(), v.data(), n});
     model::SegmentAttention(q.data(), n, segments, 0, heads, kv_heads, d, attn.data());
-    model::Linear(attn.data(), n, q_dim, W.wo.data, H, nullptr, o.data());
+    model::Linear(attn.data(), n, q_dim, W.wo, H, nullptr, o.data());
     model::AddInPlace(x.data(), o.data(), n * H);
     model::RmsNorm(x.data(), n, H, W.mlp_norm.data, c.norm_eps, h.data());
-    model::Linear(h.data(), n, H, W.w_gate.data, F, nullptr, gate.data());
-    model::Linear(h.data(), n, H, W.w_up.data, F, nullptr, up.data());
+    model::Linear(h.data(), n, H, W.w_gate, F, nullptr, gate.data());
+    model::Linear(h.data(), n, H, W.w_up, F, nullptr, up.data());
     model::SiluMul(gate.data(), up.data(), n * F);
-    model::Linear(gate.data(), n, F, W.w_down.data, H, nullptr, o.data());
+    model::Linear(gate.data(), n, F, W.w_down, H, nullptr, o.data());
     model::AddInPlace(x.data(), o.data(), n * H);
     cache.k.push_back(std::move(k));
     cache.v.push_back(std::move(v));
@@ -364,7 +364,7 @@ Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
     const auto& W = model_->layer(options_.scoring_layer);
     std::vector<float> h(n_signal * H), q(n_signal * heads * d);
     model::RmsNorm(x.data() + first * H, n_signal, H, W.attn_norm.data, c.norm_eps, h.data());
-    model::Linear(h.data(), n_signal, H, W.wq.data, heads * d, W.bq.data, q.data());
+    model::Linear(h.data(), n_signal, H, W.wq, heads * d, W.bq.data, q.data());
     model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first, model_->rope_inv_freq());
     by_query.emplace_back();
     ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),

@@ -14,6 +14,7 @@
 #include "model/llama.h"
 #include "model/safetensors.h"
 #include "model/sp_tokenizer.h"
+#include "model/weights.h"
 #include "model/wordpiece.h"
 #include "tests/test_util.h"
 
@@ -64,6 +65,10 @@ TEST(MistralForward, ReproducesTransformersCausalForward) {
   auto model = LlamaModel::Load(model_dir);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ((*model)->config().rope_theta, 1e6) << "rope_parameters.rope_theta";
+  // The checkpoint is bf16: its matrices are used in place, not widened (the golden below is then
+  // reproduced through LinearBf16).
+  EXPECT_NE((*model)->layer(0).wq.bf16, nullptr);
+  EXPECT_EQ((*model)->layer(0).w_down.owned_bytes(), 0u);
   const auto golden = ReadJson(golden_path);
   const auto ids = golden["input_ids"].get<std::vector<int32_t>>();
   auto out = (*model)->Forward(ids, {}, AttentionMask::Causal(),
@@ -206,6 +211,25 @@ TEST(Attention, BlockAttentionEqualsCausalAttentionOnTheVisibleKeys) {
   Attention(q.data(), rows, k.data(), v.data(), n, heads, kv, d, mask, blocks.data());
   // Causal attention runs as tile GEMMs, block attention row by row: equal up to summation order.
   ExpectClose(blocks, causal, 1e-6, 0, "block vs causal");
+}
+
+TEST(Kernels, Bf16LinearEqualsTheFloat32LinearOnTheWidenedWeights) {
+  // 2100 x 2048 bf16 weights are more than one 16 MiB panel, so the second panel (rows 2048..2099),
+  // its bias offset and its output columns are exercised; 5 and 300 rows take both parallel splits.
+  const size_t in = 2048, out = 2100;
+  std::vector<uint16_t> w(out * in);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = F32ToBf16(std::sin(0.013f * float(i % 9973)) * 0.05f);
+  std::vector<float> widened(w.size()), bias(out);
+  Bf16RowsToF32(w.data(), w.size(), widened.data());
+  for (size_t i = 0; i < w.size(); i += 1777) ASSERT_EQ(widened[i], Bf16ToF32(w[i])) << "element " << i;
+  for (size_t i = 0; i < out; ++i) bias[i] = std::cos(0.1f * float(i));
+  for (const size_t n : {size_t{5}, size_t{300}}) {
+    std::vector<float> x(n * in), got(n * out), want(n * out);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099));
+    LinearBf16(x.data(), n, in, w.data(), out, bias.data(), got.data());
+    Linear(x.data(), n, in, widened.data(), out, bias.data(), want.data());
+    ExpectClose(got, want, 1e-5, 1e-6, "rows " + std::to_string(n));
+  }
 }
 
 TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {
