@@ -20,6 +20,11 @@ void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, con
 // The same with W stored as bfloat16 (used in place, e.g. from a mapped checkpoint): panels of W are
 // widened to float32 (exactly) and multiplied as above, so results equal Linear on the widened W.
 void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);
+// The same with X rounded to bfloat16 and AVX512-BF16 dot products (model/bf16_gemm.cc), as
+// llama.cpp multiplies BF16 weights: about twice the float32 GEMM's rate, but results differ from the
+// float32 path by X's rounding (relative 2^-9 per element). Only where HasBf16Dot().
+void LinearBf16Dot(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);
+bool HasBf16Dot();  // this CPU has AVX512-BF16 (and AVX512-BW)
 // out[i] = w[i] widened to float32 (exact).
 void Bf16RowsToF32(const uint16_t* w, size_t count, float* out);
 // Each row: x * rsqrt(mean(x^2) + eps) * weight (HF LlamaRMSNorm, in float32).

@@ -137,6 +137,12 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.up_proj.weight", {F, H}, &L.w_up));
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {H, F}, &L.w_down));
   }
+  if (options.bf16_activations) {
+    for (Weight* w : {&m->embed_, &m->lm_head_}) w->bf16_activations = true;
+    for (Layer& L : m->layers_) {
+      for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) w->bf16_activations = true;
+    }
+  }
   return m;
 }
 

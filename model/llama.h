@@ -43,6 +43,11 @@ struct LoadOptions {
   // Default: true. Load the LM head (BlockRank and embedders never use it). The final norm is loaded
   // with the last layer and applied after it.
   bool head = true;
+  // Default: false. Multiply BF16 matrices by activations rounded to bf16, with AVX512-BF16 dot
+  // products where the CPU has them (llama.cpp's BF16 arithmetic): about 2x faster, but the forward
+  // no longer equals Hugging Face's float32 one (activations keep 8 significant bits). Off: BF16
+  // weights give the float32 forward's results exactly.
+  bool bf16_activations = false;
 };
 
 class LlamaModel {

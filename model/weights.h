@@ -19,6 +19,9 @@ struct Weight {
   const float* data = nullptr;       // float32 elements; null when the weight is bf16
   const uint16_t* bf16 = nullptr;    // bfloat16 elements; null when the weight is float32
   size_t size = 0;
+  // A bf16 matrix multiplied by bf16-rounded activations (LinearBf16Dot) where the CPU can; otherwise,
+  // and by default, by float32 activations with exact float32 results.
+  bool bf16_activations = false;
 
   // `keep_bf16`: a BF16 tensor stays BF16 (only Linear, RowToF32 and bytes() may read it then).
   static Result<Weight> Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape,
@@ -40,7 +43,9 @@ struct Weight {
 
 // Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]) for either storage of W (kernels.h).
 inline void Linear(const float* x, size_t n, size_t in, const Weight& w, size_t out, const float* bias, float* y) {
-  if (w.bf16) {
+  if (w.bf16 && w.bf16_activations && HasBf16Dot()) {
+    LinearBf16Dot(x, n, in, w.bf16, out, bias, y);
+  } else if (w.bf16) {
     LinearBf16(x, n, in, w.bf16, out, bias, y);
   } else {
     Linear(x, n, in, w.data, out, bias, y);

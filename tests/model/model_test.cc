@@ -90,6 +90,53 @@ TEST(MistralForward, ReproducesTransformersCausalForward) {
   }
 }
 
+// With bf16-rounded activations (LoadOptions::bf16_activations, where the CPU has AVX512-BF16) the
+// forward is llama.cpp's BF16 arithmetic, not HF's float32 one: every projection's input keeps 8
+// significant bits (relative 2^-9), and the tiny random model's hidden size (64) averages little of
+// that away. So the test bounds the drift from the float32 golden, not its digits: logits within a
+// tenth of their spread (measured: 0.057 for a spread of 0.63) and the greedy tokens (46 of 48 equal).
+TEST(MistralForward, Bf16ActivationsStayCloseToTheFloat32Forward) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/mistral_causal.json");
+  if (!HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  auto model = LlamaModel::Load(model_dir, {.bf16_activations = true});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const auto golden = ReadJson(golden_path);
+  const auto ids = golden["input_ids"].get<std::vector<int32_t>>();
+  auto out = (*model)->Forward(ids, {}, AttentionMask::Causal(), {.logits = true, .logits_all_rows = true});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const size_t V = (*model)->config().vocab_size;
+  const std::vector<float> last(out->logits.end() - V, out->logits.end());
+  const auto want = golden["last_logits"].get<std::vector<float>>();
+  double worst = 0, mean = 0, square = 0;
+  for (size_t i = 0; i < V; ++i) {
+    worst = std::max(worst, std::fabs(double(last[i]) - want[i]));
+    mean += want[i] / double(V), square += double(want[i]) * want[i] / double(V);
+  }
+  const double spread = std::sqrt(square - mean * mean);
+  EXPECT_GT(worst, 1e-6) << "bf16 activations should not reproduce the float32 forward bit for bit";
+  EXPECT_LT(worst, 0.1 * spread) << "largest logit difference; logits' standard deviation " << spread;
+  // Greedy tokens: the golden's at nearly every position; where they differ, the float32 forward
+  // (which reproduces the golden, above) must have had a near tie: its logit for the bf16 choice within
+  // the same tenth of the spread of its maximum.
+  auto exact = LlamaModel::Load(model_dir);
+  ASSERT_TRUE(exact.ok());
+  auto reference = (*exact)->Forward(ids, {}, AttentionMask::Causal(), {.logits = true, .logits_all_rows = true});
+  ASSERT_TRUE(reference.ok());
+  const auto argmax = golden["argmax_per_position"].get<std::vector<int64_t>>();
+  size_t same = 0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const float* row = out->logits.data() + t * V;
+    const float* ref = reference->logits.data() + t * V;
+    const size_t choice = std::max_element(row, row + V) - row;
+    same += choice == size_t(argmax[t]);
+    EXPECT_GE(ref[choice], ref[argmax[t]] - 0.1 * spread) << "position " << t;
+  }
+  EXPECT_GE(same, ids.size() * 9 / 10) << "greedy tokens equal to the golden's";
+  std::printf("bf16 activations: %zu of %zu greedy tokens equal; largest last-row logit difference %.3f\n", same,
+              ids.size(), worst);
+}
+
 // Loading only the first layers (and no head) is enough to run them, and is refused beyond them.
 TEST(MistralForward, PartialLoadRunsTheLoadedLayers) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
@@ -229,6 +276,30 @@ TEST(Kernels, Bf16LinearEqualsTheFloat32LinearOnTheWidenedWeights) {
     LinearBf16(x.data(), n, in, w.data(), out, bias.data(), got.data());
     Linear(x.data(), n, in, widened.data(), out, bias.data(), want.data());
     ExpectClose(got, want, 1e-5, 1e-6, "rows " + std::to_string(n));
+  }
+}
+
+TEST(Kernels, Bf16DotLinearIsTheExactProductOfBf16RoundedActivations) {
+  if (!HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  // Reference: X rounded to bf16 (nearest even), times the bf16 W, summed in double. The kernel's
+  // products are exact in float32, so only its float32 sums differ. Shapes cover k, row and column
+  // tails (k not a multiple of 32; rows and columns not multiples of 4 or of a task).
+  struct Case { size_t n, in, out; };
+  for (const Case c : {Case{7, 100, 13}, Case{300, 2048, 70}, Case{1, 33, 5}}) {
+    std::vector<uint16_t> w(c.out * c.in);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = F32ToBf16(std::sin(0.013f * float(i % 9973)) * 0.05f);
+    std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out), want(c.n * c.out);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099)) * 3.0f;
+    for (size_t i = 0; i < c.out; ++i) bias[i] = 0.1f * float(i);
+    LinearBf16Dot(x.data(), c.n, c.in, w.data(), c.out, bias.data(), got.data());
+    for (size_t r = 0; r < c.n; ++r) {
+      for (size_t j = 0; j < c.out; ++j) {
+        double sum = bias[j];
+        for (size_t p = 0; p < c.in; ++p) sum += double(Bf16ToF32(F32ToBf16(x[r * c.in + p]))) * Bf16ToF32(w[j * c.in + p]);
+        want[r * c.out + j] = float(sum);
+      }
+    }
+    ExpectClose(got, want, 1e-4, 1e-5, "n " + std::to_string(c.n) + " in " + std::to_string(c.in));
   }
 }
 
