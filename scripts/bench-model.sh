@@ -1,26 +1,66 @@
 #!/usr/bin/env bash
-# Prompt-processing speed of Quarry's Llama forward on random-weight checkpoints that the benchmark
-# writes itself (0.42B llama shape: hidden 896, 24 layers, 14/2 heads, FFN 4864, vocab 32768), F32 and
-# BF16, 128 and 512 tokens, 1 and 2 threads (median of 3), and peak RSS against weight bytes.
-# Peer: llama.cpp on the same shape and machine (../shared/DESIGN.md): 512 tokens F32 94 tok/s
-# (1 thread) / 160 (2 threads); BF16 175 / 272. Needs ~3 GiB of disk under $TMPDIR for the checkpoints.
+# Prompt-processing speed of Quarry's Llama forward beside llama.cpp's, in the same run, on a
+# random-weight checkpoint the benchmark writes itself (0.42B llama shape: hidden 896, 24 layers, 14/2
+# heads, FFN 4864, vocab 32768): F32, BF16, Q8_0 and Q4_0; 128 and 512 tokens; 1 and 2 threads (median
+# of 3); peak RSS against the bytes of the weights as each system holds them.
+# Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
+# BF16-DOT with bf16-rounded activations on AVX512-BF16, as llama.cpp computes BF16) and the GGUF files
+# (Q8_0 and Q4_0 dequantized to float32 at load: no quantized GEMM yet). llama.cpp is llama-cpp-python compiled from
+# its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,
+# ~15 minutes on 2 cores) on GGUF files of the same weights written by tools/bench/llama_cpp_peer.py.
+# Both print the last token's top logit: equal models give equal ones. Needs ~5 GiB under $TMPDIR;
+# takes ~10 minutes.
+#   scripts/bench-model.sh [TOKENS ...]    (default: 128 512)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+lengths=("$@")
+[ ${#lengths[@]} -gt 0 ] || lengths=(128 512)
 "$root/scripts/build.sh" -DQUARRY_BUILD_BENCH=ON >/dev/null
 bench=${QUARRY_BUILD_DIR:-$root/build}/bench_model
+python=$(QUARRY_VENV=${QUARRY_VENV_LLAMA:-$HOME/.cache/quarry/venv-llama} CMAKE_ARGS="-DLLAVA_BUILD=OFF" \
+  "$root/scripts/venv.sh" "$root/tools/goldens/requirements-decoders.txt")
+peer=("$python" "$root/tools/bench/llama_cpp_peer.py")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for dtype in f32 bf16; do
-  "$bench" "$tmp/$dtype" "$dtype" 128 512 | tee -a "$tmp/out.txt"
-  rm -rf "${tmp:?}/$dtype"
+out=$tmp/out.txt
+"$bench" "$tmp/f32" f32 "${lengths[@]}" | tee -a "$out"
+"$bench" "$tmp/bf16" bf16 "${lengths[@]}" | tee -a "$out"
+"$bench" "$tmp/bf16" bf16-dot "${lengths[@]}" | tee -a "$out"
+rm -rf "$tmp/bf16"
+for type in F32 BF16 Q8_0 Q4_0; do
+  "${peer[@]}" convert "$tmp/f32" "$tmp/$type.gguf" "$type"
+  "${peer[@]}" bench "$tmp/$type.gguf" "$type" "${lengths[@]}" | tee -a "$out"
+  case $type in Q8_0 | Q4_0) "$bench" "$tmp/$type.gguf" "$type" "${lengths[@]}" | tee -a "$out" ;; esac
+  rm -f "$tmp/$type.gguf"
 done
-python3 - "$tmp/out.txt" <<'PY'
+python3 - "$out" <<'PY'
 import re, sys
-peer = {("F32", 1): 94, ("F32", 2): 160, ("BF16", 1): 175, ("BF16", 2): 272}
-print("\n== 512 tokens against llama.cpp (same shape, these machines)")
+speed, rss, top = {}, {}, {}
 for line in open(sys.argv[1]):
-    m = re.match(r"dtype=(\w+) tokens=512 threads=(\d) median_s=[\d.]+ tok_per_s=([\d.]+)", line)
-    if m:
-        d, t, v = m.group(1), int(m.group(2)), float(m.group(3))
-        print(f"{d:5} {t} thread(s): Quarry {v:6.1f} tok/s, llama.cpp {peer[(d, t)]} tok/s, ratio {v / peer[(d, t)]:.2f}x")
+    f = dict(kv.split("=", 1) for kv in line.split())
+    system, dtype = f["system"], f["dtype"].upper()
+    if "tok_per_s" in f:
+        speed[(system, dtype, int(f["tokens"]), int(f["threads"]))] = float(f["tok_per_s"])
+    elif "last_argmax" in f:
+        top[(system, dtype, int(f["tokens"]))] = (f["last_argmax"], f["last_max"])
+    elif "peak_rss_MiB" in f:
+        rss[(system, dtype)] = (f["peak_rss_MiB"], f.get("weights_MiB", "-"))
+print("\n== prompt processing, tokens/s: Quarry / llama.cpp (ratio); same run, same weights")
+lengths = sorted({k[2] for k in speed})
+print(f"{'precision':9} {'threads':>7} " + " ".join(f"{str(n) + ' tokens':>24}" for n in lengths))
+for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q4_0"]:
+    peer = dtype.split("-")[0]  # BF16-DOT is compared with llama.cpp's BF16
+    for threads in (1, 2):
+        cells = []
+        for n in lengths:
+            q, l = speed.get(("quarry", dtype, n, threads)), speed.get(("llama.cpp", peer, n, threads))
+            cells.append(f"{q:7.1f} / {l:7.1f} ({q / l:4.2f}x)" if q and l else "-")
+        print(f"{dtype:9} {threads:>7} " + " ".join(f"{c:>24}" for c in cells))
+print("\n== peak RSS, MiB (Quarry: weights as held / peak; llama.cpp: peak, weights mapped from the file)")
+for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q4_0"]:
+    q, l = rss.get(("quarry", dtype), ("-", "-")), rss.get(("llama.cpp", dtype.split("-")[0]), ("-", "-"))
+    print(f"{dtype:9} Quarry {q[1]:>6} / {q[0]:>6}   llama.cpp {l[0]:>6}")
+print("\n== last token's top logit (id, value): the two systems compute the same model")
+for (system, dtype, n), (arg, val) in sorted(top.items()):
+    print(f"{dtype:9} {n:5} tokens  {system:10} {arg:>6} {val}")
 PY

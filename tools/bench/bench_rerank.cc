@@ -7,6 +7,10 @@
 // block's floating-point work at the rate Linear reaches on the query block's shape, and the cached
 // keys and values it must read at the machine's memory bandwidth (a parallel sum over 512 MiB).
 // Usage: bench_rerank WORK_DIR [N...]   (documents of 128 tokens; default N = 10 20 50 100)
+//        bench_rerank --mistral-7b WORK_DIR [N]   Mistral-7B's shape (hidden 4096, 32 layers, 32/8 heads,
+//          FFN 14336, vocab 32768), bf16, only the 21 layers up to scoring layer 20 written and loaded:
+//          one query over N (default 20) documents, uncached and decoupled, and the peak RSS.
+#include <sys/resource.h>
 #include <tbb/parallel_reduce.h>
 #include <tbb/blocked_range.h>
 
@@ -141,19 +145,93 @@ QueryBound DecoupledQueryBound(const model::TransformerConfig& c, const BlockRan
   return b;
 }
 
+double PeakRssGiB() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1048576.0;
+}
+
+// Documents of about 128 tokens (the tiny-mistral tokenizer), distinct per i.
+std::string DocumentText(size_t i) {
+  std::string text;
+  for (int w = 0; w < 120; ++w) text += "word" + std::to_string((i * 131 + w * 17) % 997) + " ";
+  return text;
+}
+
+// Encodes documents 0..n-1 (DocumentText) into `caches`; returns the seconds it took, or -1.
+double EncodeDocuments(const BlockRanker& ranker, size_t n, std::vector<BlockCache>* caches) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    auto c = ranker.EncodeDocument({"", DocumentText(i), "doc" + std::to_string(i)});
+    if (!c.ok()) return std::fprintf(stderr, "%s\n", c.status().ToString().c_str()), -1;
+    caches->push_back(std::move(*c));
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The 7B run: the weights are the released BlockRank checkpoint's shape in bf16, used in place, so
+// the peak RSS is about the 21 layers' bytes (~9.4 GiB) plus activations and caches.
+int Mistral7b(const std::string& dir, size_t n) {
+  const bench::Shape shape{.hidden = 4096, .layers = 32, .heads = 32, .kv_heads = 8, .ffn = 14336, .vocab = 32768,
+                           .written_layers = 21};
+  if (auto s = bench::WriteRandomCheckpointIfAbsent(dir, shape, model::DType::kBF16); !s.ok()) {
+    return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
+  }
+  BlockRankOptions options;  // the authors' settings: scoring layer 20
+  const model::LoadOptions load{.n_layers = options.scoring_layer + 1, .head = false};
+  {
+    auto model = model::LlamaModel::Load(dir, load);
+    if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
+    std::printf("mistral-7b shape, bf16, %d layers loaded: %.2f GiB of weights\n", (*model)->n_loaded_layers(),
+                (*model)->weight_bytes() / 1073741824.0);
+    BlockRanker ranker(std::move(*model), nullptr, options);
+    std::mt19937 rng(3);
+    const BlockRankPrompt prompt = RandomPrompt(n, 128, shape.vocab, rng);
+    size_t tokens = 0;
+    for (const auto& b : prompt.blocks) tokens += b.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto scores = ranker.ScorePrompt(prompt);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!scores.ok()) return std::fprintf(stderr, "%s\n", scores.status().ToString().c_str()), 1;
+    std::printf("uncached: %zu documents, %zu tokens: %.1f s per query; peak RSS %.2f GiB\n", n, tokens, s, PeakRssGiB());
+    std::fflush(stdout);
+  }
+  const std::string tokenizer_path = std::string(QUARRY_SHARED_DIR) + "/fixtures/tiny-mistral/tokenizer.model";
+  auto tokenizer = model::SentencePieceTokenizer::Load(tokenizer_path);
+  if (!tokenizer.ok()) return std::printf("decoupled mode: skipped (%s)\n", tokenizer.status().ToString().c_str()), 0;
+  auto model = model::LlamaModel::Load(dir, load);
+  if (!model.ok()) return 1;
+  BlockRankOptions decoupled = options;
+  decoupled.query_in_instruction = false;
+  decoupled.max_block_length = 128;
+  BlockRanker ranker(std::move(*model), std::move(*tokenizer), decoupled);
+  std::vector<BlockCache> caches;
+  size_t cached_tokens = 0;
+  const double encode_s = EncodeDocuments(ranker, n, &caches);
+  if (encode_s < 0) return 1;
+  std::vector<const BlockCache*> ptrs;
+  for (const auto& c : caches) ptrs.push_back(&c), cached_tokens += c.n_tokens;
+  const double per_token = (2.0 * options.scoring_layer + 1) * shape.kv_heads * (shape.hidden / shape.heads) * 4;
+  bool ok = true;
+  const double query_s = MedianSeconds(3, [&] { ok = ok && ranker.ScoreCached("what is the effect of the word", ptrs).ok(); });
+  if (!ok) return std::fprintf(stderr, "decoupled scoring failed\n"), 1;
+  std::printf("decoupled: %zu documents encoded once in %.1f s (%.2f s each; caches %.0f MiB); %.2f s per query; "
+              "peak RSS %.2f GiB\n", n, encode_s, encode_s / n, cached_tokens * per_token / 1048576.0, query_s, PeakRssGiB());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return std::fprintf(stderr, "usage: bench_rerank WORK_DIR [N...]\n"), 2;
+  if (argc >= 3 && std::string(argv[1]) == "--mistral-7b") return Mistral7b(argv[2], argc > 3 ? std::stoul(argv[3]) : 20);
+  if (argc < 2) return std::fprintf(stderr, "usage: bench_rerank WORK_DIR [N...] | bench_rerank --mistral-7b WORK_DIR [N]\n"), 2;
   const std::string dir = argv[1];
   std::vector<size_t> ns;
   for (int i = 2; i < argc; ++i) ns.push_back(std::stoul(argv[i]));
   if (ns.empty()) ns = {10, 20, 50, 100};
   bench::Shape shape{.hidden = 1024, .layers = 16, .heads = 16, .kv_heads = 4, .ffn = 2816, .vocab = 32768};
-  if (!std::filesystem::exists(dir + "/model.safetensors")) {
-    if (auto s = bench::WriteRandomCheckpoint(dir, shape, model::DType::kF32); !s.ok()) {
-      return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
-    }
+  if (auto s = bench::WriteRandomCheckpointIfAbsent(dir, shape, model::DType::kF32); !s.ok()) {
+    return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
   }
   auto model = model::LlamaModel::Load(dir);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
@@ -185,15 +263,8 @@ int main(int argc, char** argv) {
   BlockRanker cached_ranker(std::move(*model2), std::move(*tokenizer), decoupled);
   const size_t max_n = *std::max_element(ns.begin(), ns.end());
   std::vector<BlockCache> caches;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < max_n; ++i) {
-    std::string text;
-    for (int w = 0; w < 120; ++w) text += "word" + std::to_string((i * 131 + w * 17) % 997) + " ";
-    auto c = cached_ranker.EncodeDocument({"", text, "doc" + std::to_string(i)});
-    if (!c.ok()) return std::fprintf(stderr, "%s\n", c.status().ToString().c_str()), 1;
-    caches.push_back(std::move(*c));
-  }
-  const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double encode_s = EncodeDocuments(cached_ranker, max_n, &caches);
+  if (encode_s < 0) return 1;
   std::printf("decoupled: %zu documents encoded once in %.2f s (%.3f s per document)\n", max_n, encode_s, encode_s / max_n);
   const std::string query = "what is the effect of the word on the document";
   const BlockRankPrompt query_prompt = BuildBlockRankPrompt(cached_ranker.tokenizer(), query, {{"", "", ""}}, decoupled);

@@ -1,5 +1,9 @@
 #include "tools/bench/random_checkpoint.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -43,10 +47,13 @@ Status WriteRandomCheckpoint(const std::string& dir, const Shape& s, model::DTyp
     tensors.push_back(std::move(t));
   };
   const int64_t H = s.hidden, q = int64_t{s.heads} * head_dim, kv = int64_t{s.kv_heads} * head_dim;
+  const bool whole = s.written_layers < 0 || s.written_layers >= s.layers;
   add("model.embed_tokens.weight", {s.vocab, H}, false);
-  add("model.norm.weight", {H}, true);
-  add("lm_head.weight", {s.vocab, H}, false);
-  for (int l = 0; l < s.layers; ++l) {
+  if (whole) {
+    add("model.norm.weight", {H}, true);
+    add("lm_head.weight", {s.vocab, H}, false);
+  }
+  for (int l = 0; l < (whole ? s.layers : s.written_layers); ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     add(p + "input_layernorm.weight", {H}, true);
     add(p + "post_attention_layernorm.weight", {H}, true);
@@ -59,6 +66,21 @@ Status WriteRandomCheckpoint(const std::string& dir, const Shape& s, model::DTyp
     add(p + "mlp.down_proj.weight", {H, s.ffn}, false);
   }
   return WriteSafetensors(dir + "/model.safetensors", tensors);
+}
+
+Status WriteRandomCheckpointIfAbsent(const std::string& dir, const Shape& shape, model::DType dtype) {
+  if (std::filesystem::exists(dir + "/model.safetensors")) return Status::Ok();
+  const pid_t child = fork();
+  if (child == 0) {
+    const Status s = WriteRandomCheckpoint(dir, shape, dtype);
+    if (!s.ok()) std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    _exit(s.ok() ? 0 : 1);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Status::Internal(dir + ": writing the random checkpoint failed");
+  }
+  return Status::Ok();
 }
 
 }  // namespace quarry::bench
