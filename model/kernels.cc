@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -121,10 +122,10 @@ void Bf16RowsToF32(const uint16_t* w, size_t count, float* out) {
   for (size_t i = 0; i < count; ++i) out[i] = std::bit_cast<float>(uint32_t{w[i]} << 16);
 }
 
-void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y) {
+void LinearWidened(const float* x, size_t n, size_t in, size_t out, const float* bias, float* y,
+                   const std::function<void(size_t first_row, size_t rows, float* dst)>& widen) {
   // Panels of W's rows (output features), at most kPanelFloats widened, go through the float32 path.
-  // Widening is exact, so the products are those of the float32 path on the widened checkpoint; the
-  // cost is one pass over the panel per call, against n multiply-adds per weight in the GEMM.
+  // The cost is one pass over the panel per call, against n multiply-adds per weight in the GEMM.
   constexpr size_t kPanelFloats = size_t{4} << 20;  // 16 MiB
   static PanelPool pool;
   const size_t panel_rows = std::clamp<size_t>(kPanelFloats / std::max<size_t>(in, 1), 16, std::max<size_t>(out, 16));
@@ -132,12 +133,16 @@ void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t o
   panel.resize(std::min(out, panel_rows) * in);
   for (size_t r0 = 0; r0 < out; r0 += panel_rows) {
     const size_t rows = std::min(out, r0 + panel_rows) - r0;
-    ParallelBlocks(rows, 16, [&](size_t first, size_t last) {
-      Bf16RowsToF32(w + (r0 + first) * in, (last - first) * in, panel.data() + first * in);
-    });
+    ParallelBlocks(rows, 16, [&](size_t first, size_t last) { widen(r0 + first, last - first, panel.data() + first * in); });
     LinearInto(x, n, in, panel.data(), rows, bias ? bias + r0 : nullptr, y + r0, out);
   }
   pool.Give(std::move(panel));
+}
+
+void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y) {
+  // Widening is exact, so the products are those of the float32 path on the widened checkpoint.
+  LinearWidened(x, n, in, out, bias, y,
+                [&](size_t first, size_t rows, float* dst) { Bf16RowsToF32(w + first * in, rows * in, dst); });
 }
 
 void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float eps, float* y) {

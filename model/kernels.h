@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace quarry::model {
@@ -17,6 +18,11 @@ void Sgemm(bool transpose_b, size_t m, size_t n, size_t k, float alpha, const fl
 // Y[n, out] = X[n, in] * W[out, in]^T (+ bias[out]): sgemm calls on blocks of rows or of output
 // columns, in parallel on the current oneTBB arena.
 void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y);
+// The same with W in another storage: `widen(first_row, rows, dst)` writes rows [first_row, first_row +
+// rows) of W as float32 into dst (rows x in); panels of up to 16 MiB are widened, in parallel, and
+// multiplied by the float32 path, so results equal Linear on the widened W.
+void LinearWidened(const float* x, size_t n, size_t in, size_t out, const float* bias, float* y,
+                   const std::function<void(size_t first_row, size_t rows, float* dst)>& widen);
 // The same with W stored as bfloat16 (used in place, e.g. from a mapped checkpoint): panels of W are
 // widened to float32 (exactly) and multiplied as above, so results equal Linear on the widened W.
 void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);

@@ -90,6 +90,18 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
       w->bf16 = bf16;
       return Status::Ok();
     }
+    const GgmlBlock block = GgmlBlockOf(t->type);
+    if (matrix && t->type != uint32_t(GgmlType::kF32) && t->type != uint32_t(GgmlType::kBF16) && block.elements > 0) {
+      // F16 and quantized matrices stay in their blocks (whole blocks per row: checked at open).
+      w->ggml_type = t->type;
+      w->row_bytes = static_cast<size_t>(cols / block.elements) * block.bytes;
+      w->blocks = t->data;
+      if (rope_rows) {
+        w->owned_blocks = UnpermuteRopeRows(t->data, shape[0], static_cast<int64_t>(w->row_bytes), c.head_dim);
+        w->blocks = w->owned_blocks.data();
+      }
+      return Status::Ok();
+    }
     if (t->type == uint32_t(GgmlType::kF32) && !rope_rows && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
       w->data = reinterpret_cast<const float*>(t->data);
       return Status::Ok();
@@ -107,9 +119,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
     if (has("lm_head.weight")) {
       QUARRY_RETURN_IF_ERROR(load("lm_head.weight", {V, H}, &m->lm_head_));
     } else if (c.tie_word_embeddings) {
-      m->lm_head_.data = m->embed_.data;
-      m->lm_head_.bf16 = m->embed_.bf16;
-      m->lm_head_.size = m->embed_.size;
+      m->lm_head_ = m->embed_.View();
     } else {
       return Status::NotFound(path + ": checkpoint has no tensor 'lm_head.weight' and embeddings are not tied");
     }
@@ -147,7 +157,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
 }
 
 uint64_t LlamaModel::weight_bytes() const {
-  const bool tied = lm_head_.data == embed_.data && lm_head_.bf16 == embed_.bf16;
+  const bool tied = lm_head_.SameStorage(embed_);
   uint64_t n = embed_.bytes() + final_norm_.bytes() + (tied ? 0 : lm_head_.bytes());
   for (const auto& L : layers_) {
     for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down,

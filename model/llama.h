@@ -1,7 +1,7 @@
 // Llama / Mistral / Qwen2 decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or untied
 // head, Qwen2's query/key/value biases), in float32, matching Hugging Face transformers. Weights come
 // from a memory-mapped checkpoint: a safetensors directory, or a GGUF file (llama.cpp's; quantized
-// tensors are dequantized at load, see model/gguf.h).
+// matrices stay quantized in the mapping and are dequantized panel by panel as they are multiplied).
 // Thread-safe: Forward may run concurrently (weights are read-only).
 #pragma once
 
@@ -52,8 +52,9 @@ struct LoadOptions {
 
 class LlamaModel {
  public:
-  // BF16 matrices are used in place from the mapping (weights.h); F16 and quantized ones are widened to
-  // float32 here, so loading only what will run matters: Mistral-7B's first 21 layers without the head
+  // BF16 matrices are used in place from the mapping (weights.h), and so are a GGUF file's F16 and
+  // quantized ones, in their blocks; F16 safetensors are widened to float32 here. Loading only what
+  // will run matters: Mistral-7B's first 21 layers without the head
   // are ~9.5 GiB in bf16, ~19 GiB widened.
   // `path`: a checkpoint directory (config.json, safetensors), or a GGUF file of architecture llama
   // or qwen2 (GGUF stores llama's query and key rows permuted for interleaved RoPE; they are put back

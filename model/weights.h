@@ -1,13 +1,15 @@
 // A weight tensor as the forward reads it: float32 (a view into the mapped checkpoint when stored as
-// F32, otherwise converted once, F16 and BF16 widening exactly, and owned), or, for matrices loaded
-// with `keep_bf16`, bfloat16 used in place from the mapping (half the memory; Linear widens panels of
-// it as it goes, so results equal the float32 path's).
+// F32, otherwise converted once, F16 and BF16 widening exactly, and owned); or, for matrices, used in
+// place from the mapping: bfloat16 (`keep_bf16`), or a GGUF matrix in its own ggml blocks (F16 and
+// quantized types). Linear widens panels of those as it goes, so results equal the float32 path's on
+// the widened (dequantized) weights, for the memory of the stored form.
 #pragma once
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "model/gguf.h"
 #include "model/kernels.h"
 #include "model/safetensors.h"
 
@@ -18,6 +20,11 @@ struct Weight {
   std::vector<uint16_t> owned_bf16;  // a bf16 tensor that had to be copied (misaligned, or rows permuted)
   const float* data = nullptr;       // float32 elements; null when the weight is bf16
   const uint16_t* bf16 = nullptr;    // bfloat16 elements; null when the weight is float32
+  // A GGUF matrix kept in its ggml blocks (DequantizeRow's types): rows of row_bytes each.
+  const uint8_t* blocks = nullptr;
+  uint32_t ggml_type = 0;
+  size_t row_bytes = 0;
+  std::vector<uint8_t> owned_blocks;  // blocks that had to be copied (rows permuted)
   size_t size = 0;
   // A bf16 matrix multiplied by bf16-rounded activations (LinearBf16Dot) where the CPU can; otherwise,
   // and by default, by float32 activations with exact float32 results.
@@ -26,14 +33,29 @@ struct Weight {
   // `keep_bf16`: a BF16 tensor stays BF16 (only Linear, RowToF32 and bytes() may read it then).
   static Result<Weight> Load(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape,
                              bool keep_bf16 = false);
-  bool empty() const { return data == nullptr && bf16 == nullptr; }
-  // Bytes of the elements as the forward reads them (2 per bf16 element, 4 per float32).
-  size_t bytes() const { return size * (bf16 ? sizeof(uint16_t) : sizeof(float)); }
+  bool empty() const { return data == nullptr && bf16 == nullptr && blocks == nullptr; }
+  // The same tensor without ownership (a tied head reads the embeddings' storage).
+  Weight View() const {
+    Weight w;
+    w.data = data, w.bf16 = bf16, w.blocks = blocks, w.ggml_type = ggml_type, w.row_bytes = row_bytes;
+    w.size = size, w.bf16_activations = bf16_activations;
+    return w;
+  }
+  bool SameStorage(const Weight& o) const { return data == o.data && bf16 == o.bf16 && blocks == o.blocks; }
+  // Bytes of the elements as the forward reads them (ggml blocks, 2 per bf16 element, 4 per float32).
+  size_t bytes() const {
+    if (blocks) return size / GgmlBlockOf(ggml_type).elements * GgmlBlockOf(ggml_type).bytes;
+    return size * (bf16 ? sizeof(uint16_t) : sizeof(float));
+  }
   // Bytes this weight holds beyond the mapping (0 for a view).
-  size_t owned_bytes() const { return owned.size() * sizeof(float) + owned_bf16.size() * sizeof(uint16_t); }
+  size_t owned_bytes() const {
+    return owned.size() * sizeof(float) + owned_bf16.size() * sizeof(uint16_t) + owned_blocks.size();
+  }
   // Row `row` of a [rows, cols] matrix as float32.
   void RowToF32(size_t row, size_t cols, float* out) const {
-    if (bf16) {
+    if (blocks) {
+      DequantizeRow(ggml_type, blocks + row * row_bytes, out, static_cast<int64_t>(cols));
+    } else if (bf16) {
       Bf16RowsToF32(bf16 + row * cols, cols, out);
     } else {
       std::memcpy(out, data + row * cols, cols * sizeof(float));
@@ -47,6 +69,10 @@ inline void Linear(const float* x, size_t n, size_t in, const Weight& w, size_t 
     LinearBf16Dot(x, n, in, w.bf16, out, bias, y);
   } else if (w.bf16) {
     LinearBf16(x, n, in, w.bf16, out, bias, y);
+  } else if (w.blocks) {
+    LinearWidened(x, n, in, out, bias, y, [&](size_t first, size_t rows, float* dst) {
+      for (size_t r = 0; r < rows; ++r) w.RowToF32(first + r, in, dst + r * in);
+    });
   } else {
     Linear(x, n, in, w.data, out, bias, y);
   }

@@ -231,6 +231,79 @@ TEST(Gguf, AModelWithoutItsTensorsIsAnErrorNamingTheTensor) {
   EXPECT_EQ((*tok)->PieceToId("ab"), 3);
 }
 
+// A one-layer llama whose matrices are Q8_0 runs exactly as its dequantized float32 twin: the blocks
+// stay in the mapping (dequantized per panel as they are multiplied, embedding rows one at a time,
+// query and key rows un-permuted as whole block rows), for a quarter of the bytes.
+TEST(Gguf, QuantizedMatricesUsedInPlaceGiveTheDequantizedModel) {
+  testing::TempDir tmp;
+  const uint64_t H = 64, F = 128, V = 4, q_dim = 64, kv_dim = 32;
+  uint32_t seed = 7;
+  auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+  // Each matrix as Q8_0 blocks and as the float32 values those blocks dequantize to (f16 scale times q).
+  auto matrix = [&](uint64_t rows, uint64_t cols, std::string* q8, std::string* f32) {
+    std::vector<float> values;
+    for (uint64_t b = 0; b < rows * cols / 32; ++b) {
+      const float scale = 0.001f * float(1 + next() % 50);
+      std::string block(34, '\0');
+      const uint16_t d = F32ToF16(scale);
+      std::memcpy(block.data(), &d, 2);
+      for (int i = 0; i < 32; ++i) {
+        const int8_t q = static_cast<int8_t>(int(next() % 255) - 127);
+        block[2 + i] = static_cast<char>(q);
+        values.push_back(F16ToF32(d) * float(q));
+      }
+      *q8 += block;
+    }
+    *f32 = Floats(values);
+  };
+  struct Named { const char* name; uint64_t rows, cols; };
+  const Named matrices[] = {{"token_embd.weight", V, H},       {"blk.0.attn_q.weight", q_dim, H},
+                            {"blk.0.attn_k.weight", kv_dim, H}, {"blk.0.attn_v.weight", kv_dim, H},
+                            {"blk.0.attn_output.weight", H, q_dim}, {"blk.0.ffn_gate.weight", F, H},
+                            {"blk.0.ffn_up.weight", F, H},      {"blk.0.ffn_down.weight", H, F}};
+  GgufBuilder files[2];
+  for (GgufBuilder& b : files) {
+    b.String("general.architecture", "llama");
+    b.Uint32("llama.block_count", 1);
+    b.Uint32("llama.embedding_length", H);
+    b.Uint32("llama.feed_forward_length", F);
+    b.Uint32("llama.attention.head_count", 4);
+    b.Uint32("llama.attention.head_count_kv", 2);
+    b.Float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    b.Strings("tokenizer.ggml.tokens", {"a", "b", "c", "d"});
+  }
+  for (const Named& m : matrices) {
+    std::string q8, f32;
+    matrix(m.rows, m.cols, &q8, &f32);
+    files[0].Tensor(m.name, 8, {m.cols, m.rows}, q8);
+    files[1].Tensor(m.name, 0, {m.cols, m.rows}, f32);
+  }
+  for (GgufBuilder& b : files) {
+    for (const char* norm : {"blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "output_norm.weight"}) {
+      b.Tensor(norm, 0, {H}, Floats(std::vector<float>(H, 1.0f)));
+    }
+  }
+  testing::WriteFile(tmp / "q8.gguf", files[0].Build());
+  testing::WriteFile(tmp / "f32.gguf", files[1].Build());
+  auto q8 = LlamaModel::Load(tmp / "q8.gguf");
+  auto f32 = LlamaModel::Load(tmp / "f32.gguf");
+  ASSERT_TRUE(q8.ok()) << q8.status().ToString();
+  ASSERT_TRUE(f32.ok()) << f32.status().ToString();
+  EXPECT_NE((*q8)->layer(0).wq.blocks, nullptr);
+  EXPECT_EQ((*q8)->layer(0).w_up.owned_bytes(), 0u) << "used in place";
+  uint64_t elements = 0;
+  for (const Named& m : matrices) elements += m.rows * m.cols;
+  const uint64_t norms = 3 * H * 4;
+  EXPECT_EQ((*q8)->weight_bytes(), elements / 32 * 34 + norms) << "34 bytes per block of 32, norms as float32";
+  EXPECT_EQ((*f32)->weight_bytes(), elements * 4 + norms);
+  const std::vector<int32_t> ids = {0, 3, 1, 2, 2, 0};
+  auto a = (*q8)->Forward(ids, {}, AttentionMask::Causal(), {.logits_all_rows = true});
+  auto b = (*f32)->Forward(ids, {}, AttentionMask::Causal(), {.logits_all_rows = true});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->logits, b->logits);
+  EXPECT_EQ(a->hidden, b->hidden);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Real models against llama.cpp.
 
