@@ -36,10 +36,12 @@ std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions&
       if (entry.path().extension() == ".safetensors") weight_bytes += entry.file_size(ec);
     }
   }
-  const nlohmann::json j = {{"model_config_fnv1a64", Fnv1a64(config)},
-                            {"weight_bytes", weight_bytes},
-                            {"scoring_layer", options.scoring_layer},
-                            {"max_block_length", options.max_block_length}};
+  nlohmann::json j = {{"model_config_fnv1a64", Fnv1a64(config)},
+                      {"weight_bytes", weight_bytes},
+                      {"scoring_layer", options.scoring_layer},
+                      {"max_block_length", options.max_block_length}};
+  // Only when set, so that caches made before the option existed still match the exact arithmetic.
+  if (options.bf16_activations) j["bf16_activations"] = true;
   return j.dump();
 }
 

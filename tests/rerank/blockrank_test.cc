@@ -2,6 +2,7 @@
 // (../shared/fixtures/golden/blockrank_hf_tokenizers_legacy_{false,true}.json): prompt pieces, block
 // ids, positions exactly; hidden states and logits within 1e-4; document scores within 1e-5.
 #include "rerank/blockrank.h"
+#include "model/kernels.h"
 #include "model/sp_tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -240,6 +241,39 @@ TEST(BlockRankLayers, OnePassScoresEveryLayerAsSeparatePassesDo) {
 // Chen et al.'s calibration: in the decoupled mode the content-free block sees exactly what a query
 // block for "N/A" would, so a calibrated score is the query's score minus "N/A"'s, each scored on its
 // own; cached blocks give the same calibrated scores.
+// bf16-rounded activations (llama.cpp's BF16 arithmetic) on the bf16 tiny-mistral: scores move, but
+// little: within 1e-2 of the exact ones (whose golden tolerance is 1e-5), the same order of documents
+// whose exact scores differ by more than that.
+TEST(BlockRankBf16, ActivationsRoundedToBf16MoveScoresLittle) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
+  if (!model::HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  const auto g = ReadGolden(golden_path);
+  const auto docs = GoldenDocuments(g, true);
+  BlockRankOptions exact_options;
+  exact_options.scoring_layer = 2;
+  exact_options.max_block_length = 128;
+  BlockRankOptions bf16_options = exact_options;
+  bf16_options.bf16_activations = true;
+  auto exact = BlockRanker::Load(model_dir, exact_options);
+  auto bf16 = BlockRanker::Load(model_dir, bf16_options);
+  ASSERT_TRUE(exact.ok() && bf16.ok());
+  auto a = (*exact)->Score(g["query"], docs);
+  auto b = (*bf16)->Score(g["query"], docs);
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
+  ASSERT_EQ(a->size(), b->size());
+  double worst = 0;
+  for (size_t d = 0; d < a->size(); ++d) worst = std::max(worst, std::fabs((*a)[d] - (*b)[d]));
+  EXPECT_GT(worst, 0.0) << "the bf16 path should not be the exact one";
+  EXPECT_LT(worst, 1e-2);
+  for (size_t i = 0; i < a->size(); ++i) {
+    for (size_t j = 0; j < a->size(); ++j) {
+      if ((*a)[i] > (*a)[j] + 2e-2) EXPECT_GT((*b)[i], (*b)[j]) << "documents " << i << " and " << j;
+    }
+  }
+  std::printf("bf16 activations: largest BlockRank score difference %.2e\n", worst);
+}
+
 TEST(BlockRankCalibration, SubtractsTheContentFreeQuerysScores) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
