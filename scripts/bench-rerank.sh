@@ -7,8 +7,9 @@
 # the memory bandwidth (time/bound: the issue's goal is <= 2x). Needs ~1 GiB of disk under $TMPDIR.
 # Takes ~5 minutes on 2 cores.
 #   scripts/bench-rerank.sh [N ...]
-#   scripts/bench-rerank.sh --mistral-7b [N]   Mistral-7B's shape in bf16 (21 of 32 layers, scoring
-#     layer 20): one query over N (default 20) documents, uncached and decoupled, and the peak RSS.
+#   scripts/bench-rerank.sh --mistral-7b [N [--bf16-activations]]   Mistral-7B's shape in bf16 (21 of
+#     32 layers, scoring layer 20): one query over N (default 20) documents, uncached and decoupled,
+#     and the peak RSS; with --bf16-activations, on the BF16 dot-product kernel.
 #     Needs ~9.5 GiB of disk under $TMPDIR and ~10 GiB of memory; takes ~10 minutes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,7 +7,7 @@
 // block's floating-point work at the rate Linear reaches on the query block's shape, and the cached
 // keys and values it must read at the machine's memory bandwidth (a parallel sum over 512 MiB).
 // Usage: bench_rerank WORK_DIR [N...]   (documents of 128 tokens; default N = 10 20 50 100)
-//        bench_rerank --mistral-7b WORK_DIR [N]   Mistral-7B's shape (hidden 4096, 32 layers, 32/8 heads,
+//        bench_rerank --mistral-7b WORK_DIR [N [--bf16-activations]]   Mistral-7B's shape (hidden 4096, 32 layers, 32/8 heads,
 //          FFN 14336, vocab 32768), bf16, only the 21 layers up to scoring layer 20 written and loaded:
 //          one query over N (default 20) documents, uncached and decoupled, and the peak RSS.
 #include <sys/resource.h>
@@ -171,19 +171,22 @@ double EncodeDocuments(const BlockRanker& ranker, size_t n, std::vector<BlockCac
 
 // The 7B run: the weights are the released BlockRank checkpoint's shape in bf16, used in place, so
 // the peak RSS is about the 21 layers' bytes (~9.4 GiB) plus activations and caches.
-int Mistral7b(const std::string& dir, size_t n) {
+int Mistral7b(const std::string& dir, size_t n, bool bf16_activations) {
   const bench::Shape shape{.hidden = 4096, .layers = 32, .heads = 32, .kv_heads = 8, .ffn = 14336, .vocab = 32768,
                            .written_layers = 21};
   if (auto s = bench::WriteRandomCheckpointIfAbsent(dir, shape, model::DType::kBF16); !s.ok()) {
     return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
   }
   BlockRankOptions options;  // the authors' settings: scoring layer 20
-  const model::LoadOptions load{.n_layers = options.scoring_layer + 1, .head = false};
+  options.bf16_activations = bf16_activations;
+  const model::LoadOptions load{.n_layers = options.scoring_layer + 1, .head = false,
+                                .bf16_activations = bf16_activations};
   {
     auto model = model::LlamaModel::Load(dir, load);
     if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
-    std::printf("mistral-7b shape, bf16, %d layers loaded: %.2f GiB of weights\n", (*model)->n_loaded_layers(),
-                (*model)->weight_bytes() / 1073741824.0);
+    std::printf("mistral-7b shape, bf16, %d layers loaded: %.2f GiB of weights; %s\n", (*model)->n_loaded_layers(),
+                (*model)->weight_bytes() / 1073741824.0,
+                bf16_activations && model::HasBf16Dot() ? "bf16 activations (AVX512-BF16)" : "exact float32 arithmetic");
     BlockRanker ranker(std::move(*model), nullptr, options);
     std::mt19937 rng(3);
     const BlockRankPrompt prompt = RandomPrompt(n, 128, shape.vocab, rng);
@@ -223,8 +226,11 @@ int Mistral7b(const std::string& dir, size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && std::string(argv[1]) == "--mistral-7b") return Mistral7b(argv[2], argc > 3 ? std::stoul(argv[3]) : 20);
-  if (argc < 2) return std::fprintf(stderr, "usage: bench_rerank WORK_DIR [N...] | bench_rerank --mistral-7b WORK_DIR [N]\n"), 2;
+  if (argc >= 3 && std::string(argv[1]) == "--mistral-7b") {
+    const bool bf16 = argc > 4 && std::string(argv[4]) == "--bf16-activations";
+    return Mistral7b(argv[2], argc > 3 ? std::stoul(argv[3]) : 20, bf16);
+  }
+  if (argc < 2) return std::fprintf(stderr, "usage: bench_rerank WORK_DIR [N...] | bench_rerank --mistral-7b WORK_DIR [N [--bf16-activations]]\n"), 2;
   const std::string dir = argv[1];
   std::vector<size_t> ns;
   for (int i = 2; i < argc; ++i) ns.push_back(std::stoul(argv[i]));
