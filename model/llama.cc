@@ -66,8 +66,9 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
   const int64_t H = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
   auto has = [&](const std::string& name) { return gguf ? m->gguf_->HasTensor(GgufTensorName(name)) : m->ckpt_->Has(name); };
-  // `name` as Hugging Face spells it; GGUF names are translated and quantized tensors dequantized.
-  // Matrices stored as BF16 stay BF16, used in place (weights.h); vectors are widened to float32.
+  // `name` as Hugging Face spells it; GGUF names are translated. Matrices stay in the mapping as stored
+  // (BF16 as such, a GGUF file's F16 and quantized ones in their blocks; weights.h); vectors and what
+  // has no in-place form are widened to float32.
   auto load = [&](const std::string& name, std::vector<int64_t> shape, Weight* w) -> Status {
     const bool matrix = shape.size() == 2;
     if (!gguf) {
