@@ -44,7 +44,10 @@ struct Weight {
   bool SameStorage(const Weight& o) const { return data == o.data && bf16 == o.bf16 && blocks == o.blocks; }
   // Bytes of the elements as the forward reads them (ggml blocks, 2 per bf16 element, 4 per float32).
   size_t bytes() const {
-    if (blocks) return size / GgmlBlockOf(ggml_type).elements * GgmlBlockOf(ggml_type).bytes;
+    if (blocks) {
+      const GgmlBlock block = GgmlBlockOf(ggml_type);
+      return size / block.elements * block.bytes;
+    }
     return size * (bf16 ? sizeof(uint16_t) : sizeof(float));
   }
   // Bytes this weight holds beyond the mapping (0 for a view).

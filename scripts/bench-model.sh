@@ -5,7 +5,8 @@
 # of 3); peak RSS against the bytes of the weights as each system holds them.
 # Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
 # BF16-DOT with bf16-rounded activations on AVX512-BF16, as llama.cpp computes BF16) and the GGUF files
-# (Q8_0 and Q4_0 dequantized to float32 at load: no quantized GEMM yet). llama.cpp is llama-cpp-python compiled from
+# (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied: no quantized
+# GEMM yet). llama.cpp is llama-cpp-python compiled from
 # its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,
 # ~15 minutes on 2 cores) on GGUF files of the same weights written by tools/bench/llama_cpp_peer.py.
 # Both print the last token's top logit: equal models give equal ones. Needs ~5 GiB under $TMPDIR;

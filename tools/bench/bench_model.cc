@@ -38,7 +38,7 @@ double PeakRssMiB() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_model WORK_DIR [f32|bf16] [tokens...] | bench_model FILE.gguf LABEL [tokens...]\n");
+    std::fprintf(stderr, "usage: bench_model WORK_DIR [f32|bf16|bf16-dot] [tokens...] | bench_model FILE.gguf LABEL [tokens...]\n");
     return 2;
   }
   const std::string path = argv[1], label = argc > 2 ? argv[2] : "f32";
