@@ -6,7 +6,7 @@
 
 #include "common/coding.h"
 #include "engine/collection_impl.h"
-#include "eval/metrics.h"
+#include "quarry/eval.h"
 
 namespace quarry {
 

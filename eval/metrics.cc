@@ -16,6 +16,21 @@ Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
       if (!std::isspace(static_cast<unsigned char>(c))) lower.push_back(static_cast<char>(std::tolower(c)));
     }
     if (lower.empty()) continue;
+    if (lower == "recip_rank") {  // trec_eval's reciprocal rank: the whole ranking
+      out.push_back({MetricKind::kMrr, 0, "MRR"});
+      continue;
+    }
+    // trec_eval spells a cut-off "ndcg_cut.10", "recall.100", "P.5", "map_cut.100" (pytrec_eval "ndcg_cut_10"):
+    // rewritten to Quarry's "ndcg@10".
+    for (const auto& [trec_name, name] : {std::pair{"ndcg_cut", "ndcg"}, {"recall", "recall"}, {"p", "p"},
+                                          {"map_cut", "map"}}) {
+      const std::string prefix = trec_name;
+      if (lower.size() > prefix.size() + 1 && lower.starts_with(prefix) &&
+          (lower[prefix.size()] == '.' || lower[prefix.size()] == '_')) {
+        lower = std::string(name) + "@" + lower.substr(prefix.size() + 1);
+        break;
+      }
+    }
     const size_t at = lower.find('@');
     const std::string name = lower.substr(0, at);
     size_t k = 0;
@@ -37,7 +52,8 @@ Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
     else if (name == "map") out.push_back({MetricKind::kMap, k, "MAP" + ks});
     else {
       return Status::InvalidArgument("unknown metric '" + item +
-                                     "' (known: ndcg@k, recall@k, mrr@k, p@k, map, map@k)");
+                                     "' (known: ndcg@k, recall@k, mrr@k, p@k, map, map@k, and trec_eval's "
+                                     "ndcg_cut.k, recall.k, P.k, map_cut.k, recip_rank)");
     }
   }
   if (out.empty()) return Status::InvalidArgument("no metrics given");

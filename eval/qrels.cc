@@ -1,4 +1,4 @@
-#include "eval/qrels.h"
+#include "quarry/eval.h"
 
 #include <charconv>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "eval/queries.h"
+#include "quarry/eval.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "eval/run.h"
+#include "quarry/eval.h"
 
 #include <algorithm>
 #include <cstdio>

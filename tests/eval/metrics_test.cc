@@ -1,4 +1,4 @@
-#include "eval/metrics.h"
+#include "quarry/eval.h"
 
 #include <gtest/gtest.h>
 
@@ -94,6 +94,27 @@ TEST(Metrics, ParseRejectsUnknownOrMalformedMetrics) {
   for (const char* bad : {"ndcg", "ndcg@0", "ndcg@x", "recall@10x", "bleu@4", ""}) {
     EXPECT_FALSE(ParseMetrics(bad).ok()) << bad;
   }
+}
+
+TEST(Metrics, ParsesTrecEvalAndPytrecEvalNames) {
+  auto ok = ParseMetrics("ndcg_cut.10,recall.100,P.5,map,map_cut.100,recip_rank,ndcg_cut_10,P_5");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& m : *ok) names.push_back(m.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"nDCG@10", "Recall@100", "P@5", "MAP", "MAP@100", "MRR", "nDCG@10", "P@5"}));
+  EXPECT_EQ((*ok)[5].kind, MetricKind::kMrr);
+  EXPECT_EQ((*ok)[5].k, 0u);
+  for (const char* bad : {"ndcg_cut", "ndcg_cut.", "ndcg_cut.0", "recall.x", "recip_rank.10", "P.5x"}) {
+    EXPECT_FALSE(ParseMetrics(bad).ok()) << bad;
+  }
+}
+
+TEST(Metrics, RecipRankReadsTheWholeRanking) {
+  const Qrels qrels = {{"q", {{"d15", 1}}}};
+  ::quarry::eval::Run run;
+  for (int i = 0; i < 20; ++i) run["q"].push_back({"d" + std::to_string(i), 100.0 - i});
+  EXPECT_DOUBLE_EQ(Metric1("recip_rank", qrels, run), 1.0 / 16);
+  EXPECT_DOUBLE_EQ(Metric1("mrr@10", qrels, run), 0.0);
 }
 
 }  // namespace

@@ -4,9 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "eval/metrics.h"
-#include "eval/qrels.h"
-#include "eval/run.h"
+#include "quarry/eval.h"
 #include "eval/significance.h"
 #include "tests/test_util.h"
 

@@ -19,9 +19,7 @@
 #include <string_view>
 
 #include "common/json.h"
-#include "eval/qrels.h"
-#include "eval/queries.h"
-#include "eval/run.h"
+#include "quarry/eval.h"
 #include "index/dense/npy.h"
 #include "index/hierarchical/hierarchy.h"
 #include "index/lexical/analyzer.h"

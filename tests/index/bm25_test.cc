@@ -6,8 +6,7 @@
 #include <map>
 #include <random>
 
-#include "eval/metrics.h"
-#include "eval/queries.h"
+#include "quarry/eval.h"
 #include "index/lexical/lexical_index.h"
 #include "quarry/collection.h"
 #include "tests/test_util.h"

@@ -14,7 +14,7 @@
 #include <set>
 #include <sstream>
 
-#include "eval/run.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 #include "storage/store.h"
 #include "tests/test_util.h"

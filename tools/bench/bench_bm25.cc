@@ -10,8 +10,7 @@
 #include <filesystem>
 #include <set>
 
-#include "eval/qrels.h"
-#include "eval/queries.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 
 using namespace quarry;

@@ -27,7 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/queries.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 #include "index/dense/faiss_index.h"
 #include "quarry/engine.h"

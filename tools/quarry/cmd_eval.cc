@@ -9,9 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/metrics.h"
-#include "eval/queries.h"
-#include "eval/significance.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 #include "common/json.h"
 #include "tools/quarry/commands.h"

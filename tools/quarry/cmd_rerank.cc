@@ -9,8 +9,7 @@
 #include <memory>
 
 #include "common/progress.h"
-#include "eval/queries.h"
-#include "eval/run.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/rerank_flags.h"

@@ -7,8 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/qrels.h"
-#include "eval/queries.h"
+#include "quarry/eval.h"
 #include "quarry/collection.h"
 #include "common/json.h"
 #include "tools/quarry/commands.h"
