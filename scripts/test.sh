@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs missing dependencies, builds everything and runs every test suite (ctest); then builds the
-# same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang) and runs it, and runs each
-# libFuzzer target of tests/fuzz for QUARRY_FUZZ_SECONDS (default 2) on its seed corpus.
+# Installs missing dependencies, builds everything and runs every test suite (ctest: the C++ suites and the
+# Python package's pytest suite); then builds the C++ suites with AddressSanitizer +
+# UndefinedBehaviorSanitizer (clang) and runs them, and runs each libFuzzer target of tests/fuzz for
+# QUARRY_FUZZ_SECONDS (default 2) on its seed corpus.
 #   scripts/test.sh             both parts (what CI runs)
 #   scripts/test.sh --quick     the regular build and suite only
 #   scripts/test.sh --sanitize  the sanitizer build, suite and fuzzing only
@@ -20,7 +21,15 @@ esac
 "$root/scripts/models.sh" >&2 || echo "test: some real models could not be fetched; their tests will skip" >&2
 if [ "$mode" != sanitize ]; then
   # Benchmark programs are not tests; scripts/bench-*.sh build them (-DQUARRY_BUILD_BENCH=ON).
-  "$root/scripts/build.sh" -DQUARRY_BUILD_TESTS=ON -DQUARRY_BUILD_BENCH=OFF
+  # The Python package is built in the same tree (build/python) and tests/python runs under ctest; its
+  # build and test requirements come from PyPI into the project's virtualenv.
+  python_flags=(-DQUARRY_BUILD_PYTHON=OFF)
+  if py=$("$root/scripts/venv.sh" "$root/python/requirements-dev.txt"); then
+    python_flags=(-DQUARRY_BUILD_PYTHON=ON "-DPython_EXECUTABLE=$py")
+  else
+    echo "test: python/requirements-dev.txt could not be installed (PyPI?); the Python suite is skipped" >&2
+  fi
+  "$root/scripts/build.sh" -DQUARRY_BUILD_TESTS=ON -DQUARRY_BUILD_BENCH=OFF "${python_flags[@]}"
   (cd "${QUARRY_BUILD_DIR:-$root/build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900)
 fi
 if [ "$mode" != quick ]; then
