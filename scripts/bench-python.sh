@@ -31,8 +31,9 @@ build=${QUARRY_BUILD_DIR:-$root/build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The Python-vs-C++ comparison is within 10%, finer than this machine's drift between two runs a minute
-# apart: C++ and Python alternate for $rounds rounds, and each cell's median over the rounds is compared.
-rounds=${QUARRY_BENCH_ROUNDS:-3}
+# apart: C++ and Python alternate for $rounds rounds; a ratio is the median over the rounds of each round's
+# ratio (its range is printed too), a figure the median over the rounds.
+rounds=${QUARRY_BENCH_ROUNDS:-5}
 for r in $(seq "$rounds"); do
   echo "== round $r/$rounds: C++ (bench_bm25, $data)"
   "$build/bench_bm25" "$data" "$tmp/cpp" | tee -a "$tmp/cpp.txt"
@@ -59,18 +60,27 @@ for r in rows:
 cpp = {key: statistics.median(v) for key, v in cpp_rounds.items()}
 qps = {key: statistics.median(v) for key, v in py_rounds.items()}
 all_threads = max(t for (_, _, _, t) in qps)
-print("\n== Quarry through Python / the C++ library (same queries, no text fetched; medians of the rounds)")
+def paired(py_key, cpp_rounds_of):
+    """Median and range over the rounds of Python/C++ within each round."""
+    ratios = [p / c for p, c in zip(py_rounds[py_key], cpp_rounds_of)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+print("\n== Quarry through Python / the C++ library (same queries, no text fetched)")
 for k in (10, 1000):
     # bench_bm25's 1-thread figure is a loop of searches; its all-threads one a SearchBatch
     for how, threads, cpp_threads in (("loop", 1, "1"), ("batch", all_threads, "all")):
-        p, c = qps.get(("quarry", k, how, threads)), cpp.get((k, cpp_threads))
-        if p and c:
-            print(f"k={k:<5} {how:5} {threads} thread(s)  Python {p:9.1f} q/s   C++ {c:9.1f} q/s   ratio {p / c:.3f}")
+        key = ("quarry", k, how, threads)
+        if key in qps and (k, cpp_threads) in cpp:
+            r, lo, hi = paired(key, cpp_rounds[(k, cpp_threads)])
+            print(f"k={k:<5} {how:5} {threads} thread(s)  Python {qps[key]:9.1f} q/s   C++ {cpp[(k, cpp_threads)]:9.1f} q/s"
+                  f"   ratio {r:.3f} (rounds {lo:.3f}..{hi:.3f})")
 print("\n== The binding's own cost: Python loop / the same loop in C++ in the same process")
 for k in (10, 1000):
-    p, c = qps.get(("quarry", k, "loop", 1)), qps.get(("quarry-c++-in-process", k, "loop", 1))
-    if p and c:
-        print(f"k={k:<5} loop  1 thread(s)  Python {p:9.1f} q/s   C++ {c:9.1f} q/s   ratio {p / c:.3f}")
+    key, inproc = ("quarry", k, "loop", 1), ("quarry-c++-in-process", k, "loop", 1)
+    if key in qps and inproc in qps:
+        r, lo, hi = paired(key, py_rounds[inproc])
+        print(f"k={k:<5} loop  1 thread(s)  Python {qps[key]:9.1f} q/s   C++ {qps[inproc]:9.1f} q/s"
+              f"   ratio {r:.3f} (rounds {lo:.3f}..{hi:.3f})")
 print("\n== Through Python: Quarry / peer (q/s ratios; > 1 means Quarry is faster)")
 for peer in ("pyserini", "bm25s"):
     for k in (10, 1000):
