@@ -198,7 +198,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_option("--candidates", a->candidates,
                   "rerank this TREC run (top --depth per query) by dense similarity instead of retrieving; "
                   "needs --mode dense");
-  cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k")
+  cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k, or trec_eval's ndcg_cut.k, recall.k, P.k, map_cut.k, recip_rank")
       ->capture_default_str();
   cmd->add_option("-k,--depth", a->depth, "hits retrieved per query")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--per-query", a->per_query, "print each query's values");
