@@ -5,11 +5,12 @@ set -euo pipefail
 # Only what the built modules use.
 # python3 runs ../shared/tools/treceval.py in the evaluation tests; python3-venv makes the project's
 # virtualenv (scripts/venv.sh: pip for scripts/models.sh, reference implementations for goldens and peer
-# benchmarks); clang and its runtimes build the sanitizer suite and the libFuzzer targets (scripts/test.sh).
+# benchmarks); python3-dev's headers build the Python extension module (python/, `pip install .`);
+# clang and its runtimes build the sanitizer suite and the libFuzzer targets (scripts/test.sh).
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libtbb-dev libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libicu-dev
-  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev libxxhash-dev python3 python3-venv
+  libedit-dev libopenblas-dev libsentencepiece-dev libfaiss-dev libxxhash-dev python3 python3-venv python3-dev
   clang libclang-rt-dev
   wordnet-base
 )
