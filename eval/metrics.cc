@@ -7,9 +7,26 @@
 
 namespace quarry::eval {
 
+namespace {
+
+// trec_eval's cut-off measures, with the cut-offs it uses when none are given (trec_eval 9.0.7).
+struct TrecCutMeasure {
+  const char* trec_name;  // as trec_eval spells it, lower-cased
+  const char* name;       // Quarry's spelling
+};
+constexpr TrecCutMeasure kTrecCutMeasures[] = {{"ndcg_cut", "ndcg"}, {"recall", "recall"}, {"p", "p"}, {"map_cut", "map"}};
+constexpr size_t kTrecDefaultCutoffs[] = {5, 10, 15, 20, 30, 100, 200, 500, 1000};
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
 Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
   std::vector<Metric> out;
   std::stringstream in(spec);
+  std::string continued;  // after "ndcg_cut.5": Quarry's name of the measure a bare ",10" adds a cut-off to
   for (std::string item; std::getline(in, item, ',');) {
     std::string lower;
     for (char c : item) {
@@ -18,18 +35,34 @@ Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
     if (lower.empty()) continue;
     if (lower == "recip_rank") {  // trec_eval's reciprocal rank: the whole ranking
       out.push_back({MetricKind::kMrr, 0, "MRR"});
+      continued.clear();
       continue;
     }
-    // trec_eval spells a cut-off "ndcg_cut.10", "recall.100", "P.5", "map_cut.100" (pytrec_eval "ndcg_cut_10"):
-    // rewritten to Quarry's "ndcg@10".
-    for (const auto& [trec_name, name] : {std::pair{"ndcg_cut", "ndcg"}, {"recall", "recall"}, {"p", "p"},
-                                          {"map_cut", "map"}}) {
-      const std::string prefix = trec_name;
-      if (lower.size() > prefix.size() + 1 && lower.starts_with(prefix) &&
-          (lower[prefix.size()] == '.' || lower[prefix.size()] == '_')) {
-        lower = std::string(name) + "@" + lower.substr(prefix.size() + 1);
-        break;
+    if (!continued.empty() && AllDigits(lower)) {
+      lower = continued + "@" + lower;  // trec_eval's "-m ndcg_cut.5,10": another cut-off of the same measure
+    } else {
+      continued.clear();
+      // trec_eval spells a cut-off "ndcg_cut.10", "recall.100", "P.5", "map_cut.100" (pytrec_eval
+      // "ndcg_cut_10"), rewritten to Quarry's "ndcg@10"; a bare "ndcg_cut" takes trec_eval's cut-offs.
+      bool expanded = false;
+      for (const auto& m : kTrecCutMeasures) {
+        const std::string prefix = m.trec_name;
+        if (lower == prefix) {
+          for (size_t k : kTrecDefaultCutoffs) {
+            QUARRY_ASSIGN_OR_RETURN(auto one, ParseMetrics(std::string(m.name) + "@" + std::to_string(k)));
+            out.push_back(one[0]);
+          }
+          expanded = true;
+          break;
+        }
+        if (lower.size() > prefix.size() + 1 && lower.starts_with(prefix) &&
+            (lower[prefix.size()] == '.' || lower[prefix.size()] == '_')) {
+          lower = std::string(m.name) + "@" + lower.substr(prefix.size() + 1);
+          continued = m.name;
+          break;
+        }
       }
+      if (expanded) continue;
     }
     const size_t at = lower.find('@');
     const std::string name = lower.substr(0, at);
@@ -58,6 +91,18 @@ Result<std::vector<Metric>> ParseMetrics(const std::string& spec) {
   }
   if (out.empty()) return Status::InvalidArgument("no metrics given");
   return out;
+}
+
+std::string TrecEvalName(const Metric& m) {
+  const std::string k = std::to_string(m.k);
+  switch (m.kind) {
+    case MetricKind::kNdcg: return "ndcg_cut_" + k;
+    case MetricKind::kRecall: return "recall_" + k;
+    case MetricKind::kPrecision: return "P_" + k;
+    case MetricKind::kMap: return m.k ? "map_cut_" + k : "map";
+    case MetricKind::kMrr: return m.k ? "recip_rank_cut_" + k : "recip_rank";
+  }
+  return m.name;
 }
 
 double ScoreQuery(const Metric& metric, const std::vector<RunEntry>& ranked,

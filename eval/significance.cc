@@ -50,7 +50,7 @@ PairedTest ComparePaired(const std::vector<double>& a, const std::vector<double>
   if (n == 0) return r;
   std::vector<double> diff(n);
   for (size_t i = 0; i < n; ++i) {
-    diff[i] = b[i] - a[i];
+    diff[i] = a[i] - b[i];
     r.mean_a += a[i];
     r.mean_b += b[i];
     r.mean_diff += diff[i];

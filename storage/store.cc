@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "common/coding.h"
+#include "common/strings.h"
 #include "storage/document_codec.h"
 
 namespace quarry {
@@ -61,6 +62,21 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOp
     }
   }
   if (!exists && !options.create_if_missing) {
+    if (!fs::is_directory(dir)) {
+      // Most often a typo: name a sibling collection that is close, rather than suggest creating one.
+      const fs::path path = fs::path(dir).lexically_normal();
+      const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+      std::vector<std::string> siblings;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(parent, ec)) {
+        if (fs::exists(entry.path() / "CURRENT", ec)) siblings.push_back(entry.path().filename().string());
+      }
+      if (const std::string near = ClosestMatch(path.filename().string(), siblings); !near.empty()) {
+        return Status::NotFound(dir + ": no such collection directory (did you mean " + (parent / near).string() + "?)");
+      }
+      return Status::NotFound(dir + ": no such collection directory (create one with `quarry init " + dir +
+                              "` or `quarry ingest " + dir + " ...`)");
+    }
     return Status::NotFound(dir + ": not a Quarry collection (create one with `quarry init " + dir +
                             "` or `quarry ingest " + dir + " ...`)");
   }

@@ -18,7 +18,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,14 +46,37 @@ void SortRun(Run* run);
 // Writes entries in their current order, ranks from 1, scores with 6 decimals (as Pyserini and
 // Anserini print them).
 Status WriteRun(const std::string& path, const Run& run, const std::string& tag);
+// Writes a run query by query, as WriteRun formats it, for runs made a batch at a time. The lines go
+// to PATH.partial, renamed to PATH by Close: a run left unfinished (an error, a killed process) never
+// looks complete. "-" and /dev/stdout write to stdout; other devices (/dev/...) and existing paths that
+// are no regular file (a named pipe) are written directly.
+class RunWriter {
+ public:
+  static Result<std::unique_ptr<RunWriter>> Create(const std::string& path, std::string tag);
+  ~RunWriter();  // without Close: removes PATH.partial
+  RunWriter(const RunWriter&) = delete;
+  RunWriter& operator=(const RunWriter&) = delete;
+  // The query's entries, in their current order (ranks from 1).
+  Status Write(const std::string& qid, const std::vector<RunEntry>& entries);
+  Status Close();
+
+ private:
+  enum class Target { kRenamed, kDirect, kStdout };
+  RunWriter(std::string path, std::string tag, FILE* file, Target target);
+  std::string path_, tag_;
+  FILE* file_;
+  Target target_;
+};
 // The score a run file round-trips to: `score` printed with 6 decimals and read back.
 double RunFileScore(double score);
 
-// --- Query files: BEIR queries.jsonl ({"_id", "text"}) or TSV (qid<TAB>text, MS MARCO queries.tsv).
+// --- Query files: BEIR queries.jsonl ({"_id", "text"}), TSV (qid<TAB>text, MS MARCO queries.tsv) or
+// TREC topics.
 struct Query {
   std::string id, text;
 };
-// The format follows the extension (.jsonl/.json: BEIR; otherwise TSV).
+// TREC topics files (<top> <num> <title> ...: the title is the query, as Pyserini reads them) are
+// recognised by their first tag; otherwise the extension says (.jsonl/.json: BEIR; else TSV).
 Result<std::vector<Query>> LoadQueries(const std::string& path);
 
 // --- Metrics.
@@ -65,8 +90,12 @@ struct Metric {
 
 // Parses a comma-separated list, case-insensitive, in Quarry's or trec_eval's spelling:
 // "ndcg@10", "recall@100", "mrr@10", "p@5", "map", "map@100"; "ndcg_cut.10" (or pytrec_eval's
-// "ndcg_cut_10"), "recall.100", "P.5", "map_cut.100", "recip_rank".
+// "ndcg_cut_10"), "recall.100", "P.5", "map_cut.100", "recip_rank"; as trec_eval's -m, "ndcg_cut.5,10"
+// gives two cut-offs and a bare "ndcg_cut", "P" or "map_cut" trec_eval's nine (5 ... 1000).
 Result<std::vector<Metric>> ParseMetrics(const std::string& spec);
+// The name trec_eval prints for `m`: "ndcg_cut_10", "recall_100", "P_5", "map", "map_cut_100",
+// "recip_rank" (MRR@k, which trec_eval lacks, prints as "recip_rank_cut_10").
+std::string TrecEvalName(const Metric& m);
 
 struct Evaluation {
   std::vector<Metric> metrics;
@@ -85,7 +114,7 @@ Evaluation Evaluate(const Qrels& qrels, Run run, const std::vector<Metric>& metr
 
 // --- Paired significance tests over per-query scores of two systems on the same queries.
 struct PairedTest {
-  double mean_a = 0, mean_b = 0, mean_diff = 0;  // diff = b - a
+  double mean_a = 0, mean_b = 0, mean_diff = 0;  // diff = a - b
   double p_randomization = 1;  // two-sided, Fisher's paired randomisation (sign flips)
   double t = 0, p_t = 1;       // two-sided paired Student t-test
 };

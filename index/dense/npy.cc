@@ -40,11 +40,13 @@ Result<NpyMatrix> ReadNpy(const std::string& path) {
   const std::string descr = m[1];
   if (descr != "<f4" && descr != "<f8") return bad("dtype " + descr + " (need float32 '<f4' or float64 '<f8')");
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) return bad("Fortran order (save a C-order array)");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,?\\s*\\)"))) {
-    return bad("shape is not 2-D (rows, dim)");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(\\s*(\\d+)\\s*(?:,\\s*(\\d+)\\s*)?,?\\s*\\)"))) {
+    return bad("shape is not 2-D (rows, dim) or 1-D (dim,)");
   }
   NpyMatrix out;
-  const std::string rows_text = m[1], cols_text = m[2];
+  // A 1-D array (dim,) is one row.
+  const std::string rows_text = m[2].matched ? std::string(m[1]) : "1";
+  const std::string cols_text = m[2].matched ? std::string(m[2]) : std::string(m[1]);
   if (rows_text.size() > 18 || cols_text.size() > 18) return bad("shape (" + rows_text + ", " + cols_text + ") too large");
   out.rows = std::stoull(rows_text);
   out.cols = std::stoull(cols_text);

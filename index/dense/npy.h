@@ -1,5 +1,5 @@
 // Reads NumPy .npy files of float vectors (the format `numpy.save` writes): a 2-D array of little-endian
-// float32 ('<f4') or float64 ('<f8', narrowed to float32), C order. Errors name the file and what is wrong
+// float32 ('<f4') or float64 ('<f8', narrowed to float32), C order; a 1-D array (dim,) reads as one row. Errors name the file and what is wrong
 // (bad magic, unsupported dtype or order, not 2-D, truncated data).
 #pragma once
 

@@ -383,8 +383,13 @@ TEST(Npy, ReadsFloat32AndFloat64AndRejectsBadFiles) {
   EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos);
   auto ints = ReadNpy(write("d.npy", "<i8", "(1, 1)", std::string(8, '\0')));
   EXPECT_NE(ints.status().message().find("<i8"), std::string::npos);
-  auto flat = ReadNpy(write("e.npy", "<f4", "(4,)", std::string(16, '\0')));
-  EXPECT_NE(flat.status().message().find("2-D"), std::string::npos);
+  const float one[] = {1, 2, 3, 4};
+  auto flat = ReadNpy(write("e.npy", "<f4", "(4,)", std::string(reinterpret_cast<const char*>(one), sizeof one)));
+  ASSERT_TRUE(flat.ok()) << flat.status().ToString();
+  EXPECT_EQ(flat->rows, 1u) << "a 1-D array is one vector";
+  EXPECT_EQ(flat->data, std::vector<float>(std::begin(one), std::end(one)));
+  auto cube = ReadNpy(write("g.npy", "<f4", "(1, 2, 2)", std::string(16, '\0')));
+  EXPECT_NE(cube.status().message().find("2-D"), std::string::npos) << cube.status().ToString();
   testing::WriteFile(tmp / "f.npy", "not numpy");
   EXPECT_NE(ReadNpy(tmp / "f.npy").status().message().find("magic"), std::string::npos);
 }

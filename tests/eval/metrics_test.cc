@@ -104,9 +104,36 @@ TEST(Metrics, ParsesTrecEvalAndPytrecEvalNames) {
   EXPECT_EQ(names, (std::vector<std::string>{"nDCG@10", "Recall@100", "P@5", "MAP", "MAP@100", "MRR", "nDCG@10", "P@5"}));
   EXPECT_EQ((*ok)[5].kind, MetricKind::kMrr);
   EXPECT_EQ((*ok)[5].k, 0u);
-  for (const char* bad : {"ndcg_cut", "ndcg_cut.", "ndcg_cut.0", "recall.x", "recip_rank.10", "P.5x"}) {
+  for (const char* bad : {"ndcg_cut.", "ndcg_cut.0", "recall.x", "recip_rank.10", "P.5x", "map,10", "10"}) {
     EXPECT_FALSE(ParseMetrics(bad).ok()) << bad;
   }
+}
+
+// trec_eval's -m: "ndcg_cut.5,10" is two cut-offs of one measure, a bare "P" its default nine; each
+// prints under trec_eval's name.
+TEST(Metrics, ParsesTrecEvalMeasureListsAndNamesThemAsTrecEvalDoes) {
+  auto many = ParseMetrics("ndcg_cut.5,10,recall.100,1000,recip_rank,map");
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  std::vector<std::string> names, trec;
+  for (const auto& m : *many) {
+    names.push_back(m.name);
+    trec.push_back(TrecEvalName(m));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"nDCG@5", "nDCG@10", "Recall@100", "Recall@1000", "MRR", "MAP"}));
+  EXPECT_EQ(trec, (std::vector<std::string>{"ndcg_cut_5", "ndcg_cut_10", "recall_100", "recall_1000", "recip_rank", "map"}));
+  auto bare = ParseMetrics("P");
+  ASSERT_TRUE(bare.ok());
+  std::vector<size_t> cutoffs;
+  for (const auto& m : *bare) {
+    EXPECT_EQ(m.kind, MetricKind::kPrecision);
+    cutoffs.push_back(m.k);
+  }
+  EXPECT_EQ(cutoffs, (std::vector<size_t>{5, 10, 15, 20, 30, 100, 200, 500, 1000}));
+  auto quarry_names = ParseMetrics("map@100,mrr@10,p@5");
+  ASSERT_TRUE(quarry_names.ok());
+  EXPECT_EQ(TrecEvalName((*quarry_names)[0]), "map_cut_100");
+  EXPECT_EQ(TrecEvalName((*quarry_names)[1]), "recip_rank_cut_10");
+  EXPECT_EQ(TrecEvalName((*quarry_names)[2]), "P_5");
 }
 
 TEST(Metrics, RecipRankReadsTheWholeRanking) {

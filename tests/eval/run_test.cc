@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "quarry/eval.h"
@@ -55,6 +56,66 @@ TEST(Run, WritesAndReadsTrecRuns) {
   EXPECT_NE(refused.message().find("byte order mark"), std::string::npos) << refused.message();
 }
 
+// A run written query by query appears under its name only once closed; abandoned, it leaves nothing.
+TEST(Run, RunWriterPublishesOnlyAFinishedRun) {
+  quarry::testing::TempDir tmp;
+  {
+    auto writer = RunWriter::Create(tmp / "run", "t");
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ASSERT_TRUE((*writer)->Write("q1", {{"d1", 1.5}}).ok());
+    EXPECT_FALSE(std::filesystem::exists(tmp / "run"));
+    EXPECT_TRUE(std::filesystem::exists(tmp / "run.partial"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp / "run")) << "abandoned";
+  EXPECT_FALSE(std::filesystem::exists(tmp / "run.partial"));
+  auto writer = RunWriter::Create(tmp / "run", "t");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Write("q1", {{"d1", 1.5}, {"d2", 0.5}}).ok());
+  ASSERT_TRUE((*writer)->Write("q2", {{"d3", 2.0}}).ok());
+  auto bad = (*writer)->Write("q 3", {{"d1", 1.0}});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("query id 'q 3'"), std::string::npos) << bad.message();
+  ASSERT_TRUE((*writer)->Close().ok());
+  EXPECT_EQ(quarry::testing::ReadFile(tmp / "run"), "q1 Q0 d1 1 1.500000 t\nq1 Q0 d2 2 0.500000 t\nq2 Q0 d3 1 2.000000 t\n");
+  EXPECT_FALSE(std::filesystem::exists(tmp / "run.partial"));
+  EXPECT_FALSE(RunWriter::Create(tmp / "no-such-dir/run", "t").ok());
+  EXPECT_FALSE(RunWriter::Create(tmp / "run2", "bad tag").ok());
+}
+
+// TREC topics (as the TREC DL and Robust04 topic files are laid out): the title is the query, and may
+// run over several lines; <desc> and <narr> are not read.
+TEST(Queries, ReadsTrecTopicsAndNamesBadOnes) {
+  quarry::testing::TempDir tmp;
+  quarry::testing::WriteFile(tmp / "topics.txt",
+                             "<top>\n<num> Number: 301\n<title> International Organized Crime\n\n<desc> Description:\n"
+                             "Identify organizations.\n<narr> Narrative:\nA relevant document.\n</top>\n\n"
+                             "<top>\n<num> 302\n<title>\nPoliomyelitis and\nPost-Polio\n</top>\n");
+  auto topics = LoadQueries(tmp / "topics.txt");
+  ASSERT_TRUE(topics.ok()) << topics.status().ToString();
+  ASSERT_EQ(topics->size(), 2u);
+  EXPECT_EQ((*topics)[0].id, "301");
+  EXPECT_EQ((*topics)[0].text, "International Organized Crime");
+  EXPECT_EQ((*topics)[1].id, "302");
+  EXPECT_EQ((*topics)[1].text, "Poliomyelitis and Post-Polio");
+  const struct {
+    const char* text;
+    const char* error;
+  } bad[] = {
+      {"<top>\n<num> 1\n<title> a\n", "t.txt:1: <top> without </top>"},
+      {"<top>\n<title> a\n</top>\n", "t.txt:1: topic without <num>"},
+      {"<top>\n<num> 1\n<desc> a\n</top>\n", "t.txt:1: topic 1 has no <title>"},
+      {"<top>\n<num> 1\n<title> a\n</top>\n<top>\n<num> 1\n<title> b\n</top>\n", "topic 1 repeats"},
+      {"<top>\n<num> 1\n<title> a\n</top>\nstray\n", "t.txt:5: text outside <top>"},
+      {"<top>\n<num> 1\n<title> a \xc3\x28\n</top>\n", "t.txt:3: invalid UTF-8"},
+  };
+  for (const auto& b : bad) {
+    quarry::testing::WriteFile(tmp / "t.txt", b.text);
+    auto r = LoadQueries(tmp / "t.txt");
+    ASSERT_FALSE(r.ok()) << b.text;
+    EXPECT_NE(r.status().message().find(b.error), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(Significance, StudentTMatchesTables) {
   // Two-sided critical values from standard t tables.
   EXPECT_NEAR(StudentTwoSidedP(2.228, 10), 0.05, 2e-4);
@@ -77,7 +138,9 @@ TEST(Significance, RandomisationTestSeparatesEqualFromDifferentSystems) {
   const auto differ = ComparePaired(a, c, 2000);
   EXPECT_NEAR(differ.p_randomization, 1.0 / 2001, 1e-12);
   EXPECT_LT(differ.p_t, 1e-10);
-  EXPECT_NEAR(differ.mean_diff, 0.1 + (13 * 0.01 + 13 * 0.02) / 40, 1e-12);
+  EXPECT_NEAR(differ.mean_diff, -(0.1 + (13 * 0.01 + 13 * 0.02) / 40), 1e-12) << "a - b";
+  EXPECT_LT(differ.t, 0) << "the t statistic of a - b";
+  EXPECT_NEAR(differ.mean_b - differ.mean_a, 0.1 + (13 * 0.01 + 13 * 0.02) / 40, 1e-12);
 }
 
 // ../shared/tools/treceval.py is an independent evaluator; Quarry's metrics must agree with it to
