@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -43,7 +44,7 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(Quarry("search").exit_code, 2);
   EXPECT_EQ(Quarry("ingest x --beir a --msmarco b").exit_code, 2);
   auto bad_metric = Quarry("eval --qrels x --run y --metrics bleu@4");
-  EXPECT_EQ(bad_metric.exit_code, 1);
+  EXPECT_EQ(bad_metric.exit_code, 5) << "invalid input";
   EXPECT_NE(bad_metric.err.find("unknown metric 'bleu@4'"), std::string::npos) << bad_metric.err;
 }
 
@@ -53,7 +54,7 @@ TEST(Cli, StoreCommandsGoldenOutput) {
   auto init = Quarry("init " + ShellQuote(dir));
   EXPECT_EQ(init.exit_code, 0);
   EXPECT_EQ(init.out, "created collection " + dir + "\n");
-  EXPECT_EQ(Quarry("init " + ShellQuote(dir)).exit_code, 1);
+  EXPECT_EQ(Quarry("init " + ShellQuote(dir)).exit_code, 8) << "already exists";
 
   auto ingest = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny));
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
@@ -85,8 +86,14 @@ TEST(Cli, StoreCommandsGoldenOutput) {
   EXPECT_EQ(check.out, dir + ": 6 docs, 6 ids, 6 indexed in 1 segment: OK\n");
 
   auto not_a_collection = Quarry("stats " + ShellQuote(tmp / "nothing"));
-  EXPECT_EQ(not_a_collection.exit_code, 1);
-  EXPECT_NE(not_a_collection.err.find("not a Quarry collection"), std::string::npos) << not_a_collection.err;
+  EXPECT_EQ(not_a_collection.exit_code, 3) << "not found";
+  EXPECT_EQ(not_a_collection.err, "quarry: Not found: " + (tmp / "nothing") +
+                                      ": no such collection directory (create one with `quarry init " + (tmp / "nothing") +
+                                      "` or `quarry ingest " + (tmp / "nothing") + " ...`)\n");
+  std::filesystem::create_directories(tmp / "empty");
+  auto empty = Quarry("stats " + ShellQuote(tmp / "empty"));
+  EXPECT_EQ(empty.exit_code, 3);
+  EXPECT_NE(empty.err.find("not a Quarry collection"), std::string::npos) << empty.err;
 }
 
 TEST(Cli, SearchGoldenOutput) {
@@ -121,8 +128,8 @@ TEST(Cli, IngestErrorNamesFileAndLineAndKeepsEarlierBatches) {
   std::string corpus = testing::ReadFile(kTiny);
   testing::WriteFile(tmp / "bad.jsonl", corpus + "{\"_id\": \"x\", \"text\": \"bad \xc3\x28 utf8\"}\n" + corpus);
   auto r = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(tmp / "bad.jsonl") + " --batch-docs 3");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, "quarry: " + (tmp / "bad.jsonl") + ":8: invalid UTF-8 at byte 26\n");
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.err, "quarry: Invalid argument: " + (tmp / "bad.jsonl") + ":8: invalid UTF-8 at byte 26\n");
   auto stats = Quarry("stats " + ShellQuote(dir) + " --json");
   EXPECT_EQ(nlohmann::json::parse(stats.out)["documents"], 6) << "batches d0-d2 and d3-d5 committed, d6 not";
   auto skip = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(tmp / "bad.jsonl") + " --skip-invalid --json");
@@ -159,6 +166,123 @@ TEST(Cli, EvalReproducesPyseriniOnSciFact) {
   auto again = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " + ShellQuote(tmp / "run") +
                       " --metrics ndcg@10,recall@100");
   EXPECT_EQ(again.out, r.out) << "evaluating the written run gives the same figures";
+
+  // The batch search writes every query's top 1000 (Pyserini's --hits default); evaluated, the judged
+  // queries give eval's figures, under trec_eval's names with -m.
+  auto batch = Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(scifact + "/queries.jsonl") +
+                      " --run-out " + ShellQuote(tmp / "batch.trec") + " --threads 2 --json");
+  ASSERT_EQ(batch.exit_code, 0) << batch.err;
+  auto b = nlohmann::json::parse(batch.out);
+  EXPECT_EQ(b["queries"], 1109);
+  EXPECT_EQ(b["k"], 1000);
+  EXPECT_EQ(b["tag"], "quarry-bm25");
+  EXPECT_FALSE(std::filesystem::exists(tmp / "batch.trec.partial"));
+  auto batch_eval = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " +
+                           ShellQuote(tmp / "batch.trec") + " -m ndcg_cut.10 -m recall.100");
+  EXPECT_EQ(batch_eval.out, r.out);
+  auto per_query = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " +
+                          ShellQuote(tmp / "batch.trec") + " -m ndcg_cut.10 --per-query");
+  ASSERT_EQ(per_query.exit_code, 0) << per_query.err;
+  std::istringstream lines(per_query.out);
+  std::vector<std::string> got;
+  for (std::string line; std::getline(lines, line);) got.push_back(line);
+  ASSERT_EQ(got.size(), 301u) << "300 queries and the mean";
+  EXPECT_EQ(got.back(), "ndcg_cut_10           \tall\t0.6789");
+  EXPECT_EQ(got[0].rfind("ndcg_cut_10           \t", 0), 0u) << got[0];
+
+  // A = the full run, B = the same queries cut to 5 hits: A's Recall@100 is higher, and says so.
+  ASSERT_EQ(Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(scifact + "/queries.jsonl") + " --run-out " +
+                   ShellQuote(tmp / "top5.trec") + " -k 5").exit_code, 0);
+  auto cmp = Quarry("eval --qrels " + ShellQuote(scifact + "/qrels/test.tsv") + " --run " + ShellQuote(tmp / "batch.trec") +
+                    " --compare " + ShellQuote(tmp / "top5.trec") + " -m recall.100 --permutations 1000 --json");
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
+  const auto recall = nlohmann::json::parse(cmp.out)["compare"]["metrics"]["Recall@100"];
+  EXPECT_NEAR(recall["a"].get<double>(), 0.9253, 5e-5);
+  EXPECT_GT(recall["a"].get<double>(), recall["b"].get<double>());
+  EXPECT_NEAR(recall["diff"].get<double>(), recall["a"].get<double>() - recall["b"].get<double>(), 1e-12);
+  EXPECT_GT(recall["t"].get<double>(), 0);
+  EXPECT_LT(recall["p_randomization"].get<double>(), 0.01);
+}
+
+// Batch search reads the three query formats, the run holds -k hits per query, and bad input leaves
+// no run behind.
+TEST(Cli, BatchSearchReadsEveryQueryFormat) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
+  testing::WriteFile(tmp / "q.jsonl", "{\"_id\": \"a\", \"text\": \"cholesterol heart disease\"}\n{\"_id\": \"b\", \"text\": \"statins\"}\n");
+  testing::WriteFile(tmp / "q.tsv", "a\tcholesterol heart disease\nb\tstatins\n");
+  testing::WriteFile(tmp / "q.topics", "<top>\n<num> Number: a\n<title> cholesterol\nheart disease\n<desc> ignored words\n</top>\n"
+                                       "<top>\n<num> b\n<title> statins\n</top>\n");
+  std::string first;
+  for (const char* file : {"q.jsonl", "q.tsv", "q.topics"}) {
+    auto r = Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(tmp / file) + " --run-out " +
+                    ShellQuote(tmp / "run") + " -k 2 --tag t");
+    ASSERT_EQ(r.exit_code, 0) << file << r.err;
+    EXPECT_EQ(r.out.rfind("wrote " + (tmp / "run") + ": 2 queries, 4 hits (k=2) in ", 0), 0u) << r.out;
+    const std::string run = testing::ReadFile(tmp / "run");
+    EXPECT_EQ(run.substr(0, run.find('\n')), "a Q0 d0 1 0.980755 t") << file;
+    if (first.empty()) first = run;
+    EXPECT_EQ(run, first) << file;
+  }
+  testing::WriteFile(tmp / "bad.tsv", "a\tcholesterol\nno tab here\n");
+  auto bad = Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(tmp / "bad.tsv") + " --run-out " +
+                    ShellQuote(tmp / "bad.run"));
+  EXPECT_EQ(bad.exit_code, 5) << bad.err;
+  EXPECT_NE(bad.err.find("bad.tsv:2"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad.run"));
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad.run.partial"));
+  EXPECT_EQ(Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(tmp / "q.tsv")).exit_code, 2) << "no --run-out";
+  EXPECT_EQ(Quarry("search " + ShellQuote(dir) + " statins --run-out x").exit_code, 2);
+  auto stdout_run = Quarry("search " + ShellQuote(dir) + " --queries " + ShellQuote(tmp / "q.tsv") +
+                           " --run-out /dev/stdout -k 1 --tag t --json");
+  ASSERT_EQ(stdout_run.exit_code, 0) << stdout_run.err;
+  EXPECT_EQ(stdout_run.out.rfind("a Q0 d0 1 0.980755 t\nb Q0 d4 1 0.834376 t\n{", 0), 0u) << stdout_run.out;
+}
+
+// The flag vocabulary's checks and the errors a typing user meets.
+TEST(Cli, CountsTyposAndMissingInputsGetClearErrors) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
+  auto zero = Quarry("search " + ShellQuote(dir) + " statins -k 0");
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.err.find("must be at least 1 (got 0)"), std::string::npos) << zero.err;
+  auto typo = Quarry("serch " + ShellQuote(dir) + " statins");
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown command 'serch' (did you mean 'search'?)"), std::string::npos) << typo.err;
+  auto wrong_dir = Quarry("stats " + ShellQuote(tmp / "cool"));
+  EXPECT_EQ(wrong_dir.exit_code, 3);
+  EXPECT_NE(wrong_dir.err.find("no such collection directory (did you mean " + dir + "?)"), std::string::npos)
+      << wrong_dir.err;
+  auto no_input = Quarry("ingest " + ShellQuote(tmp / "new") + " --beir " + ShellQuote(tmp / "absent.jsonl"));
+  EXPECT_EQ(no_input.exit_code, 3);
+  EXPECT_NE(no_input.err.find("absent.jsonl"), std::string::npos) << no_input.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "new")) << "a failed ingest creates no collection";
+  auto version = Quarry("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out.rfind("quarry ", 0), 0u) << version.out;
+}
+
+// Every command that changes a collection can say what it did as one JSON object.
+TEST(Cli, StoreCommandsPrintJson) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "col";
+  auto init = Quarry("init " + ShellQuote(dir) + " --json");
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_EQ(nlohmann::json::parse(init.out)["created"], dir);
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
+  auto del = Quarry("delete " + ShellQuote(dir) + " d5 --json");
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_EQ(nlohmann::json::parse(del.out)["deleted"], "d5");
+  auto compact = Quarry("compact " + ShellQuote(dir) + " --json");
+  ASSERT_EQ(compact.exit_code, 0) << compact.err;
+  EXPECT_TRUE(nlohmann::json::parse(compact.out).contains("seconds")) << compact.out;
+  auto check = Quarry("check " + ShellQuote(dir) + " --json");
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  auto c = nlohmann::json::parse(check.out);
+  EXPECT_EQ(c["ok"], true);
+  EXPECT_EQ(c["problems"].size(), 0u);
 }
 
 // The memory is built from training judgements only: replacing the test qrels changes nothing in it,
@@ -184,10 +308,10 @@ TEST(Cli, ResMemNeverSeesTestJudgements) {
   std::string first;
   for (const char* test_qrels : {"query-id\tcorpus-id\tscore\n3\td2\t1\n1\td0\t1\n", "garbage that is no qrels\n"}) {
     testing::WriteFile(beir + "/qrels/test.tsv", test_qrels);
-    auto r = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --k 2");
+    auto r = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --knn 2");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out,
-              "stored a ResMem memory of 2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100 "
+              "stored a ResMem memory of 2 training queries: knn=2 sigma=1 temperature=1 lambda=1 correct-depth=100 "
               "neighbours=bm25\n");
     const std::string bytes = memory_bytes();
     EXPECT_EQ(bytes.find("heart muscle"), std::string::npos) << "test query 3 must not be in the memory";
@@ -201,7 +325,16 @@ TEST(Cli, ResMemNeverSeesTestJudgements) {
                          " --qrels " + ShellQuote(beir + "/qrels/test.tsv"));
   EXPECT_EQ(refused2.exit_code, 2);
   auto info = Quarry("resmem info " + ShellQuote(dir));
-  EXPECT_EQ(info.out, "2 training queries: k=2 sigma=1 temperature=1 lambda=1 depth=100 neighbours=bm25\n");
+  EXPECT_EQ(info.out, "2 training queries: knn=2 sigma=1 temperature=1 lambda=1 correct-depth=100 neighbours=bm25\n");
+  auto info_json = nlohmann::json::parse(Quarry("resmem info " + ShellQuote(dir) + " --json").out);
+  EXPECT_EQ(info_json["training_queries"], 2);
+  EXPECT_EQ(info_json["options"]["knn"], 2);
+  // The old spellings still work, with a note.
+  auto old = Quarry("resmem build " + ShellQuote(dir) + " --beir " + ShellQuote(beir) + " --k 3 --depth 50");
+  ASSERT_EQ(old.exit_code, 0) << old.err;
+  EXPECT_NE(old.out.find("knn=3 "), std::string::npos) << old.out;
+  EXPECT_NE(old.out.find("correct-depth=50 "), std::string::npos) << old.out;
+  EXPECT_NE(old.err.find("--k is deprecated; use --knn"), std::string::npos) << old.err;
   // With the memory on, query 1's judged-relevant d4 ranks first for a near-duplicate query.
   auto search = Quarry("search " + ShellQuote(dir) + " 'statins cholesterol' --resmem --json");
   ASSERT_EQ(search.exit_code, 0) << search.err;
@@ -216,9 +349,9 @@ TEST(Cli, RerankDl2019WithTheTinyMistral) {
   testing::TempDir tmp;
   const std::string dir = tmp / "dl19";
   ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --msmarco " + ShellQuote(dl19 + "/collection.tsv") + " --no-sync").exit_code, 0);
-  auto r = Quarry("rerank --model " + ShellQuote(model) + " --collection " + ShellQuote(dir) + " --run " +
+  auto r = Quarry("rerank " + ShellQuote(dir) + " --rerank-model " + ShellQuote(model) + " --run " +
                   ShellQuote(dl19 + "/run.bm25.trec") + " --queries " + ShellQuote(dl19 + "/queries.tsv") +
-                  " --depth 20 --scoring-layer 2 --run-out " + ShellQuote(tmp / "reranked.trec"));
+                  " --rerank-depth 20 --scoring-layer 2 --run-out " + ShellQuote(tmp / "reranked.trec"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("reranked 43 queries (860 documents)"), std::string::npos) << r.out;
   // Same queries and documents as the input run, each query's list complete and strictly ordered.
@@ -241,10 +374,10 @@ TEST(Cli, RerankDl2019WithTheTinyMistral) {
   EXPECT_NE(eval.out.find("queries      43"), std::string::npos) << eval.out;
   // A run naming a document the collection lacks is an error naming it.
   testing::WriteFile(tmp / "bad.trec", "156493 Q0 no-such-passage 1 9.0 x\n");
-  auto bad = Quarry("rerank --model " + ShellQuote(model) + " --collection " + ShellQuote(dir) + " --run " +
+  auto bad = Quarry("rerank " + ShellQuote(dir) + " --rerank-model " + ShellQuote(model) + " --run " +
                     ShellQuote(tmp / "bad.trec") + " --queries " + ShellQuote(dl19 + "/queries.tsv") +
                     " --scoring-layer 2 --run-out " + ShellQuote(tmp / "x.trec"));
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 3) << "not found";
   EXPECT_NE(bad.err.find("'no-such-passage'"), std::string::npos) << bad.err;
 }
 
@@ -307,16 +440,18 @@ TEST(Cli, RealGgufModelThroughEveryPath) {
   // quarry rerank at two layers from one pass, calibrated: one complete run per layer.
   testing::WriteFile(tmp / "q.tsv", "q1\theart muscle\n");
   testing::WriteFile(tmp / "in.trec", "q1 Q0 d0 1 3.0 x\nq1 Q0 d2 2 2.0 x\nq1 Q0 d3 3 1.0 x\n");
+  // (In the old spelling, --model and --collection: still accepted, with a deprecation note.)
   auto rerank = Quarry("rerank --model " + gguf + " --collection " + dir + " --run " + ShellQuote(tmp / "in.trec") +
                        " --queries " + ShellQuote(tmp / "q.tsv") + " --scoring-layers 5,10 --calibrate --run-out " +
                        ShellQuote(tmp / "out.trec"));
   ASSERT_EQ(rerank.exit_code, 0) << rerank.err;
+  EXPECT_NE(rerank.err.find("--collection is deprecated"), std::string::npos) << rerank.err;
   for (const char* layer : {".layer5", ".layer10"}) {
     auto run = eval::LoadRun(tmp / (std::string("out.trec") + layer));
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->at("q1").size(), 3u) << layer;
   }
-  EXPECT_EQ(Quarry("rerank --model " + gguf + " --collection " + dir + " --run " + ShellQuote(tmp / "in.trec") +
+  EXPECT_EQ(Quarry("rerank " + dir + " --rerank-model " + gguf + " --run " + ShellQuote(tmp / "in.trec") +
                    " --queries " + ShellQuote(tmp / "q.tsv") + " --scoring-layers 10,5 --run-out x").exit_code, 2);
 
   // A last-token dual encoder from the same file: 576-dimensional, L2-normalised vectors.
@@ -392,7 +527,7 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
 
   testing::WriteFile(tmp / "short_ids.txt", "v0\nv1\n");
   auto wrong = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "short_ids.txt");
-  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(wrong.exit_code, 5);
   EXPECT_NE(wrong.err.find("2 ids for 600 rows"), std::string::npos) << wrong.err;
 
   auto imported = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "ids.txt");
@@ -409,7 +544,7 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
 
   // A text query in a dense mode needs an encoder, which imported vectors lack.
   auto dense = Quarry("search " + dir + " vector --mode dense");
-  EXPECT_EQ(dense.exit_code, 1);
+  EXPECT_EQ(dense.exit_code, 9) << "failed precondition";
   EXPECT_NE(dense.err.find("no encoder"), std::string::npos) << dense.err;
   EXPECT_EQ(Quarry("search " + dir + " vector --mode sparse").exit_code, 2);
 }
@@ -487,7 +622,7 @@ TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
   ASSERT_EQ(hnsw.exit_code, 0) << hnsw.err;
   EXPECT_EQ(nlohmann::json::parse(hnsw.out)["ef_search"], 64);
   auto flat_nprobe = Quarry("hr eval " + dir + source + " --nprobe 4");
-  EXPECT_EQ(flat_nprobe.exit_code, 1);
+  EXPECT_EQ(flat_nprobe.exit_code, 5);
   EXPECT_NE(flat_nprobe.err.find("nprobe"), std::string::npos) << flat_nprobe.err;
 
   // A leaf's nearest documents are its ancestors (depth 4: itself and 4 ancestors) when recall is 1.
@@ -503,7 +638,7 @@ TEST(Cli, HierarchicalTrainStoreEvalAndSearch) {
   EXPECT_TRUE(got.count("n30")) << search.out;
   EXPECT_EQ(Quarry("check " + dir).exit_code, 0);
   auto missing = Quarry("hr eval " + tmp / "nowhere" + source);
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 3);
 }
 
 }  // namespace

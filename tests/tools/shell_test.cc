@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 
 #include "tests/test_util.h"
@@ -40,9 +41,10 @@ class ShellTest : public ::testing::Test {
 
 TEST_F(ShellTest, ScriptedSessionGoldenText) {
   // BM25 scores as Lucene 8.7 computes them for this corpus ("heart": d2 0.2681024, d0 0.23703472, ...).
-  auto r = Script("heart\n:k 2\nstatins\n:explain\n:resmem on\n:mode dense\n:rerank on\n:set k 0\n:bogus\n:doc d2\n:quit\nnever read\n",
+  auto r = Script("heart\n:k 2\nstatins\n:explain\n:resmem on\n:mode dense\n:rerank on\n:set k 0\n:bogus\n:doc d2\n"
+                  ":set fusion linear\n:set alpha 0.3\n:set alpha 2\n:quit\nnever read\n",
                   "--text --no-timings");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.exit_code, 5) << "some lines were answered with errors";
   EXPECT_EQ(r.out,
             "  1  d2             0.2681  \n"
             "     The heart is a muscle.\n"
@@ -66,7 +68,10 @@ TEST_F(ShellTest, ScriptedSessionGoldenText) {
             "error: no reranker loaded (start the shell with --rerank-model DIR)\n"
             "error: k must be an integer in 1..10000\n"
             "error: unknown command ':bogus' (:help lists them)\n"
-            "id: d2\ntitle: \ntext: The heart is a muscle.\nmetadata: {}\n");
+            "id: d2\ntitle: \ntext: The heart is a muscle.\nmetadata: {}\n"
+            "fusion = linear\n"
+            "alpha = 0.3\n"
+            "error: alpha is a number in [0, 1]\n");
 }
 
 TEST_F(ShellTest, WithoutATerminalItAnswersInJsonLines) {
@@ -107,12 +112,16 @@ TEST_F(ShellTest, RerankOnWithAModel) {
 // Drives `quarry shell` on a pseudo-terminal, as a person would type.
 class Pty {
  public:
-  Pty(const std::string& dir) {
+  // The shell runs in `state_dir` (its working directory too) with XDG_STATE_HOME pointing there.
+  Pty(const std::string& dir, const std::string& state_dir) {
     struct winsize ws = {24, 200, 0, 0};
+    std::filesystem::create_directories(state_dir);
     pid_ = forkpty(&fd_, nullptr, nullptr, &ws);
     if (pid_ == 0) {
       setenv("TERM", "xterm", 1);
       setenv("NO_COLOR", "1", 1);
+      setenv("XDG_STATE_HOME", state_dir.c_str(), 1);
+      if (chdir(state_dir.c_str()) != 0) _exit(126);
       execl(kCli.c_str(), "quarry", "shell", dir.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -180,8 +189,9 @@ class Pty {
 };
 
 TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
+  const std::string state = tmp_ / "state";
   {
-    Pty pty(dir_);
+    Pty pty(dir_, state);
     ASSERT_TRUE(pty.WaitFor("quarry> ")) << pty.output();
     pty.Type("musclx\x7f" "e\r");  // a typo fixed with backspace
     ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
@@ -193,17 +203,28 @@ TEST_F(ShellTest, LineEditingCompletionAndHistoryOnATerminal) {
     pty.Type(":hel\t\r");  // tab completes :help
     ASSERT_TRUE(pty.WaitFor(":explain")) << pty.output();
     ASSERT_TRUE(pty.WaitFor("quarry> "));
+    // Tab after ":k " offers nothing: libedit's fallback would insert the working directory's one entry
+    // ("quarry/") and make the line ":k quarry/5".
+    pty.Type(":k \t5\r");
+    ASSERT_TRUE(pty.WaitFor("k = 5")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type("muscle\r");
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
+    pty.Type(":doc \t\r");  // completes the only id of the last results
+    ASSERT_TRUE(pty.WaitFor("id: d2")) << pty.output();
+    ASSERT_TRUE(pty.WaitFor("quarry> "));
     pty.Type(":quit\r");
     EXPECT_EQ(pty.Wait(), 0) << pty.output();
   }
-  const std::string history = testing::ReadFile(dir_ + "/shell_history");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/shell_history")) << "no history inside the collection";
+  const std::string history = testing::ReadFile(state + "/quarry/shell_history");
   EXPECT_NE(history.find("muscle"), std::string::npos) << history;
   EXPECT_NE(history.find("xstat"), std::string::npos) << history;
   {
-    Pty pty(dir_);  // a new session recalls the earlier one's lines
+    Pty pty(dir_, state);  // a new session recalls the earlier one's lines
     ASSERT_TRUE(pty.WaitFor("quarry> "));
-    pty.Type("\x1b[A\x1b[A\x1b[A\x1b[A\r");  // up four times: :quit, :help, xstat, muscle
-    ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
+    pty.Type("\x1b[A\x1b[A\x1b[A\x1b[A\r");  // up four times: :quit, :doc d2, muscle, :k 5
+    ASSERT_TRUE(pty.WaitFor("k = 5")) << pty.output();
     ASSERT_TRUE(pty.WaitFor("quarry> "));
     pty.Type("\x04");  // Ctrl-D leaves
     EXPECT_EQ(pty.Wait(), 0) << pty.output();
@@ -216,8 +237,9 @@ TEST_F(ShellTest, NonAsciiInputSurvivesLineEditing) {
   unsetenv("LANG");
   unsetenv("LC_ALL");
   unsetenv("LC_CTYPE");
+  const std::string state = tmp_ / "state";
   {
-    Pty pty(dir_);
+    Pty pty(dir_, state);
     ASSERT_TRUE(pty.WaitFor("quarry> ")) << pty.output();
     pty.Type("caf\xc3\xa9 na\xc3\xafve muscle\r");
     ASSERT_TRUE(pty.WaitFor("The heart is a muscle.")) << pty.output();
@@ -225,7 +247,7 @@ TEST_F(ShellTest, NonAsciiInputSurvivesLineEditing) {
     pty.Type(":quit\r");
     EXPECT_EQ(pty.Wait(), 0) << pty.output();
   }
-  const std::string history = testing::ReadFile(dir_ + "/shell_history");
+  const std::string history = testing::ReadFile(state + "/quarry/shell_history");
   // (libedit's history file writes a space as \040.)
   EXPECT_NE(history.find("caf\xc3\xa9\\040na\xc3\xafve\\040muscle"), std::string::npos) << history;
 }
@@ -235,7 +257,7 @@ TEST_F(ShellTest, NonAsciiInputSurvivesLineEditing) {
 TEST_F(ShellTest, AnInvalidLineGetsAnErrorAndTheSessionGoesOn) {
   auto r = testing::RunCommand("printf 'bad \\377 query\\nmuscle\\n' | " + testing::ShellQuote(kCli) + " shell " +
                                testing::ShellQuote(dir_) + " --json");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.exit_code, 5) << r.err;
   std::istringstream lines(r.out);
   std::vector<nlohmann::json> answers;
   for (std::string line; std::getline(lines, line);) answers.push_back(nlohmann::json::parse(line));

@@ -23,6 +23,7 @@ namespace {
 struct EvalArgs {
   std::string dir, beir, split = "test", queries, qrels, run, run_out, compare, candidates;
   std::string metrics = "ndcg@10,recall@100,mrr@10";
+  std::vector<std::string> measures;  // -m, repeatable (trec_eval's spelling)
   size_t depth = 1000;
   uint64_t permutations = 10000;
   bool per_query = false, json = false, ignore_self = false, resmem = false;
@@ -57,8 +58,22 @@ Result<eval::Run> DenseRerank(const Collection& c, const std::string& candidates
   return run;
 }
 
+// trec_eval -q's layout: each query's measures, then the means as query "all".
+void PrintTrecEvalPerQuery(const eval::Evaluation& ev) {
+  for (size_t q = 0; q < ev.qids.size(); ++q) {
+    for (size_t m = 0; m < ev.metrics.size(); ++m) {
+      std::printf("%-22s\t%s\t%.4f\n", eval::TrecEvalName(ev.metrics[m]).c_str(), ev.qids[q].c_str(), ev.per_query[m][q]);
+    }
+  }
+  for (size_t m = 0; m < ev.metrics.size(); ++m) {
+    std::printf("%-22s\tall\t%.4f\n", eval::TrecEvalName(ev.metrics[m]).c_str(), ev.mean[m]);
+  }
+}
+
 int RunEval(const EvalArgs& a) {
-  auto metrics = eval::ParseMetrics(a.metrics);
+  std::string spec = a.measures.empty() ? a.metrics : "";
+  for (const auto& m : a.measures) spec += (spec.empty() ? "" : ",") + m;
+  auto metrics = eval::ParseMetrics(spec);
   if (!metrics.ok()) return Fail(metrics.status());
   std::string qrels_path = a.qrels, queries_path = a.queries;
   if (!a.beir.empty()) {
@@ -66,7 +81,8 @@ int RunEval(const EvalArgs& a) {
     if (queries_path.empty()) queries_path = a.beir + "/queries.jsonl";
   }
   if (qrels_path.empty()) {
-    std::fprintf(stderr, "quarry eval: give --beir PATH or --qrels FILE\n");
+    std::fprintf(stderr, "quarry eval: give --beir PATH or --qrels FILE%s\n",
+                 a.queries.empty() ? "" : " (to write a run without judgements: quarry search DIR --queries FILE --run-out RUN)");
     return kExitUsage;
   }
   auto qrels = eval::LoadQrels(qrels_path);
@@ -137,12 +153,11 @@ int RunEval(const EvalArgs& a) {
   std::vector<eval::PairedTest> tests;
   if (other) {
     for (size_t m = 0; m < ev.metrics.size(); ++m) {
-      // ComparePaired(x, y) reports y - x: pass B first so that diff = A - B.
-      tests.push_back(eval::ComparePaired(other->per_query[m], ev.per_query[m], a.permutations));
+      tests.push_back(eval::ComparePaired(ev.per_query[m], other->per_query[m], a.permutations));
       const auto& t = tests.back();
       j["compare"]["run"] = a.compare;
       j["compare"]["metrics"][ev.metrics[m].name] = {
-          {"a", t.mean_b}, {"b", t.mean_a}, {"diff", t.mean_diff}, {"p_randomization", t.p_randomization},
+          {"a", t.mean_a}, {"b", t.mean_b}, {"diff", t.mean_diff}, {"p_randomization", t.p_randomization},
           {"t", t.t}, {"p_ttest", t.p_t}};
     }
   }
@@ -155,12 +170,9 @@ int RunEval(const EvalArgs& a) {
     std::printf("%s\n", DumpJson(j, 2).c_str());
     return kExitOk;
   }
-  if (a.per_query) {
-    for (size_t q = 0; q < ev.qids.size(); ++q) {
-      for (size_t m = 0; m < ev.metrics.size(); ++m) {
-        std::printf("%-12s %-12s %.4f\n", ev.metrics[m].name.c_str(), ev.qids[q].c_str(), ev.per_query[m][q]);
-      }
-    }
+  if (a.per_query && !other) {
+    PrintTrecEvalPerQuery(ev);
+    return kExitOk;
   }
   if (!other) {
     std::printf("%-12s %s\n", "metric", "value");
@@ -170,7 +182,7 @@ int RunEval(const EvalArgs& a) {
     std::printf("%-12s %8s %8s %8s %10s %10s\n", "metric", "A", "B", "A-B", "p(rand)", "p(t-test)");
     for (size_t m = 0; m < ev.metrics.size(); ++m) {
       const auto& t = tests[m];
-      std::printf("%-12s %8.4f %8.4f %+8.4f %10.4f %10.4f\n", ev.metrics[m].name.c_str(), t.mean_b, t.mean_a,
+      std::printf("%-12s %8.4f %8.4f %+8.4f %10.4f %10.4f\n", ev.metrics[m].name.c_str(), t.mean_a, t.mean_b,
                   t.mean_diff, t.p_randomization, t.p_t);
     }
   }
@@ -200,8 +212,14 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
                   "needs --mode dense");
   cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k, or trec_eval's ndcg_cut.k, recall.k, P.k, map_cut.k, recip_rank")
       ->capture_default_str();
-  cmd->add_option("-k,--depth", a->depth, "hits retrieved per query")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_flag("--per-query", a->per_query, "print each query's values");
+  cmd->add_option("-m,--measure", a->measures,
+                  "a measure as trec_eval's -m names it (repeatable; replaces --metrics): ndcg_cut.10, "
+                  "recall.100, P.10, map, recip_rank, ndcg_cut.5,10 ...")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("-k,--k", a->depth, "hits retrieved per query")->capture_default_str()->check(AtLeastOne());
+  AddDeprecatedAlias(cmd, "--depth", "-k", &a->depth);
+  cmd->add_flag("--per-query", a->per_query, "print each query's values and the means in trec_eval -q's layout");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--resmem", a->resmem, "correct the retrieved scores with the collection's ResMem memory");
   AddModeFlags(cmd, &a->mode);

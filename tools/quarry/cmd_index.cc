@@ -10,6 +10,9 @@
 #include <fstream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
+#include "common/json.h"
 #include "index/dense/npy.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
@@ -37,9 +40,11 @@ struct IndexArgs {
   DenseIndexOptions dense;
   double tune_recall = 0;
   size_t tune_k = 10, tune_queries = 500;
+  bool json = false;
 };
 
-int BuildDense(const IndexArgs& a, Collection* c) {
+// Each step adds what it did to `out` (printed by --json) and prints a line unless --json.
+int BuildDense(const IndexArgs& a, Collection* c, nlohmann::json* out) {
   DenseIndexOptions o = a.dense;
   if (!a.faiss.empty()) o.factory = a.faiss;
   o.inner_product = !a.l2;
@@ -57,15 +62,26 @@ int BuildDense(const IndexArgs& a, Collection* c) {
   if (!n.ok()) return Fail(n.status());
   auto info = c->DenseInfo();
   if (!info.ok()) return Fail(info.status());
+  const double seconds = SecondsSince(start);
+  (*out)["dense"] = {{"vectors", *n},         {"dim", info->dim},         {"factory", info->factory},
+                     {"metric", info->metric}, {"encoder", info->encoder}, {"file_bytes", info->file_bytes},
+                     {"seconds", seconds}};
+  if (a.json) return kExitOk;
   std::printf("dense index: %llu vectors of dim %zu, %s (%s), a %llu-byte index file in %s, built in %.2f s\n",
               static_cast<unsigned long long>(*n), info->dim, info->factory.c_str(), info->metric.c_str(),
-              static_cast<unsigned long long>(info->file_bytes), a.dir.c_str(), SecondsSince(start));
+              static_cast<unsigned long long>(info->file_bytes), a.dir.c_str(), seconds);
   return kExitOk;
 }
 
-int Tune(const IndexArgs& a, Collection* c) {
+int Tune(const IndexArgs& a, Collection* c, nlohmann::json* out) {
   auto t = c->TuneDenseIndex(a.tune_recall, a.tune_k, a.tune_queries);
   if (!t.ok()) return Fail(t.status());
+  nlohmann::json tried = nlohmann::json::array();
+  for (const auto& [value, recall] : t->tried) tried.push_back({{"value", value}, {"recall", recall}});
+  (*out)["tuning"] = {{"knob", t->knob},     {"chosen", t->chosen},        {"recall", t->recall},
+                      {"recall_low", t->recall_low}, {"reached", t->reached}, {"target", a.tune_recall},
+                      {"k", a.tune_k},         {"tried", tried}};
+  if (a.json) return kExitOk;
   std::printf("auto-tuning %s for recall@%zu >= %.3f on %zu sample document vectors:\n", t->knob.c_str(), a.tune_k,
               a.tune_recall, a.tune_queries);
   for (const auto& [value, recall] : t->tried) std::printf("  %s=%-6zu recall %.4f\n", t->knob.c_str(), value, recall);
@@ -80,27 +96,34 @@ int Index(const IndexArgs& a) {
     std::fprintf(stderr, "quarry index: give --encoder MODEL_DIR and/or --faiss FACTORY, or --rerank-cache MODEL_DIR\n");
     return kExitUsage;
   }
-  auto c = Collection::Open(a.dir, {});
+  auto c = Collection::Open(a.dir, {.create_if_missing = false});
   if (!c.ok()) return Fail(c.status());
+  nlohmann::json out = nlohmann::json::object();
   if (dense) {
-    if (int rc = BuildDense(a, c->get()); rc != kExitOk) return rc;
+    if (int rc = BuildDense(a, c->get(), &out); rc != kExitOk) return rc;
   }
   if (a.tune_recall > 0) {
-    if (int rc = Tune(a, c->get()); rc != kExitOk) return rc;
+    if (int rc = Tune(a, c->get(), &out); rc != kExitOk) return rc;
   }
   if (!a.rerank.model.empty()) {
     const auto start = std::chrono::steady_clock::now();
     auto n = (*c)->BuildRerankCache(a.rerank.model, a.rerank.options, a.half);
     if (!n.ok()) return Fail(n.status());
-    std::printf("cached %llu document blocks (scoring layer %d, %s) in %.2f s\n", static_cast<unsigned long long>(*n),
-                a.rerank.options.scoring_layer, a.half ? "f16" : "f32", SecondsSince(start));
+    const double seconds = SecondsSince(start);
+    out["rerank_cache"] = {{"documents", *n}, {"scoring_layer", a.rerank.options.scoring_layer},
+                           {"precision", a.half ? "f16" : "f32"}, {"seconds", seconds}};
+    if (!a.json) {
+      std::printf("cached %llu document blocks (scoring layer %d, %s) in %.2f s\n", static_cast<unsigned long long>(*n),
+                  a.rerank.options.scoring_layer, a.half ? "f16" : "f32", seconds);
+    }
   }
+  if (a.json) std::printf("%s\n", DumpJson(out).c_str());
   return kExitOk;
 }
 
 struct ImportArgs {
   std::string dir, npy, ids;
-  bool queries = false;
+  bool queries = false, json = false;
 };
 
 int Import(const ImportArgs& a) {
@@ -119,11 +142,15 @@ int Import(const ImportArgs& a) {
     return Fail(Status::InvalidArgument(a.ids + ": " + std::to_string(ids.size()) + " ids for " +
                                         std::to_string(m->rows) + " rows of " + a.npy));
   }
-  auto c = Collection::Open(a.dir, {});
+  auto c = Collection::Open(a.dir, {.create_if_missing = false});
   if (!c.ok()) return Fail(c.status());
   if (Status s = (*c)->PutVectors(ids, m->data, m->cols, a.queries ? VectorTable::kQueries : VectorTable::kDocuments);
       !s.ok()) {
     return Fail(s);
+  }
+  if (a.json) {
+    std::printf("%s\n", DumpJson({{"stored", ids.size()}, {"dim", m->cols}, {"table", a.queries ? "queries" : "documents"}}).c_str());
+    return kExitOk;
   }
   std::printf("stored %zu %s vectors of dim %zu; run `quarry index %s --faiss FACTORY` to index them\n", ids.size(),
               a.queries ? "query" : "document", m->cols, a.dir.c_str());
@@ -170,6 +197,7 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     cmd->add_option("--tune-queries", a->tune_queries, "stored document vectors used as tuning queries")->capture_default_str();
     AddRerankFlags(cmd, &a->rerank, "--rerank-cache");
     cmd->add_flag("--half-precision", a->half, "store the BlockRank caches as f16 (half the bytes; scores within ~2e-4)");
+    cmd->add_flag("--json", a->json, "print one JSON object of what was built");
     commands->emplace_back(cmd, [a] { return Index(*a); });
   }
   {
@@ -182,6 +210,7 @@ void AddIndexCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     cmd->add_option("NPY", a->npy, ".npy file")->required();
     cmd->add_option("--ids", a->ids, "file of document ids, one per row")->required();
     cmd->add_flag("--queries", a->queries, "store them as query-tower vectors (documents that are also queries)");
+    cmd->add_flag("--json", a->json, "print JSON");
     commands->emplace_back(cmd, [a] { return Import(*a); });
   }
 }

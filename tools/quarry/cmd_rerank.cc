@@ -8,6 +8,9 @@
 #include <map>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
+#include "common/json.h"
 #include "common/progress.h"
 #include "quarry/eval.h"
 #include "quarry/collection.h"
@@ -22,12 +25,12 @@ struct Args {
   RerankFlags rerank;
   std::string collection, run, queries, run_out;
   std::vector<int> layers;  // --scoring-layers: one run per layer, from one pass
-  bool legacy_set = false;
+  bool json = false;
 };
 
 int Rerank(const Args& a) {
-  if (a.rerank.model.empty()) {
-    std::fprintf(stderr, "quarry rerank: --model DIR_OR_GGUF is required\n");
+  if (a.collection.empty() || a.rerank.model.empty()) {
+    std::fprintf(stderr, "quarry rerank: give DIR and --rerank-model DIR_OR_GGUF\n");
     return kExitUsage;
   }
   RerankOptions options = a.rerank.options;
@@ -40,7 +43,7 @@ int Rerank(const Args& a) {
     options.scoring_layer = a.layers.back();  // load the layers up to the deepest
   }
   const std::vector<int> layers = a.layers.empty() ? std::vector<int>{options.scoring_layer} : a.layers;
-  auto c = Collection::Open(a.collection, {.read_only = true});
+  auto c = Collection::Open(a.collection, {.create_if_missing = false, .read_only = true});
   if (!c.ok()) return Fail(c.status());
   if (Status s = (*c)->LoadReranker(a.rerank.model, options); !s.ok()) return Fail(s);
   auto run = eval::LoadRun(a.run);
@@ -84,10 +87,17 @@ int Rerank(const Args& a) {
   }
   progress.Finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  nlohmann::json runs = nlohmann::json::array();
   for (size_t l = 0; l < layers.size(); ++l) {
     const std::string path = a.layers.empty() ? a.run_out : a.run_out + ".layer" + std::to_string(layers[l]);
     if (Status s = eval::WriteRun(path, out[l], "quarry-blockrank"); !s.ok()) return Fail(s);
-    std::printf("wrote %s\n", path.c_str());
+    runs.push_back({{"run", path}, {"scoring_layer", layers[l]}});
+    if (!a.json) std::printf("wrote %s\n", path.c_str());
+  }
+  if (a.json) {
+    std::printf("%s\n", DumpJson({{"runs", runs}, {"queries", n_done}, {"documents", n_docs}, {"seconds", seconds},
+                                  {"seconds_per_query", n_done ? seconds / n_done : 0.0}}).c_str());
+    return kExitOk;
   }
   std::printf("reranked %zu queries (%zu documents) in %.2f s (%.3f s per query)\n", n_done, n_docs, seconds,
               n_done ? seconds / n_done : 0.0);
@@ -100,14 +110,18 @@ void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("rerank",
                                  "Rerank a TREC run with BlockRank (one forward pass per query over its top candidates)");
-  AddRerankFlags(cmd, &a->rerank, "--model", "--depth");
-  cmd->add_option("--collection", a->collection, "collection holding the run's documents")->required();
+  cmd->add_option("DIR", a->collection, "collection holding the run's documents");
+  AddRerankFlags(cmd, &a->rerank);
+  AddDeprecatedAlias(cmd, "--collection", "DIR (the first argument)", &a->collection);
+  AddDeprecatedAlias(cmd, "--model", "--rerank-model", &a->rerank.model);
+  AddDeprecatedAlias(cmd, "--depth", "--rerank-depth", &a->rerank.options.depth);
   cmd->add_option("--run", a->run, "TREC run to rerank")->required();
   cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)")->required();
   cmd->add_option("--run-out", a->run_out, "where the reranked run goes")->required();
   cmd->add_option("--scoring-layers", a->layers,
                   "score at each of these layers from one pass and write RUN_OUT.layer<L> for each (e.g. 4,8,12)")
       ->delimiter(',');
+  cmd->add_flag("--json", a->json, "print JSON");
   commands->emplace_back(cmd, [a] { return Rerank(*a); });
 }
 

@@ -27,8 +27,15 @@ struct BuildArgs {
 const char* NeighboursName(ResMemNeighbours n) { return n == ResMemNeighbours::kDense ? "dense" : "bm25"; }
 
 nlohmann::json OptionsJson(const ResMemOptions& o) {
-  return {{"k", o.k},           {"sigma", o.sigma}, {"temperature", o.temperature},
-          {"lambda", o.lambda}, {"depth", o.depth}, {"neighbours", NeighboursName(o.neighbours)}};
+  return {{"knn", o.k},         {"sigma", o.sigma},         {"temperature", o.temperature},
+          {"lambda", o.lambda}, {"correct_depth", o.depth}, {"neighbours", NeighboursName(o.neighbours)}};
+}
+
+std::string OptionsText(const ResMemOptions& o) {
+  char text[256];
+  std::snprintf(text, sizeof text, "knn=%zu sigma=%g temperature=%g lambda=%g correct-depth=%zu neighbours=%s", o.k,
+                o.sigma, o.temperature, o.lambda, o.depth, NeighboursName(o.neighbours));
+  return text;
 }
 
 int Build(const BuildArgs& a) {
@@ -57,10 +64,9 @@ int Build(const BuildArgs& a) {
     if (it != qrels->end()) training.push_back({q.id, q.text, it->second});
   }
   if (training.empty()) {
-    std::fprintf(stderr, "quarry: no query of %s is judged in %s\n", queries_path.c_str(), qrels_path.c_str());
-    return kExitError;
+    return Fail(Status::InvalidArgument("no query of " + queries_path + " is judged in " + qrels_path));
   }
-  auto c = Collection::Open(a.dir, {});
+  auto c = Collection::Open(a.dir, {.create_if_missing = false});
   if (!c.ok()) return Fail(c.status());
   ResMemOptions options = a.options;
   nlohmann::json out = {{"training_queries", training.size()}, {"qrels", qrels_path}};
@@ -108,10 +114,7 @@ int Build(const BuildArgs& a) {
   if (a.json) {
     std::printf("%s\n", DumpJson(out, 2).c_str());
   } else {
-    std::printf("stored a ResMem memory of %zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu "
-                "neighbours=%s\n",
-                training.size(), options.k, options.sigma, options.temperature, options.lambda, options.depth,
-                NeighboursName(options.neighbours));
+    std::printf("stored a ResMem memory of %zu training queries: %s\n", training.size(), OptionsText(options).c_str());
   }
   return kExitOk;
 }
@@ -134,33 +137,39 @@ void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     cmd->add_option("--validation-fraction", a->validation_fraction, "share of training queries held out by --tune")
         ->capture_default_str();
     cmd->add_option("--seed", a->seed, "seed of the --tune split")->capture_default_str();
-    cmd->add_option("--k", a->options.k, "neighbours")->capture_default_str();
+    cmd->add_option("--knn", a->options.k, "training queries (nearest neighbours) whose residuals correct a query")
+        ->capture_default_str();
+    AddDeprecatedAlias(cmd, "--k", "--knn", &a->options.k);
     cmd->add_option("--sigma", a->options.sigma, "neighbour softmax temperature")->capture_default_str();
     cmd->add_option("--temperature", a->options.temperature, "calibration temperature")->capture_default_str();
     cmd->add_option("--lambda", a->options.lambda, "correction weight")->capture_default_str();
-    cmd->add_option("--depth", a->options.depth, "candidates corrected per query")->capture_default_str();
-    const std::map<std::string, ResMemNeighbours> kinds{{"bm25", ResMemNeighbours::kBm25},
-                                                        {"dense", ResMemNeighbours::kDense}};
-    cmd->add_option("--neighbours", a->options.neighbours,
-                    "how neighbouring training queries are found: bm25 (between texts) or dense (the collection's "
-                    "encoder; needs `quarry index --encoder`)")
-        ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case).description(""))
-        ->default_str("bm25");
+    cmd->add_option("--correct-depth", a->options.depth, "candidates corrected per query")->capture_default_str();
+    AddDeprecatedAlias(cmd, "--depth", "--correct-depth", &a->options.depth);
+    AddChoice<ResMemNeighbours>(cmd, "--neighbours", &a->options.neighbours,
+                                {{"bm25", ResMemNeighbours::kBm25}, {"dense", ResMemNeighbours::kDense}},
+                                "how neighbouring training queries are found: bm25 (between texts) or dense (the "
+                                "collection's encoder; needs `quarry index --encoder`)",
+                                "bm25");
     cmd->add_flag("--json", a->json, "print JSON");
     commands->emplace_back(cmd, [a] { return Build(*a); });
   }
   {
     auto dir = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     auto* cmd = resmem->add_subcommand("info", "Print the stored memory's parameters and size");
     cmd->add_option("DIR", *dir, "collection directory")->required();
-    commands->emplace_back(cmd, [dir] {
-      auto c = Collection::Open(*dir, {.read_only = true});
+    cmd->add_flag("--json", *json, "print JSON");
+    commands->emplace_back(cmd, [dir, json] {
+      auto c = Collection::Open(*dir, {.create_if_missing = false, .read_only = true});
       if (!c.ok()) return Fail(c.status());
       auto info = (*c)->ResMemInfo();
       if (!info.ok()) return Fail(info.status());
       const auto& [o, n] = *info;
-      std::printf("%zu training queries: k=%zu sigma=%g temperature=%g lambda=%g depth=%zu neighbours=%s\n", n, o.k,
-                  o.sigma, o.temperature, o.lambda, o.depth, NeighboursName(o.neighbours));
+      if (*json) {
+        std::printf("%s\n", DumpJson({{"training_queries", n}, {"options", OptionsJson(o)}}).c_str());
+      } else {
+        std::printf("%zu training queries: %s\n", n, OptionsText(o).c_str());
+      }
       return kExitOk;
     });
   }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -28,7 +29,8 @@ namespace {
 
 const char* const kCommands[] = {":k", ":mode", ":rerank", ":resmem", ":explain", ":doc", ":stats",
                                  ":set", ":help", ":quit", nullptr};
-const char* const kSettings[] = {"k", "mode", "rerank", "rerank.depth", "resmem", "timings", "colour", nullptr};
+const char* const kSettings[] = {"k", "mode", "fusion", "alpha", "rerank", "rerank.depth", "resmem", "timings", "colour",
+                                 nullptr};
 
 const char kHelp[] =
     "Type text to search. Commands:\n"
@@ -37,15 +39,18 @@ const char kHelp[] =
     "  :rerank on|off|depth N    BlockRank reranking of the top N (needs --rerank-model)\n"
     "  :resmem on|off            correct scores with the collection's ResMem memory\n"
     "  :explain                  per-stage scores of the last results\n"
-    "  :doc ID                   show a document\n"
+    "  :doc ID                   show a document (Tab completes the ids of the last results)\n"
     "  :stats                    collection statistics\n"
-    "  :set KEY VALUE            k, mode, rerank, rerank.depth, resmem, timings (on|off), colour (on|off)\n"
+    "  :set KEY VALUE            k, mode, fusion (rrf|linear), alpha (linear fusion's dense weight), rerank,\n"
+    "                            rerank.depth, resmem, timings (on|off), colour (on|off)\n"
     "  :help                     this text\n"
     "  :quit                     leave (also Ctrl-D)\n";
 
 struct Settings {
   size_t k = 10;
   std::string mode = "bm25";
+  std::string fusion = "rrf";
+  float alpha = 0.5f;
   bool rerank = false;
   size_t rerank_depth = 100;
   bool resmem = false;
@@ -101,6 +106,12 @@ class Shell {
   }
 
   bool colour() const { return s_.colour; }
+  // The ids of the last results, best first (what :doc completes).
+  std::vector<std::string> LastIds() const {
+    std::vector<std::string> ids;
+    for (const auto& h : last_) ids.push_back(h.id);
+    return ids;
+  }
 
  private:
   static Reply Error(const std::string& message) { return {false, "error: " + message + "\n", {{"error", message}}}; }
@@ -129,6 +140,20 @@ class Shell {
         return Note("mode = " + value, {{"mode", value}});
       }
       return Error("mode is one of bm25, dense, hybrid");
+    }
+    if (key == "fusion") {
+      if (value != "rrf" && value != "linear") return Error("fusion is rrf or linear");
+      s_.fusion = value;
+      return Note("fusion = " + value, {{"fusion", value}});
+    }
+    if (key == "alpha") {
+      char* end = nullptr;
+      const double alpha = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end || !(alpha >= 0 && alpha <= 1)) return Error("alpha is a number in [0, 1]");
+      s_.alpha = static_cast<float>(alpha);
+      std::ostringstream shown;
+      shown << s_.alpha;
+      return Note("alpha = " + shown.str(), {{"alpha", s_.alpha}});
     }
     if (key == "rerank") {
       bool on;
@@ -168,7 +193,7 @@ class Shell {
       (key == "timings" ? s_.timings : s_.colour) = on;
       return Note(key + " = " + (on ? "on" : "off"), {{key, on}});
     }
-    return Error("unknown setting '" + key + "' (k, mode, rerank, rerank.depth, resmem, timings, colour)");
+    return Error("unknown setting '" + key + "' (k, mode, fusion, alpha, rerank, rerank.depth, resmem, timings, colour)");
   }
 
   Reply Search(const std::string& query) {
@@ -176,6 +201,8 @@ class Shell {
     options.mode = s_.mode == "dense"    ? RetrievalMode::kDense
                    : s_.mode == "hybrid" ? RetrievalMode::kHybrid
                                          : RetrievalMode::kBm25;
+    options.fusion = s_.fusion == "linear" ? Fusion::kLinear : Fusion::kRrf;
+    options.alpha = s_.alpha;
     auto result = engine_->Search(query, options);
     if (!result.ok()) return Error(result.status().message());
     last_ = result->hits;
@@ -190,8 +217,7 @@ class Shell {
     r.json = {{"query", query}, {"hits", HitsJson(result->hits)}};
     if (s_.timings) {
       r.text += TimingsLine(result->timings) + "\n";
-      r.json["timings"] = {{"retrieve_ms", result->timings.retrieve_ms}, {"rerank_ms", result->timings.rerank_ms},
-                           {"correct_ms", result->timings.correct_ms}, {"hydrate_ms", result->timings.hydrate_ms}};
+      r.json["timings"] = TimingsJson(result->timings);
     }
     return r;
   }
@@ -273,17 +299,36 @@ char* CompleteFrom(const char* const* words, const char* text, int state) {
 const char* const* completion_words = kCommands;
 char* CompletionGenerator(const char* text, int state) { return CompleteFrom(completion_words, text, state); }
 
+const Shell* completing_shell = nullptr;  // the interactive session's shell (for :doc's ids)
+std::vector<std::string> completion_ids;
+std::vector<const char*> completion_id_words;
+
+// Words after ':doc ', ':set KEY ', ':mode ' and friends; never file names (libedit's fallback).
 char** Complete(const char* text, int start, int /*end*/) {
+  rl_attempted_completion_over = 1;
   static const char* const kModes[] = {"bm25", "dense", "hybrid", nullptr};
   static const char* const kOnOff[] = {"on", "off", nullptr};
   static const char* const kRerank[] = {"on", "off", "depth", nullptr};
+  static const char* const kFusions[] = {"rrf", "linear", nullptr};
   const std::string before(rl_line_buffer, start);
   if (start == 0) completion_words = kCommands;
   else if (before == ":set ") completion_words = kSettings;
   else if (before == ":mode ") completion_words = kModes;
   else if (before == ":resmem ") completion_words = kOnOff;
   else if (before == ":rerank ") completion_words = kRerank;
-  else return nullptr;
+  else if (before == ":set mode ") completion_words = kModes;
+  else if (before == ":set fusion ") completion_words = kFusions;
+  else if (before == ":set resmem " || before == ":set rerank " || before == ":set timings " || before == ":set colour ") {
+    completion_words = kOnOff;
+  } else if (before == ":doc " && completing_shell) {
+    completion_ids = completing_shell->LastIds();
+    completion_id_words.clear();
+    for (const auto& id : completion_ids) completion_id_words.push_back(id.c_str());
+    completion_id_words.push_back(nullptr);
+    completion_words = completion_id_words.data();
+  } else {
+    return nullptr;
+  }
   return rl_completion_matches(text, CompletionGenerator);
 }
 
@@ -295,8 +340,9 @@ int RunInteractive(Shell& shell, const std::string& history_path) {
   }
   rl_readline_name = "quarry";
   rl_attempted_completion_function = Complete;
+  completing_shell = &shell;
   using_history();
-  read_history(history_path.c_str());
+  if (!history_path.empty()) read_history(history_path.c_str());
   std::printf("Quarry shell: type a query, :help for commands, :quit to leave.\n");
   for (;;) {
     char* raw = readline("quarry> ");
@@ -310,7 +356,7 @@ int RunInteractive(Shell& shell, const std::string& history_path) {
     if (first == std::string::npos) continue;
     line = line.substr(first);
     add_history(line.c_str());
-    write_history(history_path.c_str());
+    if (!history_path.empty()) write_history(history_path.c_str());
     if (line == ":quit" || line == ":q") break;
     const Reply r = shell.HandleSafely(line);
     std::fputs(r.text.c_str(), stdout);
@@ -319,7 +365,10 @@ int RunInteractive(Shell& shell, const std::string& history_path) {
   return kExitOk;
 }
 
+// Exit status: 0 when every line was answered, kExitInvalidInput when any was answered with an error
+// (so that a script piping queries in notices).
 int RunScript(Shell& shell, bool json) {
+  bool failed = false;
   std::string line;
   while (std::getline(std::cin, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -328,11 +377,25 @@ int RunScript(Shell& shell, bool json) {
     line = line.substr(first);
     if (line == ":quit" || line == ":q") break;
     const Reply r = shell.HandleSafely(line);
+    failed |= !r.ok;
     if (json) std::printf("%s\n", DumpJson(r.json).c_str());
     else std::fputs(r.text.c_str(), stdout);
     std::fflush(stdout);
   }
-  return kExitOk;
+  return failed ? kExitInvalidInput : kExitOk;
+}
+
+// $XDG_STATE_HOME/quarry/shell_history (default ~/.local/state/quarry/shell_history), its folder
+// created; empty (no history kept) without a home. Never inside the collection, which may be read-only
+// or shared.
+std::string DefaultHistoryPath() {
+  std::filesystem::path base;
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state) base = state;
+  else if (const char* home = std::getenv("HOME"); home && *home) base = std::filesystem::path(home) / ".local/state";
+  else return "";
+  std::error_code ec;
+  std::filesystem::create_directories(base / "quarry", ec);
+  return ec ? "" : (base / "quarry" / "shell_history").string();
 }
 
 }  // namespace
@@ -347,14 +410,15 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "shell",
-      "Interactive search. On a terminal: line editing, history (DIR/shell_history) and tab completion.\n"
-      "Otherwise: one query or :command per stdin line, one JSON line per answer (--text for the terminal format).");
+      "Interactive search. On a terminal: line editing, history and tab completion.\n"
+      "Otherwise: one query or :command per stdin line, one JSON line per answer (--text for the terminal format);\n"
+      "exits 5 if any line was answered with an error.");
   cmd->add_option("DIR", a->dir, "collection directory")->required();
-  cmd->add_option("-k,--k", a->k, "hits per query")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-k,--k", a->k, "hits per query")->capture_default_str()->check(AtLeastOne());
   auto* json = cmd->add_flag("--json", a->json, "JSON lines even on a terminal");
   cmd->add_flag("--text", a->text, "the terminal format even without a terminal")->excludes(json);
   cmd->add_flag("--no-timings", a->no_timings, "leave out per-stage timings");
-  cmd->add_option("--history", a->history, "history file (default: DIR/shell_history)");
+  cmd->add_option("--history", a->history, "history file (default: $XDG_STATE_HOME/quarry/shell_history)");
   AddRerankFlags(cmd, &a->rerank);
   commands->emplace_back(cmd, [a] {
     auto engine = Engine::Open(a->dir);
@@ -368,7 +432,7 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       if (Status s = (*engine)->collection().LoadReranker(a->rerank.model, a->rerank.options); !s.ok()) return Fail(s);
     }
     Shell shell(std::move(*engine), settings, a->rerank);
-    if (terminal && !a->json) return RunInteractive(shell, a->history.empty() ? a->dir + "/shell_history" : a->history);
+    if (terminal && !a->json) return RunInteractive(shell, a->history.empty() ? DefaultHistoryPath() : a->history);
     return RunScript(shell, !a->text);
   });
 }

@@ -1,6 +1,7 @@
 // quarry init | ingest | get | delete | stats | check
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -33,15 +34,15 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
   {
     auto* cmd = app.add_subcommand("init", "Create an empty collection in DIR");
     auto dir = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "collection directory")->required();
-    commands->emplace_back(cmd, [dir] {
-      if (std::filesystem::exists(*dir + "/CURRENT")) {
-        std::fprintf(stderr, "quarry: %s already holds a collection\n", dir->c_str());
-        return kExitError;
-      }
+    cmd->add_flag("--json", *json, "print JSON");
+    commands->emplace_back(cmd, [dir, json] {
+      if (std::filesystem::exists(*dir + "/CURRENT")) return Fail(Status::AlreadyExists(*dir + ": already holds a collection"));
       auto c = Collection::Open(*dir, {.create_if_missing = true});
       if (!c.ok()) return Fail(c.status());
-      std::printf("created collection %s\n", dir->c_str());
+      if (*json) std::printf("%s\n", DumpJson({{"created", *dir}}).c_str());
+      else std::printf("created collection %s\n", dir->c_str());
       return kExitOk;
     });
   }
@@ -89,6 +90,12 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         std::fprintf(stderr, "quarry ingest: give one of --beir, --msmarco, --jsonl\n");
         return kExitUsage;
       }
+      // Before the collection is created: a mistyped input must not leave an empty collection behind.
+      if (std::error_code ec; !std::filesystem::is_regular_file(path, ec)) {
+        return Fail(Status::NotFound(path + (std::filesystem::exists(path, ec) ? ": not a regular file" : ": no such file")));
+      }
+      if (FILE* f = std::fopen(path.c_str(), "rb")) std::fclose(f);
+      else return Fail(Status::IOError(path + ": cannot read"));
       auto c = Collection::Open(a->dir, {.create_if_missing = true});
       if (!c.ok()) return Fail(c.status());
       a->ingest.sync = !a->no_sync;
@@ -151,9 +158,11 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
   {
     auto* cmd = app.add_subcommand("delete", "Delete the document with external id ID (exit 3 when absent)");
     auto dir = std::make_shared<std::string>(), id = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "collection directory")->required();
     cmd->add_option("ID", *id, "external document id")->required();
-    commands->emplace_back(cmd, [dir, id] {
+    cmd->add_flag("--json", *json, "print JSON");
+    commands->emplace_back(cmd, [dir, id, json] {
       auto c = OpenExisting(*dir, /*read_only=*/false);
       if (!c.ok()) return Fail(c.status());
       auto deleted = (*c)->Delete(*id);
@@ -162,7 +171,8 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
         std::fprintf(stderr, "quarry: no document with id '%s'\n", id->c_str());
         return kExitNotFound;
       }
-      std::printf("deleted %s\n", id->c_str());
+      if (*json) std::printf("%s\n", DumpJson({{"deleted", *id}}).c_str());
+      else std::printf("deleted %s\n", id->c_str());
       return kExitOk;
     });
   }
@@ -215,27 +225,43 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
   {
     auto* cmd = app.add_subcommand("compact", "Merge the lexical segments into one, dropping the postings of deleted and replaced documents");
     auto dir = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "collection directory")->required();
-    commands->emplace_back(cmd, [dir] {
+    cmd->add_flag("--json", *json, "print JSON");
+    commands->emplace_back(cmd, [dir, json] {
       auto c = OpenExisting(*dir, /*read_only=*/false);
       if (!c.ok()) return Fail(c.status());
+      const auto start = std::chrono::steady_clock::now();
       auto dropped = (*c)->Compact();
       if (!dropped.ok()) return Fail(dropped.status());
-      std::printf("dropped the postings of %llu deleted or replaced documents\n", static_cast<unsigned long long>(*dropped));
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (*json) {
+        std::printf("%s\n", DumpJson({{"dropped_documents", *dropped}, {"seconds", seconds}}).c_str());
+      } else {
+        std::printf("dropped the postings of %llu deleted or replaced documents\n", static_cast<unsigned long long>(*dropped));
+      }
       return kExitOk;
     });
   }
   {
     auto* cmd = app.add_subcommand("check", "Verify that the collection's documents, indexes and counters agree (exit 4 if not)");
     auto dir = std::make_shared<std::string>();
-    auto repair = std::make_shared<bool>(false);
+    auto repair = std::make_shared<bool>(false), json = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "collection directory")->required();
     cmd->add_flag("--repair", *repair, "rebuild damaged lexical segments from the stored documents (opens for writing)");
-    commands->emplace_back(cmd, [dir, repair] {
+    cmd->add_flag("--json", *json, "print JSON (the problems listed in it, not on stderr)");
+    commands->emplace_back(cmd, [dir, repair, json] {
       auto c = OpenExisting(*dir, /*read_only=*/!*repair);
       if (!c.ok()) return Fail(c.status());
       auto r = (*c)->Check(*repair);
       if (!r.ok()) return Fail(r.status());
+      if (*json) {
+        const nlohmann::json j = {{"ok", r->ok()},          {"documents", r->n_docs},   {"ids", r->n_ids},
+                                  {"indexed", r->n_indexed}, {"segments", r->n_segments}, {"postings", r->n_postings},
+                                  {"vectors", r->n_vectors}, {"problems", r->problems}};
+        std::printf("%s\n", DumpJson(j).c_str());
+        return r->ok() ? kExitOk : kExitCheckFailed;
+      }
       for (const auto& p : r->problems) std::fprintf(stderr, "check: %s\n", p.c_str());
       std::printf("%s: %llu docs, %llu ids, %llu indexed in %llu segment%s: %s\n", dir->c_str(),
                   static_cast<unsigned long long>(r->n_docs), static_cast<unsigned long long>(r->n_ids),

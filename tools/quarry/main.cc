@@ -1,18 +1,49 @@
 // quarry: the command-line interface to Quarry collections.
 #include <cstdio>
-#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
-#include "common/json.h"
+#include "common/strings.h"
 #include "tools/quarry/commands.h"
 
 namespace quarry::cli {
 
-int Fail(const Status& status) {
-  std::fprintf(stderr, "quarry: %s\n", status.message().c_str());
+int ExitCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument: return kExitInvalidInput;
+    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kCorruption: return kExitCorruption;
+    case StatusCode::kIOError: return kExitIOError;
+    case StatusCode::kAlreadyExists: return kExitAlreadyExists;
+    case StatusCode::kFailedPrecondition: return kExitFailedPrecondition;
+    case StatusCode::kInternal: return kExitError;
+  }
   return kExitError;
 }
 
-std::string JsonQuote(const std::string& s) { return DumpJson(nlohmann::json(s)); }
+int Fail(const Status& status) {
+  std::fprintf(stderr, "quarry: %s\n", status.ToString().c_str());
+  return ExitCode(status.code());
+}
+
+namespace {
+
+// A first word that names no command: CLI11 alone would answer "A subcommand is required".
+// Returns the usage exit code after naming the closest commands, or -1 when `word` is a command.
+int UnknownCommand(const CLI::App& app, const std::string& word) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == word) return -1;
+    names.push_back(sub->get_name());
+  }
+  const std::string best = ClosestMatch(word, names);
+  std::fprintf(stderr, "quarry: unknown command '%s'%s; `quarry --help` lists the commands\n", word.c_str(),
+               best.empty() ? "" : (" (did you mean '" + best + "'?)").c_str());
+  return kExitUsage;
+}
+
+}  // namespace
 
 }  // namespace quarry::cli
 
@@ -21,10 +52,12 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Quarry: an embeddable retrieval and in-context ranking engine.\n"
       "A collection is a directory holding a RocksDB database of documents and indexes.\n"
-      "Exit codes: 0 success, 1 error (message on stderr), 2 bad usage, 3 id not found, 4 check failed."};
+      "Exit codes: 0 success, 1 internal error, 2 bad usage, 3 not found (id, file, collection),\n"
+      "4 check found problems, 5 invalid input, 6 corruption, 7 I/O error, 8 already exists,\n"
+      "9 failed precondition (e.g. no dense index); errors go to stderr with their code name."};
   app.name("quarry");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "quarry 0.1.0");
+  app.set_version_flag("--version", "quarry " QUARRY_VERSION);
   std::vector<std::pair<CLI::App*, Action>> commands;
   AddStoreCommands(app, &commands);
   AddSearchCommands(app, &commands);
@@ -34,6 +67,9 @@ int main(int argc, char** argv) {
   AddRerankCommands(app, &commands);
   AddIndexCommands(app, &commands);
   AddHrCommands(app, &commands);
+  if (argc > 1 && argv[1][0] != '-') {
+    if (const int code = UnknownCommand(app, argv[1]); code >= 0) return code;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "quarry/options.h"
+#include "tools/quarry/commands.h"
 
 namespace quarry::cli {
 
@@ -38,15 +39,11 @@ struct ModeFlags {
 };
 
 inline void AddModeFlags(CLI::App* cmd, ModeFlags* f) {
-  const std::map<std::string, RetrievalMode> modes{
-      {"bm25", RetrievalMode::kBm25}, {"dense", RetrievalMode::kDense}, {"hybrid", RetrievalMode::kHybrid}};
-  const std::map<std::string, Fusion> fusions{{"rrf", Fusion::kRrf}, {"linear", Fusion::kLinear}};
-  cmd->add_option("--mode", f->mode, "first stage: bm25, dense (needs `quarry index --encoder`), hybrid")
-      ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
-      ->default_str("bm25");
-  cmd->add_option("--fusion", f->fusion, "hybrid fusion: rrf (reciprocal rank) or linear (min-max normalised)")
-      ->transform(CLI::CheckedTransformer(fusions, CLI::ignore_case))
-      ->default_str("rrf");
+  AddChoice<RetrievalMode>(cmd, "--mode", &f->mode,
+                           {{"bm25", RetrievalMode::kBm25}, {"dense", RetrievalMode::kDense}, {"hybrid", RetrievalMode::kHybrid}},
+                           "first stage: bm25, dense (needs `quarry index`), hybrid (both, fused)", "bm25");
+  AddChoice<Fusion>(cmd, "--fusion", &f->fusion, {{"rrf", Fusion::kRrf}, {"linear", Fusion::kLinear}},
+                    "hybrid fusion: rrf (reciprocal rank) or linear (min-max normalised)", "rrf");
   cmd->add_option("--alpha", f->alpha, "weight of the dense list in linear fusion")->capture_default_str();
   cmd->add_option("--rrf-k", f->rrf_k, "rank offset of reciprocal rank fusion")->capture_default_str();
   cmd->add_option("--fusion-depth", f->fusion_depth, "candidates taken from each list before fusing")

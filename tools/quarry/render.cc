@@ -1,5 +1,9 @@
 #include "tools/quarry/render.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
 namespace quarry::cli {
 
 std::string Highlight(const SearchHit& hit, bool colour) {
@@ -26,13 +30,34 @@ void PrintHits(FILE* out, const std::vector<SearchHit>& hits, bool colour) {
   }
 }
 
+nlohmann::json FloatJson(float v) {
+  if (!std::isfinite(v)) return nullptr;
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, v).ptr;  // shortest text that reads back as v
+  return std::strtod(std::string(text, end).c_str(), nullptr);
+}
+
 nlohmann::json HitsJson(const std::vector<SearchHit>& hits) {
   nlohmann::json j = nlohmann::json::array();
   int rank = 1;
   for (const auto& h : hits) {
-    j.push_back({{"rank", rank++}, {"id", h.id}, {"score", h.score}, {"title", h.title}, {"snippet", h.snippet}});
+    nlohmann::json stages = nlohmann::json::object();
+    if (!std::isnan(h.stages.bm25)) stages["bm25"] = FloatJson(h.stages.bm25);
+    if (!std::isnan(h.stages.dense)) stages["dense"] = FloatJson(h.stages.dense);
+    if (!std::isnan(h.stages.resmem_base)) {
+      stages["resmem_base"] = h.stages.resmem_base;
+      stages["resmem_correction"] = h.stages.resmem_correction;
+    }
+    if (!std::isnan(h.stages.rerank)) stages["rerank"] = h.stages.rerank;
+    j.push_back({{"rank", rank++}, {"id", h.id}, {"score", FloatJson(h.score)}, {"stages", std::move(stages)},
+                 {"title", h.title}, {"snippet", h.snippet}});
   }
   return j;
+}
+
+nlohmann::json TimingsJson(const SearchTimings& t) {
+  return {{"retrieve_ms", t.retrieve_ms}, {"rerank_ms", t.rerank_ms}, {"correct_ms", t.correct_ms},
+          {"hydrate_ms", t.hydrate_ms}};
 }
 
 std::string TimingsLine(const SearchTimings& t) {

@@ -15,12 +15,11 @@ struct RerankFlags {
 };
 
 // --rerank-model, --rerank-depth, --scoring-layer, --max-block-length, --rerank-window,
-// --query-in-instruction, --calibrate, --bf16-activations; `model_flag` names the model option ("--rerank-model" or "--model").
-// `depth_flag` names the depth option ("--rerank-depth", or "--depth" for `quarry rerank`).
-inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& model_flag = "--rerank-model",
-                           const std::string& depth_flag = "--rerank-depth") {
+// --query-in-instruction, --calibrate, --bf16-activations; `model_flag` names the model option
+// (`quarry index` calls it "--rerank-cache").
+inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& model_flag = "--rerank-model") {
   cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model, or a GGUF file (llama, qwen2)");
-  cmd->add_option(depth_flag, f->options.depth, "candidates reranked per query")->capture_default_str();
+  cmd->add_option("--rerank-depth", f->options.depth, "candidates reranked per query")->capture_default_str();
   cmd->add_option("--scoring-layer", f->options.scoring_layer, "0-based layer whose attention gives the scores")
       ->capture_default_str();
   cmd->add_option("--max-block-length", f->options.max_block_length, "tokens kept per block (rounded up to 16)")
