@@ -33,8 +33,7 @@ Result<Hierarchy> LoadEdgeList(const std::string& path);
 // WordNet 3.x data.noun (the Debian package wordnet-base installs /usr/share/wordnet/data.noun): one node
 // per synset, parents from its hypernym ("@") and instance-hypernym ("@i") pointers. Errors name the
 // file and line of a malformed record or of a pointer to a synset the file lacks.
-Result<Hierarchy> LoadWordNetNouns(const std::string& path);
-inline constexpr char kDefaultWordNetNouns[] = "/usr/share/wordnet/data.noun";
+Result<Hierarchy> LoadWordNetNouns(const std::string& path);  // (kDefaultWordNetNouns: quarry/hierarchical.h)
 
 // The reflexive-transitive closure: for each node, (ancestor, distance) for itself (distance 0) and every
 // ancestor, where distance is the shortest number of edges up; sorted by ancestor id. Error: a cycle.
