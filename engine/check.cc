@@ -1,4 +1,6 @@
-// `quarry check`: the column families must agree with each other and with the counters.
+// `quarry check`: the column families must agree with each other and with the counters. This file checks
+// the store's own families (docs, ids, counters) against the lexical index; every index module checks
+// its own families (CheckDense, CheckRerankCaches, CheckResMem).
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -9,17 +11,26 @@
 
 namespace quarry {
 
+void AddProblem(CheckReport* report, std::string problem) {
+  if (report->problems.size() < 100) report->problems.push_back(std::move(problem));
+}
+
 Result<CheckReport> Collection::Check(bool repair) const {
   Store& store = *impl_->store;
   CheckReport report;
   // The lexical index checks itself first (and repairs); the rest is read as of its snapshot.
   QUARRY_RETURN_IF_ERROR(impl_->lexical->Check(repair, &report.problems));
+  if (repair) {
+    // A missing, stale or corrupt dense index file (derived data, rebuilt in memory by every open that
+    // needs it) is written again.
+    QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
+    std::lock_guard lock(impl_->write_mu);
+    QUARRY_RETURN_IF_ERROR(impl_->RepairDenseBase());
+  }
   const auto index = impl_->lexical->Snapshot();
   const Store::Snapshot* snap = index->store_snapshot();
   const auto ro = ReadOptionsAt(snap);
-  auto problem = [&](std::string p) {
-    if (report.problems.size() < 100) report.problems.push_back(std::move(p));
-  };
+  auto problem = [&](std::string p) { AddProblem(&report, std::move(p)); };
   QUARRY_ASSIGN_OR_RETURN(const uint64_t next_docnum, store.GetCounter(kMetaNextDocNum, snap));
   QUARRY_ASSIGN_OR_RETURN(const uint64_t n_docs, store.GetCounter(kMetaNumDocs, snap));
 
@@ -87,36 +98,10 @@ Result<CheckReport> Collection::Check(bool repair) const {
     }
   }
 
-  // Dense vectors belong to live documents, have the configured dim, and are counted right.
+  // Each index module's own families.
   QUARRY_RETURN_IF_ERROR(impl_->CheckDense(snap, doc_ids, &report));
-
-  // BlockRank caches belong to live documents and decode (their shapes are checked against the model
-  // when one is loaded: a search encodes a document whose cache does not fit); ResMem's memory decodes.
-  {
-    uint64_t n_caches = 0;
-    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.cf(kCfRerankCache)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++n_caches;
-      if (it->key().size() != 4) {
-        problem("rerank_cache: key of " + std::to_string(it->key().size()) + " bytes");
-        continue;
-      }
-      const DocNum d = DecodeFixed32BE(it->key().data());
-      if (!doc_ids.count(d)) problem("rerank_cache: cache of doc " + std::to_string(d) + ", which is not in docs");
-      auto decoded = DecodeBlockCache(std::string_view(it->value().data(), it->value().size()));
-      if (!decoded.ok()) problem("rerank_cache: doc " + std::to_string(d) + ": " + decoded.status().message());
-    }
-    QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), dir() + ": scan rerank_cache"));
-    QUARRY_ASSIGN_OR_RETURN(auto cache_config, store.Get(kCfMeta, kMetaRerankCache, snap));
-    if (n_caches > 0 && !cache_config) problem("rerank_cache: caches without meta rerank_cache.config");
-  }
-  {
-    QUARRY_ASSIGN_OR_RETURN(auto memory, store.Get(kCfResMem, kResMemKey, snap));
-    if (memory) {
-      auto decoded = ResMem::Decode(*memory);
-      if (!decoded.ok()) problem("resmem: " + decoded.status().message());
-    }
-  }
+  QUARRY_RETURN_IF_ERROR(CheckRerankCaches(store, snap, doc_ids, &report));
+  QUARRY_RETURN_IF_ERROR(CheckResMem(store, snap, &report));
   return report;
 }
 

@@ -158,7 +158,7 @@ Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex&
   }
   if (timings) timings->retrieve_ms = ms_since(t0);
   t0 = Clock::now();
-  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, *reranker, query, &hits, rerank_cache_config));
+  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, index.store_snapshot(), *reranker, query, &hits, rerank_cache_config));
   if (timings) timings->rerank_ms = ms_since(t0);
   t0 = Clock::now();
   if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, query_vector, &hits));

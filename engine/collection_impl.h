@@ -56,9 +56,9 @@ class Collection::Impl {
     uint64_t generation = 0;                         // dense.generation the write sets
   } dense_pending;
   // The dense index of the latest committed state: the base file (mapped when read-only) when it is
-  // the one meta vouches for, else rebuilt from the stored vectors (and written back when writable),
-  // plus the vectors written since it.
-  // `holding_write_lock`: the caller holds write_mu (a writer).
+  // the one meta vouches for, else rebuilt in memory from the stored vectors, plus the vectors written
+  // since it. Searches never write: a rebuilt base is written back only by a writer (the caller holds
+  // write_mu: `holding_write_lock`), by the next write (CommitDense) or by `Check(repair)`.
   Result<std::shared_ptr<const DenseView>> CurrentDenseView(bool holding_write_lock = false) const;
   // The encoder named by the dense configuration; FailedPrecondition when there is none.
   // The dense index's encoder; `identity` (if given) gets what it was configured from, the key a dense
@@ -73,6 +73,8 @@ class Collection::Impl {
   // the base into a new base file once they pass a threshold.
   Status CommitDense();
   Status RefreshDenseBase();
+  // Writes the base file when the loaded one had to be rebuilt (missing, stale or corrupt). Writer-only.
+  Status RepairDenseBase();
   // Removes base files and vector spaces nothing names (a crash during a rebuild leaves them).
   Status RemoveUnusedDenseFiles();
   // Sets meta dense.n_vectors from the stored vectors (format 1 collections had no such counter).
@@ -107,8 +109,19 @@ Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view qu
 
 // Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows. In the
 // decoupled mode, document blocks cached by BuildRerankCache for this model and options are used.
-Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits,
-                   const std::string& cache_config);
+// Documents and caches are read as of `snap`, the snapshot the hits were retrieved from.
+Status ApplyRerank(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker, std::string_view query,
+                   std::vector<SearchHit>* hits, const std::string& cache_config);
+
+// `quarry check`'s part for each index module's column families, as of `snap`: `docs` maps every live
+// doc number to its id; problems are appended to the report.
+// BlockRank caches belong to live documents and decode, and have their configuration (engine/rerank.cc).
+Status CheckRerankCaches(const Store& store, const Store::Snapshot* snap,
+                         const std::unordered_map<DocNum, std::string>& docs, CheckReport* report);
+// ResMem's memory decodes (engine/resmem.cc).
+Status CheckResMem(const Store& store, const Store::Snapshot* snap, CheckReport* report);
+// Appends `problem` unless the report already lists 100.
+void AddProblem(CheckReport* report, std::string problem);
 // What identifies a cache: the model's config and weights size, the scoring layer and block length.
 std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions& options);
 

@@ -240,7 +240,7 @@ Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder(std:
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
   if (!config || (*config)["encoder"].is_null()) {
     return Status::FailedPrecondition(store->dir() + ": the dense index has no encoder (its vectors were imported); "
-                                      "search it with a vector");
+                                      "search it with a query vector (`quarry search DIR --vector FILE.npy`, SearchVector)");
   }
   const std::string key = (*config)["encoder"].dump();
   if (identity) *identity = key;
@@ -257,11 +257,8 @@ Result<std::shared_ptr<const DualEncoder>> Collection::Impl::CurrentEncoder(std:
 Result<std::shared_ptr<const DenseView>> Collection::Impl::CurrentDenseView(bool holding_write_lock) const {
   std::lock_guard lock(index_mu);
   if (dense_view) return dense_view;
-  // A rebuilt base is written back only when no write can run meanwhile: the caller is the writer, or
-  // the write lock is free (try_lock never waits, so taking it after index_mu cannot deadlock).
-  std::unique_lock<std::mutex> write_lock;
-  if (writable && !holding_write_lock) write_lock = std::unique_lock(write_mu, std::try_to_lock);
-  const bool can_write_back = writable && (holding_write_lock || write_lock.owns_lock());
+  // Only a writer writes a rebuilt base back: a search (a const call) changes nothing on disk.
+  const bool can_write_back = writable && holding_write_lock;
   if (!writable) {
     // A reader's view may name a base file the writer has replaced (and removed) since: catch up.
     for (int attempt = 0; attempt < 8; ++attempt) {
@@ -306,7 +303,7 @@ Result<std::shared_ptr<const DenseView>> Collection::Impl::CurrentDenseView(bool
     }
   }
   if (!view->base) {
-    // Missing, stale or corrupt: rebuilt from the vectors, and written back when writable.
+    // Missing, stale or corrupt: rebuilt from the vectors, and written back when the caller is a writer.
     view->rebuilt = true;
     QUARRY_ASSIGN_OR_RETURN(auto fresh, BuildFromVectors(*store, *config, snap));
     QUARRY_RETURN_IF_ERROR(ApplyKnobs(fresh.get(), *config));
@@ -444,8 +441,11 @@ Status Collection::Impl::CommitDense() {
   view->n_vectors = pending.n_vectors;
   const uint64_t base_size = view->base ? view->base->size() : 0;
   const uint64_t limit = view->config.value("max_unindexed", uint64_t{0});
-  const bool due = std::max<uint64_t>(view->n_delta(), view->superseded->size()) >
-                   (limit ? limit : std::max<uint64_t>(kMinDeltaForRefresh, base_size / 128));
+  // Due when enough has changed since the base, or when the base was rebuilt by a search and never
+  // written (a write is the first chance to persist it).
+  const bool due = view->base_file.empty() ||
+                   std::max<uint64_t>(view->n_delta(), view->superseded->size()) >
+                       (limit ? limit : std::max<uint64_t>(kMinDeltaForRefresh, base_size / 128));
   {
     std::lock_guard lock(index_mu);
     dense_view = view;
@@ -527,6 +527,13 @@ Status Collection::Impl::RefreshDenseBase() {
     fs::remove(store->dir() + "/" + view->base_file, ec);
   }
   return Status::Ok();
+}
+
+Status Collection::Impl::RepairDenseBase() {
+  QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*store));
+  if (!config) return Status::Ok();
+  QUARRY_ASSIGN_OR_RETURN(auto view, CurrentDenseView(/*holding_write_lock=*/true));
+  return view->base_file.empty() ? RefreshDenseBase() : Status::Ok();
 }
 
 Status Collection::Impl::RecountDenseVectors() {
@@ -860,9 +867,7 @@ Status Collection::SetDenseSearchParameters(size_t nprobe, size_t ef_search) {
 
 Status Collection::Impl::CheckDense(const Store::Snapshot* snap, const std::unordered_map<DocNum, std::string>& docs,
                                     CheckReport* report) const {
-  auto problem = [&](std::string p) {
-    if (report->problems.size() < 100) report->problems.push_back(std::move(p));
-  };
+  auto problem = [&](std::string p) { AddProblem(report, std::move(p)); };
   auto config = LoadConfig(*store, snap);
   if (!config.ok()) {
     problem(config.status().message());

@@ -49,28 +49,30 @@ namespace {
 
 // BlockRank scores of `hits` (all of them, in one pass or windows), from cached document blocks when the
 // ranker is decoupled and the collection's caches were made with the same model and options.
-Result<std::vector<BlockRankDocument>> RerankDocuments(const Store& store, const std::vector<SearchHit>& hits) {
+Result<std::vector<BlockRankDocument>> RerankDocuments(const Store& store, const Store::Snapshot* snap,
+                                                      const std::vector<SearchHit>& hits) {
   std::vector<BlockRankDocument> docs;
   for (const auto& hit : hits) {
-    QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc));
+    QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc, snap));
     if (!doc) docs.push_back({"", "", hit.id});  // deleted since the index was loaded: scored as empty
     else docs.push_back({doc->title, doc->text, doc->id});
   }
   return docs;
 }
 
-Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ranker, std::string_view query,
-                                      const std::vector<SearchHit>& hits, const std::string& cache_config) {
-  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(store, hits));
+Result<std::vector<double>> ScoreHits(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker,
+                                      std::string_view query, const std::vector<SearchHit>& hits,
+                                      const std::string& cache_config) {
+  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(store, snap, hits));
   bool cached = false;
   if (!ranker.options().query_in_instruction) {
-    QUARRY_ASSIGN_OR_RETURN(auto stored_config, store.Get(kCfMeta, kMetaRerankCache));
+    QUARRY_ASSIGN_OR_RETURN(auto stored_config, store.Get(kCfMeta, kMetaRerankCache, snap));
     cached = stored_config && *stored_config == cache_config;
   }
   if (!cached) return ranker.Score(std::string(query), docs);
   std::vector<BlockCache> caches(hits.size());
   for (size_t i = 0; i < hits.size(); ++i) {
-    QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfRerankCache, EncodeFixed32BE(hits[i].doc)));
+    QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfRerankCache, EncodeFixed32BE(hits[i].doc), snap));
     if (bytes) {
       auto decoded = DecodeBlockCache(*bytes);
       if (decoded.ok() && ranker.CacheFits(*decoded)) {
@@ -89,12 +91,12 @@ Result<std::vector<double>> ScoreHits(const Store& store, const BlockRanker& ran
 
 }  // namespace
 
-Status ApplyRerank(const Store& store, const BlockRanker& ranker, std::string_view query, std::vector<SearchHit>* hits,
-                   const std::string& cache_config) {
+Status ApplyRerank(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker, std::string_view query,
+                   std::vector<SearchHit>* hits, const std::string& cache_config) {
   const size_t depth = std::min(ranker.options().depth, hits->size());
   if (depth == 0) return Status::Ok();
   const std::vector<SearchHit> head(hits->begin(), hits->begin() + depth);
-  QUARRY_ASSIGN_OR_RETURN(auto scores, ScoreHits(store, ranker, query, head, cache_config));
+  QUARRY_ASSIGN_OR_RETURN(auto scores, ScoreHits(store, snap, ranker, query, head, cache_config));
   for (size_t i = 0; i < depth; ++i) {
     (*hits)[i].stages.rerank = scores[i];
     (*hits)[i].score = static_cast<float>(scores[i]);
@@ -126,7 +128,7 @@ Result<std::vector<double>> Collection::RerankScores(std::string_view query, con
     cache_config = impl_->reranker_cache_config;
   }
   QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
-  return ScoreHits(*impl_->store, *ranker, query, hits, cache_config);
+  return ScoreHits(*impl_->store, /*snap=*/nullptr, *ranker, query, hits, cache_config);
 }
 
 Result<std::vector<std::vector<double>>> Collection::RerankScoresAtLayers(std::string_view query,
@@ -134,7 +136,7 @@ Result<std::vector<std::vector<double>>> Collection::RerankScoresAtLayers(std::s
                                                                           const std::vector<int>& layers) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
   QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
-  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(*impl_->store, hits));
+  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(*impl_->store, /*snap=*/nullptr, hits));
   return ranker->ScoreAtLayers(std::string(query), docs, layers);
 }
 
@@ -166,6 +168,29 @@ Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, cons
   batch.Put(store.cf(kCfMeta), kMetaRerankCache, RerankCacheConfig(model_dir, options));
   QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
   return n;
+}
+
+Status CheckRerankCaches(const Store& store, const Store::Snapshot* snap,
+                         const std::unordered_map<DocNum, std::string>& docs, CheckReport* report) {
+  uint64_t n_caches = 0;
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ReadOptionsAt(snap), store.cf(kCfRerankCache)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++n_caches;
+    if (it->key().size() != 4) {
+      AddProblem(report, "rerank_cache: key of " + std::to_string(it->key().size()) + " bytes");
+      continue;
+    }
+    const DocNum d = DecodeFixed32BE(it->key().data());
+    if (!docs.count(d)) AddProblem(report, "rerank_cache: cache of doc " + std::to_string(d) + ", which is not in docs");
+    // Shapes are checked against the model when one is loaded: a search encodes a document whose
+    // cache does not fit.
+    auto decoded = DecodeBlockCache(std::string_view(it->value().data(), it->value().size()));
+    if (!decoded.ok()) AddProblem(report, "rerank_cache: doc " + std::to_string(d) + ": " + decoded.status().message());
+  }
+  QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), store.dir() + ": scan rerank_cache"));
+  QUARRY_ASSIGN_OR_RETURN(auto cache_config, store.Get(kCfMeta, kMetaRerankCache, snap));
+  if (n_caches > 0 && !cache_config) AddProblem(report, "rerank_cache: caches without meta rerank_cache.config");
+  return Status::Ok();
 }
 
 }  // namespace quarry

@@ -190,4 +190,13 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
   return tuning;
 }
 
+Status CheckResMem(const Store& store, const Store::Snapshot* snap, CheckReport* report) {
+  QUARRY_ASSIGN_OR_RETURN(auto memory, store.Get(kCfResMem, kResMemKey, snap));
+  if (memory) {
+    auto decoded = ResMem::Decode(*memory);
+    if (!decoded.ok()) AddProblem(report, "resmem: " + decoded.status().message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace quarry

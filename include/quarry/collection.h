@@ -221,7 +221,7 @@ class Collection {
   // Top options.k documents for a query vector (already embedded), best first; score = inner product,
   // or negated squared L2 distance.
   Result<std::vector<SearchHit>> SearchVector(const std::vector<float>& query, const SearchOptions& options = {}) const;
-  // The dense index's configuration and state (loading or rebuilding it if needed); NotFound when the
+  // The dense index's configuration and state (loading or rebuilding it in memory if needed); NotFound when the
   // collection has no dense configuration.
   Result<DenseIndexInfo> DenseInfo() const;
   // Auto-tunes the dense index's search knob: the smallest nprobe/efSearch whose recall@k against exact
@@ -241,7 +241,9 @@ class Collection {
 
   Result<CollectionStats> Stats() const;
   // Verifies that docs, ids, the lexical segments (every checksum and block), dead records, dense
-  // vectors and counters agree. `repair` (writable opens) rebuilds damaged segments from the documents.
+  // vectors and counters agree. `repair` (writable opens) rebuilds damaged segments from the documents
+  // and writes the dense index file again when it is missing, stale or corrupt (searches rebuild it in
+  // memory but never write; the next write or a repair persists it).
   Result<CheckReport> Check(bool repair = false) const;
 
   class Impl;

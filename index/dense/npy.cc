@@ -1,4 +1,4 @@
-#include "index/dense/npy.h"
+#include "quarry/npy.h"
 
 #include <cstring>
 #include <filesystem>

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "index/dense/dual_encoder.h"
-#include "index/dense/npy.h"
+#include "quarry/npy.h"
 #include "quarry/collection.h"
 #include "tests/test_util.h"
 
@@ -165,18 +165,39 @@ TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
   ASSERT_TRUE(hits.ok());
   EXPECT_EQ(Ids(*hits), Ids(*expected));
 
-  // The rebuilt file was written back: the next open uses it.
+  // Searches write nothing: the damaged file is still there, and the next open rebuilds again...
+  const std::string damaged = testing::ReadFile(path);
+  f.Reopen();
+  info = search_then_info();
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->rebuilt);
+  EXPECT_EQ(testing::ReadFile(DenseFile(f.tmp / "c")), damaged) << "a search wrote the dense index file";
+  // ...until a repair (or the next write) writes the rebuilt index back: the next open uses it.
+  auto repaired = f.c->Check(/*repair=*/true);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_TRUE(repaired->ok());
   f.Reopen();
   info = search_then_info();
   ASSERT_TRUE(info.ok());
   EXPECT_FALSE(info->rebuilt);
+  hits = f.c->SearchVector(q, {.k = 10});
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(Ids(*hits), Ids(*expected));
 
-  // A missing file is rebuilt too.
+  // A missing file is rebuilt too, and the next write persists it.
   std::filesystem::remove(DenseFile(f.tmp / "c"));
   f.Reopen();
   info = search_then_info();
   ASSERT_TRUE(info.ok());
   EXPECT_TRUE(info->rebuilt);
+  EXPECT_TRUE(DenseFile(f.tmp / "c").empty()) << "a search wrote the dense index file";
+  auto deleted = f.c->Delete("doc0");
+  ASSERT_TRUE(deleted.ok() && *deleted) << deleted.status().ToString();
+  EXPECT_FALSE(DenseFile(f.tmp / "c").empty()) << "the write after the rebuild persists it";
+  f.Reopen();
+  info = search_then_info();
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->rebuilt);
 }
 
 TEST(Dense, SoarIndexInACollectionIsExactAtFullNprobePersistsAndTunes) {

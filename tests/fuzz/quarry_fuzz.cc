@@ -20,7 +20,7 @@
 
 #include "common/json.h"
 #include "quarry/eval.h"
-#include "index/dense/npy.h"
+#include "quarry/npy.h"
 #include "index/hierarchical/hierarchy.h"
 #include "index/lexical/analyzer.h"
 #include "index/lexical/lexical_index.h"

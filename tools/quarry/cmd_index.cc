@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json.h"
-#include "index/dense/npy.h"
+#include "quarry/npy.h"
 #include "quarry/collection.h"
 #include "tools/quarry/commands.h"
 #include "tools/quarry/mode_flags.h"

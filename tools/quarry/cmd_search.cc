@@ -13,7 +13,7 @@
 
 #include "common/json.h"
 #include "common/progress.h"
-#include "index/dense/npy.h"
+#include "quarry/npy.h"
 #include "quarry/collection.h"
 #include "quarry/eval.h"
 #include "tools/quarry/commands.h"
@@ -25,7 +25,7 @@ namespace quarry::cli {
 
 namespace {
 
-struct Args {
+struct SearchArgs {
   std::string dir, query, queries, run_out, tag, vector;
   size_t k = 10;
   size_t threads = 0;
@@ -37,7 +37,7 @@ struct Args {
 
 // Every query of `a.queries` searched, the top k of each written to `a.run_out` as a TREC run, a
 // batch at a time (so memory holds one batch of hits), with progress on a terminal.
-int BatchSearch(const Collection& c, const Args& a, SearchOptions options) {
+int BatchSearch(const Collection& c, const SearchArgs& a, SearchOptions options) {
   auto queries = eval::LoadQueries(a.queries);
   if (!queries.ok()) return Fail(queries.status());
   const std::string tag = a.tag.empty() ? "quarry-" + a.mode.Name() + (options.rerank ? "+blockrank" : "") +
@@ -82,7 +82,7 @@ int BatchSearch(const Collection& c, const Args& a, SearchOptions options) {
   return kExitOk;
 }
 
-int Search(Args& a) {
+int RunSearch(SearchArgs& a) {
   const int given = !a.query.empty() + !a.queries.empty() + !a.vector.empty();
   if (given != 1) {
     std::fprintf(stderr, "quarry search: give one of QUERY, --queries FILE (with --run-out RUN) or --vector FILE.npy\n");
@@ -137,7 +137,7 @@ int Search(Args& a) {
 }  // namespace
 
 void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* commands) {
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<SearchArgs>();
   auto* cmd = app.add_subcommand(
       "search",
       "Search (BM25, dense or hybrid): ranked hits with id, score, title and a snippet.\n"
@@ -158,7 +158,7 @@ void AddSearchCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   cmd->add_flag("--resmem", a->resmem, "correct scores with the collection's ResMem memory");
   AddRerankFlags(cmd, &a->rerank);
   AddModeFlags(cmd, &a->mode);
-  commands->emplace_back(cmd, [a] { return Search(*a); });
+  commands->emplace_back(cmd, [a] { return RunSearch(*a); });
 }
 
 }  // namespace quarry::cli
