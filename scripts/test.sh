@@ -47,8 +47,9 @@ if [ "$mode" != quick ]; then
   # Left to the regular suite, to keep CI within its 20 minutes: all-mpnet-base-v2's golden (110M
   # parameters, 384 tokens; all-MiniLM-L6-v2's runs here), the CLI's BlockRank rerank of TREC DL 2019
   # with tiny-mistral (two minutes instrumented; rerank_test covers the same code under ASan), and the
-  # install-and-build-the-examples check (a packaging test, no code of its own to instrument).
+  # install-and-build-the-examples check (a packaging test, no code of its own to instrument), and the README
+  # samples check (documentation; its ResMem tuning alone takes minutes instrumented).
   (cd "$sanitize" && ctest --output-on-failure -j "$(nproc)" --timeout 1800 \
-    -E '^(RealEncoder\.AllMpnet|Cli\.RerankDl2019WithTheTinyMistral|install_and_examples)')
+    -E '^(RealEncoder\.AllMpnet|Cli\.RerankDl2019WithTheTinyMistral|install_and_examples|readme_samples)')
   "$root/scripts/fuzz.sh" "$sanitize/quarry_fuzz" "${QUARRY_FUZZ_SECONDS:-2}"
 fi
