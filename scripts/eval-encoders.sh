@@ -101,7 +101,7 @@ for model in "${models[@]}"; do
   compare_label="" record "$model dense" dl19 "$work/dl19-$model" "${dl[@]}" --mode dense --run-out "$run/dl-dense.run"
   compare_label="" record "$model hybrid-rrf" dl19 "$work/dl19-$model" "${dl[@]}" --mode hybrid --fusion rrf
   compare_label="" record "run.bm25.trec" dl19 --qrels "$dl19/qrels.txt" --run "$dl19/run.bm25.trec" --metrics "$metrics"
-  "$quarry" eval "$work/dl19-$model" "${dl[@]}" --mode dense --candidates "$dl19/run.bm25.trec" --depth 100 \
+  "$quarry" eval "$work/dl19-$model" "${dl[@]}" --mode dense --candidates "$dl19/run.bm25.trec" -k 100 \
     --run-out "$run/dl-dense-rerank.run" >/dev/null
   compare_label="run.bm25.trec" record "$model dense rerank of run.bm25.trec" dl19 --qrels "$dl19/qrels.txt" \
     --run "$run/dl-dense-rerank.run" --metrics "$metrics" --compare "$dl19/run.bm25.trec" --permutations 10000

@@ -203,12 +203,12 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
   cmd->add_option("DIR", a->dir, "collection directory (to retrieve)");
   cmd->add_option("--beir", a->beir, "BEIR folder (queries.jsonl, qrels/<split>.tsv)");
   cmd->add_option("--split", a->split, "BEIR qrels split")->capture_default_str();
-  cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)");
+  cmd->add_option("--queries", a->queries, "queries file: BEIR .jsonl, qid<TAB>text, or TREC topics");
   cmd->add_option("--qrels", a->qrels, "qrels file (BEIR tsv or TREC)");
   cmd->add_option("--run", a->run, "evaluate this TREC run instead of retrieving");
   cmd->add_option("--run-out", a->run_out, "write the retrieved run here (TREC format)");
   cmd->add_option("--candidates", a->candidates,
-                  "rerank this TREC run (top --depth per query) by dense similarity instead of retrieving; "
+                  "rerank this TREC run (its top -k per query) by dense similarity instead of retrieving; "
                   "needs --mode dense");
   cmd->add_option("--metrics", a->metrics, "comma-separated: ndcg@k, recall@k, mrr@k, p@k, map, map@k, or trec_eval's ndcg_cut.k, recall.k, P.k, map_cut.k, recip_rank")
       ->capture_default_str();
@@ -217,7 +217,7 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
                   "recall.100, P.10, map, recip_rank, ndcg_cut.5,10 ...")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("-k,--k", a->depth, "hits retrieved per query")->capture_default_str()->check(AtLeastOne());
+  cmd->add_option("-k,--k", a->depth, "hits retrieved per query (with --candidates: taken from the run)")->capture_default_str()->check(AtLeastOne());
   AddDeprecatedAlias(cmd, "--depth", "-k", &a->depth);
   cmd->add_flag("--per-query", a->per_query, "print each query's values and the means in trec_eval -q's layout");
   cmd->add_flag("--json", a->json, "print JSON");

@@ -116,7 +116,7 @@ void AddRerankCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
   AddDeprecatedAlias(cmd, "--model", "--rerank-model", &a->rerank.model);
   AddDeprecatedAlias(cmd, "--depth", "--rerank-depth", &a->rerank.options.depth);
   cmd->add_option("--run", a->run, "TREC run to rerank")->required();
-  cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)")->required();
+  cmd->add_option("--queries", a->queries, "queries file: BEIR .jsonl, qid<TAB>text, or TREC topics")->required();
   cmd->add_option("--run-out", a->run_out, "where the reranked run goes")->required();
   cmd->add_option("--scoring-layers", a->layers,
                   "score at each of these layers from one pass and write RUN_OUT.layer<L> for each (e.g. 4,8,12)")

@@ -85,12 +85,12 @@ int Build(const BuildArgs& a) {
       if (row.options.temperature != t->best.temperature || row.options.sigma != t->best.sigma) continue;
       if (std::find(ks.begin(), ks.end(), row.options.k) == ks.end()) ks.push_back(row.options.k);
       if (std::find(lambdas.begin(), lambdas.end(), row.options.lambda) == lambdas.end()) lambdas.push_back(row.options.lambda);
-      out["tuning"]["ablation"].push_back({{"k", row.options.k}, {"lambda", row.options.lambda}, {"ndcg10", row.validation_ndcg10}});
+      out["tuning"]["ablation"].push_back({{"knn", row.options.k}, {"lambda", row.options.lambda}, {"ndcg10", row.validation_ndcg10}});
     }
     if (!a.json) {
       std::printf("validation nDCG@10 (%zu memory / %zu validation training queries; temperature %g, sigma %g)\n",
                   t->n_memory, t->n_validation, t->best.temperature, t->best.sigma);
-      std::printf("%8s", "k \\ lam");
+      std::printf("%8s", "knn\\lam");
       for (float l : lambdas) std::printf(" %7g", l);
       std::printf("\n");
       for (size_t k : ks) {
@@ -105,7 +105,7 @@ int Build(const BuildArgs& a) {
         }
         std::printf("\n");
       }
-      std::printf("baseline (no memory) %.4f; best %.4f at k=%zu sigma=%g temperature=%g lambda=%g\n",
+      std::printf("baseline (no memory) %.4f; best %.4f at knn=%zu sigma=%g temperature=%g lambda=%g\n",
                   t->baseline_ndcg10, t->best_ndcg10, t->best.k, t->best.sigma, t->best.temperature, t->best.lambda);
     }
   }
@@ -131,7 +131,7 @@ void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     cmd->add_option("DIR", a->dir, "collection directory")->required();
     cmd->add_option("--beir", a->beir, "BEIR folder (queries.jsonl, qrels/<split>.tsv)");
     cmd->add_option("--split", a->split, "qrels split to learn from")->capture_default_str();
-    cmd->add_option("--queries", a->queries, "queries file (.jsonl BEIR, else qid<TAB>text)");
+    cmd->add_option("--queries", a->queries, "queries file: BEIR .jsonl, qid<TAB>text, or TREC topics");
     cmd->add_option("--qrels", a->qrels, "training qrels file");
     cmd->add_flag("--tune", a->tune, "choose k, sigma, temperature, lambda on a validation part of the training queries");
     cmd->add_option("--validation-fraction", a->validation_fraction, "share of training queries held out by --tune")
