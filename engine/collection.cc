@@ -15,7 +15,11 @@ namespace quarry {
 
 std::vector<std::string> IndexColumnFamilies() { return {kCfResMem, kCfRerankCache, kCfDense}; }
 
-Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Collection::Collection(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)),
+      dense_(new DenseIndex(impl_.get())),
+      rerank_(new Reranking(impl_.get())),
+      resmem_(new ResMemory(this, impl_.get())) {}
 Collection::~Collection() = default;
 
 const std::string& Collection::dir() const { return impl_->store->dir(); }
@@ -111,76 +115,6 @@ std::vector<SearchHit> Fuse(std::vector<SearchHit> bm25, std::vector<SearchHit> 
   return out;
 }
 
-// The pipeline for one query: first stage (BM25, dense, or both fused) -> (BlockRank) -> (ResMem) ->
-// hydration. `query_vector`, when given, is the dense query (SearchVector); otherwise the encoder
-// embeds `query`.
-Result<std::vector<SearchHit>> SearchOne(const Store& store, const LexicalIndex& index, const ResMem* resmem,
-                                         const BlockRanker* reranker, const std::string& rerank_cache_config,
-                                         const DenseView* dense, const DualEncoder* encoder,
-                                         std::string_view query, const std::vector<float>* query_vector,
-                                         const SearchOptions& options, SearchTimings* timings) {
-  using Clock = std::chrono::steady_clock;
-  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
-  auto t0 = Clock::now();
-  if (const size_t bad = FindInvalidUtf8(query); bad != std::string_view::npos) {
-    return Status::InvalidArgument("query: invalid UTF-8 at byte " + std::to_string(bad));
-  }
-  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(index.analyzer_settings()));
-  std::vector<std::string> terms;
-  analyzer->Analyze(query, &terms);
-  size_t n_retrieve = options.k;
-  if (resmem) n_retrieve = std::max(n_retrieve, resmem->params().depth);
-  if (reranker) n_retrieve = std::max(n_retrieve, reranker->options().depth);
-  const RetrievalMode mode = query_vector ? RetrievalMode::kDense : options.mode;
-  const size_t depth = mode == RetrievalMode::kHybrid ? std::max(n_retrieve, options.fusion_depth) : n_retrieve;
-  std::vector<SearchHit> hits;
-  std::vector<float> embedded;  // the query's embedding, when a stage needs one and none was given
-  const bool resmem_embeds = resmem && resmem->params().neighbours == ResMemNeighbours::kDense;
-  if (!query_vector && (mode != RetrievalMode::kBm25 || resmem_embeds)) {
-    QUARRY_ASSIGN_OR_RETURN(embedded, encoder->EncodeQueries({std::string(query)}));
-    query_vector = &embedded;
-  }
-  if (mode != RetrievalMode::kDense) {
-    QUARRY_ASSIGN_OR_RETURN(auto found, index.Search(terms, depth, options.exhaustive));
-    for (const auto& h : found) {
-      SearchHit hit;
-      hit.id = index.ExternalId(h.doc);
-      hit.score = h.score;
-      hit.stages.bm25 = h.score;
-      hit.doc = h.doc;
-      hits.push_back(std::move(hit));
-    }
-  }
-  if (mode != RetrievalMode::kBm25) {
-    QUARRY_ASSIGN_OR_RETURN(auto dense_hits, DenseHits(*dense, index, *query_vector, depth));
-    hits = mode == RetrievalMode::kDense ? std::move(dense_hits) : Fuse(std::move(hits), std::move(dense_hits), options);
-    if (hits.size() > n_retrieve) hits.resize(n_retrieve);
-  }
-  if (timings) timings->retrieve_ms = ms_since(t0);
-  t0 = Clock::now();
-  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, index.store_snapshot(), *reranker, query, &hits, rerank_cache_config));
-  if (timings) timings->rerank_ms = ms_since(t0);
-  t0 = Clock::now();
-  if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, query_vector, &hits));
-  if (timings) timings->correct_ms = ms_since(t0);
-  t0 = Clock::now();
-  if (hits.size() > options.k) hits.resize(options.k);
-  if (options.hydrate) {
-    const std::set<std::string> term_set(terms.begin(), terms.end());
-    for (auto& hit : hits) {
-      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc, index.store_snapshot()));
-      if (!doc) continue;  // deleted since the index was loaded (a reader process's older view)
-      Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
-      hit.snippet = std::move(snippet.text);
-      hit.highlights = std::move(snippet.highlights);
-      hit.title = std::move(doc->title);
-      hit.text = std::move(doc->text);
-    }
-  }
-  if (timings) timings->hydrate_ms = ms_since(t0);
-  return hits;
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
@@ -197,11 +131,11 @@ Result<std::shared_ptr<const ResMem>> Collection::Impl::CurrentResMem() const {
 
 Result<std::shared_ptr<const BlockRanker>> Collection::Impl::CurrentReranker() const {
   std::lock_guard lock(index_mu);
-  if (!reranker) return Status::FailedPrecondition(store->dir() + ": no reranker loaded (LoadReranker / --rerank-model)");
+  if (!reranker) return Status::FailedPrecondition(store->dir() + ": no reranker loaded (Collection::rerank().Load / --rerank-model)");
   return reranker;
 }
 
-Status Collection::LoadReranker(const std::string& model_dir, const RerankOptions& options) {
+Status Reranking::Load(const std::string& model_dir, const RerankOptions& options) {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));
   std::lock_guard lock(impl_->index_mu);
   impl_->reranker = std::move(ranker);
@@ -209,7 +143,7 @@ Status Collection::LoadReranker(const std::string& model_dir, const RerankOption
   return Status::Ok();
 }
 
-bool Collection::HasReranker() const {
+bool Reranking::loaded() const {
   std::lock_guard lock(impl_->index_mu);
   return impl_->reranker != nullptr;
 }
@@ -226,16 +160,80 @@ struct Pipeline {
   std::shared_ptr<const LexicalIndex> index;
   std::shared_ptr<const ResMem> resmem;
   std::shared_ptr<const BlockRanker> reranker;
-  std::string cache_config;
+  std::string cache_config;  // what the reranker's decoupled caches must have been made with
   std::shared_ptr<const DenseView> dense;
   std::shared_ptr<const DualEncoder> encoder;
 
+  // One query: first stage (BM25, dense, or both fused) -> (BlockRank) -> (ResMem) -> hydration.
+  // `query_vector`, when given, is the dense query (SearchVector); otherwise the encoder embeds `query`.
   Result<std::vector<SearchHit>> Run(const Store& store, std::string_view query, const std::vector<float>* query_vector,
-                                     const SearchOptions& options, SearchTimings* timings) const {
-    return SearchOne(store, *index, resmem.get(), reranker.get(), cache_config, dense.get(), encoder.get(), query,
-                     query_vector, options, timings);
-  }
+                                     const SearchOptions& options, SearchTimings* timings) const;
 };
+
+Result<std::vector<SearchHit>> Pipeline::Run(const Store& store, std::string_view query,
+                                             const std::vector<float>* query_vector, const SearchOptions& options,
+                                             SearchTimings* timings) const {
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  auto t0 = Clock::now();
+  if (const size_t bad = FindInvalidUtf8(query); bad != std::string_view::npos) {
+    return Status::InvalidArgument("query: invalid UTF-8 at byte " + std::to_string(bad));
+  }
+  QUARRY_ASSIGN_OR_RETURN(Analyzer * analyzer, Analyzer::ForThisThread(index->analyzer_settings()));
+  std::vector<std::string> terms;
+  analyzer->Analyze(query, &terms);
+  size_t n_retrieve = options.k;
+  if (resmem) n_retrieve = std::max(n_retrieve, resmem->params().depth);
+  if (reranker) n_retrieve = std::max(n_retrieve, reranker->options().depth);
+  const RetrievalMode mode = query_vector ? RetrievalMode::kDense : options.mode;
+  const size_t depth = mode == RetrievalMode::kHybrid ? std::max(n_retrieve, options.fusion_depth) : n_retrieve;
+  std::vector<SearchHit> hits;
+  std::vector<float> embedded;  // the query's embedding, when a stage needs one and none was given
+  const bool resmem_embeds = resmem && resmem->params().neighbours == ResMemNeighbours::kDense;
+  if (!query_vector && (mode != RetrievalMode::kBm25 || resmem_embeds)) {
+    QUARRY_ASSIGN_OR_RETURN(embedded, encoder->EncodeQueries({std::string(query)}));
+    query_vector = &embedded;
+  }
+  if (mode != RetrievalMode::kDense) {
+    QUARRY_ASSIGN_OR_RETURN(auto found, index->Search(terms, depth, options.exhaustive));
+    for (const auto& h : found) {
+      SearchHit hit;
+      hit.id = index->ExternalId(h.doc);
+      hit.score = h.score;
+      hit.stages.bm25 = h.score;
+      hit.doc = h.doc;
+      hits.push_back(std::move(hit));
+    }
+  }
+  if (mode != RetrievalMode::kBm25) {
+    QUARRY_ASSIGN_OR_RETURN(auto dense_hits, DenseHits(*dense, *index, *query_vector, depth));
+    hits = mode == RetrievalMode::kDense ? std::move(dense_hits) : Fuse(std::move(hits), std::move(dense_hits), options);
+    if (hits.size() > n_retrieve) hits.resize(n_retrieve);
+  }
+  if (timings) timings->retrieve_ms = ms_since(t0);
+  t0 = Clock::now();
+  if (reranker) QUARRY_RETURN_IF_ERROR(ApplyRerank(store, index->store_snapshot(), *reranker, query, &hits, cache_config));
+  if (timings) timings->rerank_ms = ms_since(t0);
+  t0 = Clock::now();
+  if (resmem) QUARRY_RETURN_IF_ERROR(ApplyResMem(store, *resmem, query, query_vector, &hits));
+  if (timings) timings->correct_ms = ms_since(t0);
+  t0 = Clock::now();
+  if (hits.size() > options.k) hits.resize(options.k);
+  if (options.hydrate) {
+    const std::set<std::string> term_set(terms.begin(), terms.end());
+    for (auto& hit : hits) {
+      QUARRY_ASSIGN_OR_RETURN(auto doc, store.GetDocument(hit.doc, index->store_snapshot()));
+      if (!doc) continue;  // deleted since the index was loaded (a reader process's older view)
+      Snippet snippet = MakeSnippet(analyzer, term_set, doc->text);
+      hit.snippet = std::move(snippet.text);
+      hit.highlights = std::move(snippet.highlights);
+      hit.title = std::move(doc->title);
+      hit.text = std::move(doc->text);
+    }
+  }
+  if (timings) timings->hydrate_ms = ms_since(t0);
+  return hits;
+}
 
 // `with_vector`: the caller brings the dense query vector, so no encoder is needed.
 Result<Pipeline> PipelineFor(const Collection::Impl& impl, const SearchOptions& options, bool with_vector = false) {

@@ -37,7 +37,7 @@ class Collection::Impl {
                       std::unique_ptr<LexicalStore::NewSegment> segment, uint64_t* n_replaced, bool sync);
 
   // --- reader state ---
-  std::atomic<uint64_t> resmem_version{0};  // bumped when BuildResMem stores a new memory
+  std::atomic<uint64_t> resmem_version{0};  // bumped when ResMemory::Build stores a new memory
   mutable std::mutex index_mu;
   mutable std::shared_ptr<const ResMem> resmem;          // guarded by index_mu
   std::shared_ptr<const BlockRanker> reranker;           // guarded by index_mu
@@ -108,7 +108,7 @@ Status ApplyResMem(const Store& store, const ResMem& resmem, std::string_view qu
                    const std::vector<float>* query_embedding, std::vector<SearchHit>* hits);
 
 // Reorders the top `depth` of `hits` by BlockRank score (engine/rerank.cc); the rest follows. In the
-// decoupled mode, document blocks cached by BuildRerankCache for this model and options are used.
+// decoupled mode, document blocks cached by Reranking::BuildCache for this model and options are used.
 // Documents and caches are read as of `snap`, the snapshot the hits were retrieved from.
 Status ApplyRerank(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker, std::string_view query,
                    std::vector<SearchHit>* hits, const std::string& cache_config);

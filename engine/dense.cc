@@ -578,7 +578,7 @@ Status Collection::Impl::RemoveUnusedDenseFiles() {
   return Status::Ok();
 }
 
-Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
+Result<uint64_t> DenseIndex::Build(const DenseIndexOptions& options,
                                              const std::function<void(uint64_t, uint64_t)>& progress) {
   std::lock_guard lock(impl_->write_mu);
   QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
@@ -634,7 +634,7 @@ Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
     QUARRY_RETURN_IF_ERROR(error);
     QUARRY_RETURN_IF_ERROR(flush());
   } else {
-    if (!old) return Status::FailedPrecondition(dir() + ": no vectors to index: give an encoder or import vectors first");
+    if (!old) return Status::FailedPrecondition(impl_->store->dir() + ": no vectors to index: give an encoder or import vectors first");
     config["dim"] = (*old)["dim"];
     config["encoder"] = (*old)["encoder"];  // a new index over the same vectors keeps their encoder
   }
@@ -644,7 +644,7 @@ Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
   QUARRY_RETURN_IF_ERROR(ApplyKnobs(index.get(), config));
   QUARRY_ASSIGN_OR_RETURN(const uint64_t gen, store.GetCounter(kMetaDenseGeneration));
   const std::string file = "dense-" + std::to_string(gen + 1) + ".faiss";
-  QUARRY_ASSIGN_OR_RETURN(auto info, index->WriteFile(dir() + "/" + file));
+  QUARRY_ASSIGN_OR_RETURN(auto info, index->WriteFile(impl_->store->dir() + "/" + file));
   rocksdb::WriteBatch batch;
   batch.Put(store.cf(kCfMeta), kMetaDenseConfig, config.dump());
   batch.Put(store.cf(kCfMeta), kMetaDenseBase,
@@ -682,7 +682,7 @@ Result<uint64_t> Collection::BuildDenseIndex(const DenseIndexOptions& options,
   return view->n_vectors;
 }
 
-Status Collection::PutVectors(const std::vector<std::string>& ids, const std::vector<float>& vectors, size_t dim,
+Status DenseIndex::PutVectors(const std::vector<std::string>& ids, const std::vector<float>& vectors, size_t dim,
                               VectorTable table) {
   if (dim == 0 || dim > 65536 || ids.size() > vectors.size() || vectors.size() / dim != ids.size() ||
       vectors.size() % dim != 0) {
@@ -732,7 +732,7 @@ Status Collection::PutVectors(const std::vector<std::string>& ids, const std::ve
   PutU64(&batch, store.cf(kCfMeta), kMetaDenseCount, count);
   QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
   if (table != VectorTable::kDocuments) return Status::Ok();
-  impl_->dense_pending = Impl::DensePending{};
+  impl_->dense_pending = Collection::Impl::DensePending{};
   impl_->dense_pending.active = true;
   impl_->dense_pending.n_vectors = count;
   impl_->dense_pending.generation = gen + 1;
@@ -754,13 +754,13 @@ Status Collection::PutVectors(const std::vector<std::string>& ids, const std::ve
   if (!config) {  // the first vectors: the view is built when first searched
     std::lock_guard index_lock(impl_->index_mu);
     impl_->dense_view.reset();
-    impl_->dense_pending = Impl::DensePending{};
+    impl_->dense_pending = Collection::Impl::DensePending{};
     return Status::Ok();
   }
   return impl_->CommitDense();
 }
 
-Result<std::optional<std::vector<float>>> Collection::GetVector(std::string_view id, VectorTable table) const {
+Result<std::optional<std::vector<float>>> DenseIndex::GetVector(std::string_view id, VectorTable table) const {
   const Store& store = *impl_->store;
   QUARRY_ASSIGN_OR_RETURN(auto doc, store.LookupDocNum(id));
   if (!doc) return std::optional<std::vector<float>>();
@@ -768,15 +768,15 @@ Result<std::optional<std::vector<float>>> Collection::GetVector(std::string_view
   return ReadVector(store, config ? SpaceOf(*config) : 0, table, *doc, config ? (*config)["dim"].get<size_t>() : 0);
 }
 
-Result<std::vector<float>> Collection::DenseScores(std::string_view query, const std::vector<std::string>& ids) const {
+Result<std::vector<float>> DenseIndex::Scores(std::string_view query, const std::vector<std::string>& ids) const {
   const Store& store = *impl_->store;
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(store));
-  if (!config) return Status::NotFound(dir() + ": no dense index (run `quarry index --encoder`)");
+  if (!config) return Status::NotFound(impl_->store->dir() + ": no dense index (run `quarry index --encoder`)");
   QUARRY_ASSIGN_OR_RETURN(auto encoder, impl_->CurrentEncoder());
   QUARRY_ASSIGN_OR_RETURN(const auto q, encoder->EncodeQueries({std::string(query)}));
   const size_t dim = (*config)["dim"].get<size_t>();
   if (q.size() != dim) {
-    return Status::FailedPrecondition(dir() + ": the encoder gives " + std::to_string(q.size()) +
+    return Status::FailedPrecondition(impl_->store->dir() + ": the encoder gives " + std::to_string(q.size()) +
                                       "-dimensional vectors, the index holds " + std::to_string(dim));
   }
   const bool ip = MetricOf(*config) == DenseMetric::kInnerProduct;
@@ -784,7 +784,7 @@ Result<std::vector<float>> Collection::DenseScores(std::string_view query, const
   scores.reserve(ids.size());
   for (const auto& id : ids) {
     QUARRY_ASSIGN_OR_RETURN(auto doc, store.LookupDocNum(id));
-    if (!doc) return Status::NotFound(dir() + ": document '" + id + "' is not in the collection");
+    if (!doc) return Status::NotFound(impl_->store->dir() + ": document '" + id + "' is not in the collection");
     QUARRY_ASSIGN_OR_RETURN(auto v, ReadVector(store, SpaceOf(*config), VectorTable::kDocuments, *doc, dim));
     if (!v) {
       scores.push_back(std::numeric_limits<float>::quiet_NaN());
@@ -796,10 +796,10 @@ Result<std::vector<float>> Collection::DenseScores(std::string_view query, const
   return scores;
 }
 
-Result<DenseIndexInfo> Collection::DenseInfo() const {
+Result<DenseIndexInfo> DenseIndex::Info() const {
   // From the configuration and counters: no index is loaded for this.
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*impl_->store));
-  if (!config) return Status::NotFound(dir() + ": no dense index (run `quarry index DIR --encoder MODEL`)");
+  if (!config) return Status::NotFound(impl_->store->dir() + ": no dense index (run `quarry index DIR --encoder MODEL`)");
   DenseIndexInfo info;
   info.dim = (*config)["dim"].get<size_t>();
   QUARRY_ASSIGN_OR_RETURN(info.n_vectors, impl_->store->GetCounter(kMetaDenseCount));
@@ -822,9 +822,9 @@ Result<DenseIndexInfo> Collection::DenseInfo() const {
   return info;
 }
 
-Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n_queries) {
+Result<DenseTuning> DenseIndex::Tune(double target, size_t k, size_t n_queries) {
   QUARRY_ASSIGN_OR_RETURN(auto view, impl_->CurrentDenseView());
-  if (!view->base) return Status::FailedPrecondition(dir() + ": no vectors to tune on");
+  if (!view->base) return Status::FailedPrecondition(impl_->store->dir() + ": no vectors to tune on");
   // Tuning changes the knob while searching: it works on a private copy of the index.
   QUARRY_ASSIGN_OR_RETURN(auto bytes, view->base->Serialize());
   QUARRY_ASSIGN_OR_RETURN(auto index, FaissIndex::Deserialize(bytes));
@@ -832,7 +832,7 @@ Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n
   std::vector<int64_t> ids;
   std::vector<float> vectors;
   QUARRY_RETURN_IF_ERROR(LoadDocumentVectors(*impl_->store, view->space, dim, &ids, &vectors));
-  if (ids.empty()) return Status::FailedPrecondition(dir() + ": no vectors to tune on");
+  if (ids.empty()) return Status::FailedPrecondition(impl_->store->dir() + ": no vectors to tune on");
   const std::vector<float> queries = SampleRows(vectors, dim, n_queries, /*seed=*/7);
   QUARRY_ASSIGN_OR_RETURN(auto exact, FaissIndex::Create(dim, "Flat", index->metric()));
   QUARRY_RETURN_IF_ERROR(exact->Add(ids, vectors));
@@ -845,15 +845,15 @@ Result<DenseTuning> Collection::TuneDenseIndex(double target, size_t k, size_t n
   QUARRY_ASSIGN_OR_RETURN(auto t, TuneSearchParameter(index.get(), queries, truth, k, target, max_value));
   DenseTuning out{t.knob, t.chosen, t.recall, t.recall_low, t.reached, {}};
   for (const auto& p : t.tried) out.tried.emplace_back(p.value, p.recall);
-  QUARRY_RETURN_IF_ERROR(SetDenseSearchParameters(t.knob == "nprobe" ? t.chosen : 0, t.knob == "efSearch" ? t.chosen : 0));
+  QUARRY_RETURN_IF_ERROR(SetSearchParameters(t.knob == "nprobe" ? t.chosen : 0, t.knob == "efSearch" ? t.chosen : 0));
   return out;
 }
 
-Status Collection::SetDenseSearchParameters(size_t nprobe, size_t ef_search) {
+Status DenseIndex::SetSearchParameters(size_t nprobe, size_t ef_search) {
   std::lock_guard lock(impl_->write_mu);
   QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   QUARRY_ASSIGN_OR_RETURN(auto config, LoadConfig(*impl_->store));
-  if (!config) return Status::NotFound(dir() + ": no dense index");
+  if (!config) return Status::NotFound(impl_->store->dir() + ": no dense index");
   if (nprobe) (*config)["nprobe"] = nprobe;
   if (ef_search) (*config)["ef_search"] = ef_search;
   rocksdb::WriteBatch batch;

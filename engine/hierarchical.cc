@@ -128,10 +128,10 @@ Status StoreHierarchy(const std::string& dir, const Dataset& data, const Embeddi
         return std::vector<float>(table.begin() + static_cast<std::ptrdiff_t>(begin * e.dim),
                                   table.begin() + static_cast<std::ptrdiff_t>(end * e.dim));
       };
-      QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.docs), e.dim, VectorTable::kDocuments));
-      QUARRY_RETURN_IF_ERROR(c->PutVectors(ids, rows(e.queries), e.dim, VectorTable::kQueries));
+      QUARRY_RETURN_IF_ERROR(c->dense().PutVectors(ids, rows(e.docs), e.dim, VectorTable::kDocuments));
+      QUARRY_RETURN_IF_ERROR(c->dense().PutVectors(ids, rows(e.queries), e.dim, VectorTable::kQueries));
     }
-    QUARRY_RETURN_IF_ERROR(c->BuildDenseIndex({.factory = "Flat"}).status());
+    QUARRY_RETURN_IF_ERROR(c->dense().Build({.factory = "Flat"}).status());
     QUARRY_RETURN_IF_ERROR(c->WaitForMerges());
   }
   QUARRY_RETURN_IF_ERROR(SyncDirectory(staging));
@@ -151,8 +151,8 @@ Result<Embeddings> LoadEmbeddings(const Collection& c, const Dataset& data) {
   const Hierarchy& h = data.impl().hierarchy;
   Embeddings e;
   for (size_t i = 0; i < h.size(); ++i) {
-    QUARRY_ASSIGN_OR_RETURN(auto d, c.GetVector(h.keys[i], VectorTable::kDocuments));
-    QUARRY_ASSIGN_OR_RETURN(auto q, c.GetVector(h.keys[i], VectorTable::kQueries));
+    QUARRY_ASSIGN_OR_RETURN(auto d, c.dense().GetVector(h.keys[i], VectorTable::kDocuments));
+    QUARRY_ASSIGN_OR_RETURN(auto q, c.dense().GetVector(h.keys[i], VectorTable::kQueries));
     if (i == 0 && !q) {
       QUARRY_ASSIGN_OR_RETURN(auto doc, c.Get(h.keys[i]));
       if (!doc) {
@@ -173,12 +173,12 @@ Result<NodeNeighbours> SearchNode(const Collection& c, std::string_view node, si
   if (k == 0) return Status::InvalidArgument("k must be at least 1");
   NodeNeighbours out;
   out.node = std::string(node);
-  QUARRY_ASSIGN_OR_RETURN(auto q, c.GetVector(node, VectorTable::kQueries));
+  QUARRY_ASSIGN_OR_RETURN(auto q, c.dense().GetVector(node, VectorTable::kQueries));
   if (!q) {  // not a node name: the best BM25 match of the words is the node
     QUARRY_ASSIGN_OR_RETURN(auto hits, c.Search(node, {.k = 1, .hydrate = false}));
     if (hits.empty()) return Status::NotFound("no node matches '" + std::string(node) + "'");
     out.node = hits[0].id;
-    QUARRY_ASSIGN_OR_RETURN(q, c.GetVector(out.node, VectorTable::kQueries));
+    QUARRY_ASSIGN_OR_RETURN(q, c.dense().GetVector(out.node, VectorTable::kQueries));
     // In a stored hierarchy every document is a node with a query embedding.
     if (!q) {
       return Status::FailedPrecondition(c.dir() + " holds no hierarchy (its documents have no query embeddings): "

@@ -1,5 +1,5 @@
 // BlockRank in the pipeline: the top `depth` BM25 candidates are reordered by their in-context scores;
-// in the decoupled mode, with document blocks cached in the collection (BuildRerankCache).
+// in the decoupled mode, with document blocks cached in the collection (Reranking::BuildCache).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -120,7 +120,7 @@ Result<std::vector<SearchHit>> Collection::Impl::HitsOf(const std::vector<std::s
   return hits;
 }
 
-Result<std::vector<double>> Collection::RerankScores(std::string_view query, const std::vector<std::string>& ids) const {
+Result<std::vector<double>> Reranking::Scores(std::string_view query, const std::vector<std::string>& ids) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
   std::string cache_config;
   {
@@ -131,7 +131,7 @@ Result<std::vector<double>> Collection::RerankScores(std::string_view query, con
   return ScoreHits(*impl_->store, /*snap=*/nullptr, *ranker, query, hits, cache_config);
 }
 
-Result<std::vector<std::vector<double>>> Collection::RerankScoresAtLayers(std::string_view query,
+Result<std::vector<std::vector<double>>> Reranking::ScoresAtLayers(std::string_view query,
                                                                           const std::vector<std::string>& ids,
                                                                           const std::vector<int>& layers) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
@@ -140,7 +140,7 @@ Result<std::vector<std::vector<double>>> Collection::RerankScoresAtLayers(std::s
   return ranker->ScoreAtLayers(std::string(query), docs, layers);
 }
 
-Result<uint64_t> Collection::BuildRerankCache(const std::string& model_dir, const RerankOptions& options_in,
+Result<uint64_t> Reranking::BuildCache(const std::string& model_dir, const RerankOptions& options_in,
                                               bool half_precision) {
   QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   RerankOptions options = options_in;

@@ -78,11 +78,11 @@ Result<std::vector<std::vector<float>>> EmbedQueries(const Collection::Impl& imp
 
 }  // namespace
 
-Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const ResMemOptions& options) {
+Status ResMemory::Build(const std::vector<LabeledQuery>& training, const ResMemOptions& options) {
   QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   std::vector<std::string> texts;
   for (const auto& q : training) texts.push_back(q.text);
-  QUARRY_ASSIGN_OR_RETURN(auto results, SearchBatch(texts, {.k = options.depth, .hydrate = false}));
+  QUARRY_ASSIGN_OR_RETURN(auto results, collection_->SearchBatch(texts, {.k = options.depth, .hydrate = false}));
   std::vector<std::vector<float>> embeddings(training.size());
   std::string encoder;
   if (options.neighbours == ResMemNeighbours::kDense) {
@@ -103,12 +103,12 @@ Status Collection::BuildResMem(const std::vector<LabeledQuery>& training, const 
   return Status::Ok();
 }
 
-Result<std::pair<ResMemOptions, size_t>> Collection::ResMemInfo() const {
+Result<std::pair<ResMemOptions, size_t>> ResMemory::Info() const {
   QUARRY_ASSIGN_OR_RETURN(auto resmem, impl_->CurrentResMem());
   return std::make_pair(resmem->params(), resmem->memory().size());
 }
 
-Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& training, double validation_fraction,
+Result<ResMemTuning> ResMemory::Tune(const std::vector<LabeledQuery>& training, double validation_fraction,
                                             uint64_t seed, ResMemNeighbours kind) const {
   if (training.size() < 10) return Status::InvalidArgument("resmem tuning needs at least 10 training queries");
   std::vector<size_t> order(training.size());
@@ -129,7 +129,7 @@ Result<ResMemTuning> Collection::TuneResMem(const std::vector<LabeledQuery>& tra
 
   std::vector<std::string> texts;
   for (const auto& q : training) texts.push_back(q.text);
-  QUARRY_ASSIGN_OR_RETURN(auto results, SearchBatch(texts, {.k = depth, .hydrate = false}));
+  QUARRY_ASSIGN_OR_RETURN(auto results, collection_->SearchBatch(texts, {.k = depth, .hydrate = false}));
   std::vector<std::vector<float>> embeddings(training.size());
   if (dense) {
     std::string identity;

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       {"t1", "which statins lower cholesterol", {{"d4", 1}}},
       {"t2", "coronary heart disease in women", {{"d3", 1}}},
   };
-  quarry::Status s = (*c)->BuildResMem(training, {.k = 1, .lambda = 1.0f});
+  quarry::Status s = (*c)->resmem().Build(training, {.k = 1, .lambda = 1.0f});
   if (!s.ok()) return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
 
   const char* query = "statins cholesterol";

@@ -160,9 +160,9 @@ struct SearchOptions {
   bool exhaustive = false;
   // Default: true. Fill in each hit's title and text from the store.
   bool hydrate = true;
-  // Default: false. Correct the top candidates with the collection's ResMem memory (BuildResMem).
+  // Default: false. Correct the top candidates with the collection's ResMem memory (Collection::resmem().Build).
   bool resmem = false;
-  // Default: false. Rerank the top candidates with the reranker given to Collection::LoadReranker.
+  // Default: false. Rerank the top candidates with the reranker given to Collection::rerank().Load.
   bool rerank = false;
   // Default: kBm25.
   RetrievalMode mode = RetrievalMode::kBm25;

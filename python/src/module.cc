@@ -663,19 +663,19 @@ NB_MODULE(_quarry, m) {
                                                     std::to_string(ids.size()) + " ids")};
         }
         const VectorTable t = ParseTable(table);
-        Check(WithoutGil([&] { return c->PutVectors(ids, v, dim, t); }));
+        Check(WithoutGil([&] { return c->dense().PutVectors(ids, v, dim, t); }));
       }, "ids"_a, "vectors"_a, "table"_a = "documents",
          "Stores vectors [len(ids), dim] computed elsewhere ('documents' or 'queries' table) in one atomic batch.")
       .def("get_vector", [](const PyCollection& p, std::string_view id, std::string_view table) -> std::optional<FloatArray> {
         auto c = p.c();
-        auto v = Unwrap(c->GetVector(id, ParseTable(table)));
+        auto v = Unwrap(c->dense().GetVector(id, ParseTable(table)));
         if (!v) return std::nullopt;
         const size_t n = v->size();
         return ToNumpy(std::move(*v), {n});
       }, "id"_a, "table"_a = "documents", "The stored vector of a document (float32 array), or None.")
       .def("dense_scores", [](const PyCollection& p, std::string_view query, const std::vector<std::string>& ids) {
         auto c = p.c();
-        auto s = Unwrap(WithoutGil([&] { return c->DenseScores(query, ids); }));
+        auto s = Unwrap(WithoutGil([&] { return c->dense().Scores(query, ids); }));
         const size_t n = s.size();
         return ToNumpy(std::move(s), {n});
       }, "query"_a, "ids"_a, "Dense similarity of the query to each listed document (float32 array; NaN: no vector).")
@@ -691,42 +691,42 @@ NB_MODULE(_quarry, m) {
                             .max_unindexed = max_unindexed};
         std::optional<nb::python_error> callback_error;
         auto on_progress = GuardedCallback<uint64_t, uint64_t>(progress, &callback_error);
-        return Unwrap(WithoutGil([&] { return c->BuildDenseIndex(o, on_progress); }, &callback_error));
+        return Unwrap(WithoutGil([&] { return c->dense().Build(o, on_progress); }, &callback_error));
       }, "factory"_a, "inner_product"_a, "encoder"_a, "query_prefix"_a.none(), "document_prefix"_a.none(),
          "pooling"_a, "normalize"_a.none(), "max_length"_a, "nprobe"_a, "ef_search"_a, "train_sample"_a,
          "max_unindexed"_a, "progress"_a.none())
       .def("dense_info", [](const PyCollection& p) {
         auto c = p.c();
-        auto info = Unwrap(WithoutGil([&] { return c->DenseInfo(); }));
+        auto info = Unwrap(WithoutGil([&] { return c->dense().Info(); }));
         return DenseInfoDict(info);
       })
       .def("tune_dense_index", [](PyCollection& p, double target, size_t k, size_t n_queries) {
         auto c = p.c();
-        return Unwrap(WithoutGil([&] { return c->TuneDenseIndex(target, k, n_queries); }));
+        return Unwrap(WithoutGil([&] { return c->dense().Tune(target, k, n_queries); }));
       }, "target"_a, "k"_a = 10, "n_queries"_a = 500,
          "Chooses the smallest nprobe/efSearch whose recall@k against exact search reaches `target`.")
       .def("set_dense_search_parameters", [](PyCollection& p, size_t nprobe, size_t ef_search) {
         auto c = p.c();
-        Check(c->SetDenseSearchParameters(nprobe, ef_search));
+        Check(c->dense().SetSearchParameters(nprobe, ef_search));
       }, nb::kw_only(), "nprobe"_a = 0, "ef_search"_a = 0)
       .def("load_reranker", [](PyCollection& p, const std::string& model, QUARRY_RERANK_PARAMS) {
         auto c = p.c();
         const RerankOptions o = QUARRY_RERANK_OPTIONS;
-        Check(WithoutGil([&] { return c->LoadReranker(model, o); }));
+        Check(WithoutGil([&] { return c->rerank().Load(model, o); }));
       }, "model"_a, QUARRY_RERANK_ARGS,
          "Loads a BlockRank reranker (a Mistral/Llama checkpoint directory or a GGUF file) for rerank=True.")
       .def_prop_ro("has_reranker", [](const PyCollection& p) {
-        auto c = p.c(); return c->HasReranker(); })
+        auto c = p.c(); return c->rerank().loaded(); })
       .def("rerank_scores", [](const PyCollection& p, std::string_view query, const std::vector<std::string>& ids) {
         auto c = p.c();
-        auto s = Unwrap(WithoutGil([&] { return c->RerankScores(query, ids); }));
+        auto s = Unwrap(WithoutGil([&] { return c->rerank().Scores(query, ids); }));
         const size_t n = s.size();
         return ToNumpy(std::move(s), {n});
       }, "query"_a, "ids"_a, "BlockRank scores of the listed documents for the query (float64 array).")
       .def("build_rerank_cache", [](PyCollection& p, const std::string& model, bool half_precision, QUARRY_RERANK_PARAMS) {
         auto c = p.c();
         const RerankOptions o = QUARRY_RERANK_OPTIONS;
-        return Unwrap(WithoutGil([&] { return c->BuildRerankCache(model, o, half_precision); }));
+        return Unwrap(WithoutGil([&] { return c->rerank().BuildCache(model, o, half_precision); }));
       }, "model"_a, "half_precision"_a = false, QUARRY_RERANK_ARGS,
          "Encodes and stores every document's BlockRank block once (decoupled caches); returns the count.")
       .def("_build_resmem", [](PyCollection& p, const Training& training, size_t k, float sigma, float temperature,
@@ -734,14 +734,14 @@ NB_MODULE(_quarry, m) {
         auto c = p.c();
         const ResMemOptions o = MakeResMemOptions(k, sigma, temperature, lambda, depth, neighbours);
         const auto labeled = ToLabeled(training);
-        Check(WithoutGil([&] { return c->BuildResMem(labeled, o); }));
+        Check(WithoutGil([&] { return c->resmem().Build(labeled, o); }));
       }, "training"_a, "k"_a, "sigma"_a, "temperature"_a, "lambda_"_a, "depth"_a, "neighbours"_a)
       .def("_tune_resmem", [](const PyCollection& p, const Training& training, double validation_fraction,
                               uint64_t seed, std::string_view neighbours) {
         auto c = p.c();
         const auto labeled = ToLabeled(training);
         const ResMemNeighbours n = ParseNeighbours(neighbours);
-        const ResMemTuning t = Unwrap(WithoutGil([&] { return c->TuneResMem(labeled, validation_fraction, seed, n); }));
+        const ResMemTuning t = Unwrap(WithoutGil([&] { return c->resmem().Tune(labeled, validation_fraction, seed, n); }));
         nb::dict d;
         nb::list rows;
         for (const auto& row : t.rows) {
@@ -759,7 +759,7 @@ NB_MODULE(_quarry, m) {
       }, "training"_a, "validation_fraction"_a, "seed"_a, "neighbours"_a)
       .def("resmem_info", [](const PyCollection& p) {
         auto c = p.c();
-        auto [options, n] = Unwrap(c->ResMemInfo());
+        auto [options, n] = Unwrap(c->resmem().Info());
         nb::dict d = ResMemOptionsDict(options);
         d["n_queries"] = n;
         return d;

@@ -141,8 +141,8 @@ TEST(Collection, RerankStageReordersTheHead) {
   ASSERT_TRUE(c->Upsert(docs).ok());
   SearchOptions plain{.k = 12, .hydrate = false};
   EXPECT_EQ(c->Search("heart", {.k = 3, .rerank = true}).status().code(), StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(c->LoadReranker(model, {.scoring_layer = 2, .depth = 5}).ok());
-  EXPECT_TRUE(c->HasReranker());
+  ASSERT_TRUE(c->rerank().Load(model, {.scoring_layer = 2, .depth = 5}).ok());
+  EXPECT_TRUE(c->rerank().loaded());
   auto base = c->Search("heart disease", plain);
   SearchOptions reranked = plain;
   reranked.rerank = true;
@@ -166,7 +166,7 @@ TEST(Collection, RerankStageReordersTheHead) {
     EXPECT_TRUE(std::isnan((*hits)[i].stages.rerank));
     EXPECT_LT((*hits)[i].score, (*hits)[i - 1].score);
   }
-  EXPECT_FALSE(c->LoadReranker(model, {.scoring_layer = 9}).ok()) << "tiny-mistral has 4 layers";
+  EXPECT_FALSE(c->rerank().Load(model, {.scoring_layer = 9}).ok()) << "tiny-mistral has 4 layers";
 }
 
 // Decoupled mode: caching the document blocks in the collection changes nothing in the scores.
@@ -178,11 +178,11 @@ TEST(Collection, RerankCacheGivesTheUncachedScores) {
   for (int i = 0; i < 8; ++i) docs.push_back({"d" + std::to_string(i), "T" + std::to_string(i), "heart disease and cholesterol study " + std::string(i, 'x'), ""});
   ASSERT_TRUE(c->Upsert(docs).ok());
   const RerankOptions options{.scoring_layer = 2, .max_block_length = 64, .query_in_instruction = false, .depth = 8};
-  ASSERT_TRUE(c->LoadReranker(model, options).ok());
+  ASSERT_TRUE(c->rerank().Load(model, options).ok());
   const SearchOptions search{.k = 8, .hydrate = false, .rerank = true};
   auto uncached = c->Search("heart cholesterol", search);
   ASSERT_TRUE(uncached.ok()) << uncached.status().ToString();
-  auto built = c->BuildRerankCache(model, options);
+  auto built = c->rerank().BuildCache(model, options);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   EXPECT_EQ(*built, 8u);
   SearchTimings timings;

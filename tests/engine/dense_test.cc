@@ -37,7 +37,7 @@ struct Fixture {
       for (size_t k = 0; k < kDim; ++k) vectors.push_back(normal(rng));
     }
     EXPECT_TRUE(c->Upsert(docs).ok());
-    EXPECT_TRUE(c->PutVectors(ids, vectors, kDim).ok());
+    EXPECT_TRUE(c->dense().PutVectors(ids, vectors, kDim).ok());
   }
   void Reopen() {
     c.reset();
@@ -82,7 +82,7 @@ std::vector<float> RandomQuery(uint64_t seed) {
 
 TEST(Dense, FlatSearchOfImportedVectorsEqualsBruteForce) {
   Fixture f(300);
-  auto n = f.c->BuildDenseIndex({.factory = "Flat"});
+  auto n = f.c->dense().Build({.factory = "Flat"});
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 300u);
   for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -96,7 +96,7 @@ TEST(Dense, FlatSearchOfImportedVectorsEqualsBruteForce) {
 
 TEST(Dense, DeletesAndReplacementsLeaveTheIndexAndStoreConsistent) {
   Fixture f(200);
-  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "Flat"}).ok());
+  ASSERT_TRUE(f.c->dense().Build({.factory = "Flat"}).ok());
   const auto q = RandomQuery(3);
   const auto before = BruteForce(f, q, 5);
   // Delete the best hit; replace the second (imported vectors: a replaced document has no vector until
@@ -106,16 +106,16 @@ TEST(Dense, DeletesAndReplacementsLeaveTheIndexAndStoreConsistent) {
   auto hits = f.c->SearchVector(q, {.k = 5});
   ASSERT_TRUE(hits.ok()) << hits.status().ToString();
   EXPECT_EQ(Ids(*hits), BruteForce(f, q, 5, {before[0], before[1]}));
-  auto gone = f.c->GetVector(before[0]);
+  auto gone = f.c->dense().GetVector(before[0]);
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->has_value());
-  auto info = f.c->DenseInfo();
+  auto info = f.c->dense().Info();
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->n_vectors, 198u);
   // New vectors for the replaced document come back into the index.
   std::vector<float> v(&f.vectors[std::stoul(before[1].substr(3)) * kDim],
                        &f.vectors[std::stoul(before[1].substr(3)) * kDim] + kDim);
-  ASSERT_TRUE(f.c->PutVectors({before[1]}, v, kDim).ok());
+  ASSERT_TRUE(f.c->dense().PutVectors({before[1]}, v, kDim).ok());
   hits = f.c->SearchVector(q, {.k = 5});
   ASSERT_TRUE(hits.ok());
   EXPECT_EQ(Ids(*hits), BruteForce(f, q, 5, {before[0]}));
@@ -132,15 +132,15 @@ std::string DenseFile(const std::string& dir) {
 
 TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
   Fixture f(500);
-  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "IVF8,Flat", .nprobe = 8}).ok());
+  ASSERT_TRUE(f.c->dense().Build({.factory = "IVF8,Flat", .nprobe = 8}).ok());
   const auto q = RandomQuery(11);
   auto expected = f.c->SearchVector(q, {.k = 10});
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(Ids(*expected), BruteForce(f, q, 10));  // nprobe = nlist: exhaustive
-  // The index is loaded by the first dense search; DenseInfo then says whether it had to be rebuilt.
+  // The index is loaded by the first dense search; dense().Info() then says whether it had to be rebuilt.
   auto search_then_info = [&] {
     EXPECT_TRUE(f.c->SearchVector(q, {.k = 10}).ok());
-    return f.c->DenseInfo();
+    return f.c->dense().Info();
   };
 
   f.Reopen();
@@ -202,7 +202,7 @@ TEST(Dense, PersistedIndexIsReusedAndACorruptOneIsRebuilt) {
 
 TEST(Dense, SoarIndexInACollectionIsExactAtFullNprobePersistsAndTunes) {
   Fixture f(400);
-  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "SOAR8", .nprobe = 8}).ok());
+  ASSERT_TRUE(f.c->dense().Build({.factory = "SOAR8", .nprobe = 8}).ok());
   const auto q = RandomQuery(21);
   auto hits = f.c->SearchVector(q, {.k = 10});
   ASSERT_TRUE(hits.ok()) << hits.status().ToString();
@@ -211,23 +211,23 @@ TEST(Dense, SoarIndexInACollectionIsExactAtFullNprobePersistsAndTunes) {
   hits = f.c->SearchVector(q, {.k = 10});
   ASSERT_TRUE(hits.ok());
   EXPECT_EQ(Ids(*hits), BruteForce(f, q, 10));
-  auto info = f.c->DenseInfo();
+  auto info = f.c->dense().Info();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_FALSE(info->rebuilt);
   EXPECT_EQ(info->factory, "SOAR8");
-  auto tuned = f.c->TuneDenseIndex(0.9, 10, 100);
+  auto tuned = f.c->dense().Tune(0.9, 10, 100);
   ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
   EXPECT_EQ(tuned->knob, "nprobe");
   EXPECT_TRUE(tuned->reached);
   EXPECT_GE(tuned->recall_low, 0.9);
-  info = f.c->DenseInfo();
+  info = f.c->dense().Info();
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->nprobe, tuned->chosen);
 }
 
 TEST(Dense, TextQueriesNeedAnEncoder) {
   Fixture f(100);
-  ASSERT_TRUE(f.c->BuildDenseIndex({}).ok());
+  ASSERT_TRUE(f.c->dense().Build({}).ok());
   // Imported vectors: a vector query works, a text query in a dense mode says what is missing.
   auto v = f.c->SearchVector(RandomQuery(5), {.k = 10});
   ASSERT_TRUE(v.ok());
@@ -238,15 +238,15 @@ TEST(Dense, TextQueriesNeedAnEncoder) {
 
 TEST(Dense, VectorErrorsNameTheProblem) {
   Fixture f(10);
-  EXPECT_NE(f.c->PutVectors({"doc1"}, std::vector<float>(kDim + 1), kDim + 1).message().find("dim 17"), std::string::npos);
-  EXPECT_NE(f.c->PutVectors({"nope"}, std::vector<float>(kDim), kDim).message().find("'nope'"), std::string::npos);
+  EXPECT_NE(f.c->dense().PutVectors({"doc1"}, std::vector<float>(kDim + 1), kDim + 1).message().find("dim 17"), std::string::npos);
+  EXPECT_NE(f.c->dense().PutVectors({"nope"}, std::vector<float>(kDim), kDim).message().find("'nope'"), std::string::npos);
   std::vector<float> nan(kDim, 0.0f);
   nan[3] = std::nanf("");
-  EXPECT_NE(f.c->PutVectors({"doc2"}, nan, kDim).message().find("non-finite"), std::string::npos);
-  EXPECT_FALSE(f.c->PutVectors({"doc1", "doc2"}, std::vector<float>(kDim), kDim).ok());  // too few floats
-  ASSERT_TRUE(f.c->BuildDenseIndex({}).ok());
+  EXPECT_NE(f.c->dense().PutVectors({"doc2"}, nan, kDim).message().find("non-finite"), std::string::npos);
+  EXPECT_FALSE(f.c->dense().PutVectors({"doc1", "doc2"}, std::vector<float>(kDim), kDim).ok());  // too few floats
+  ASSERT_TRUE(f.c->dense().Build({}).ok());
   EXPECT_FALSE(f.c->SearchVector(std::vector<float>(kDim - 1), {}).ok());
-  EXPECT_FALSE(f.c->BuildDenseIndex({.factory = "NoSuchIndex"}).ok());
+  EXPECT_FALSE(f.c->dense().Build({.factory = "NoSuchIndex"}).ok());
 }
 
 // Six short documents t0..t5 for the encoder tests (tiny-bert).
@@ -272,14 +272,14 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   const std::vector<Document> docs = SixDocuments();
   auto c = CollectionOf(tmp / "c", docs);
   ASSERT_NE(c, nullptr);
-  auto n = c->BuildDenseIndex({.factory = "Flat", .encoder = model});
+  auto n = c->dense().Build({.factory = "Flat", .encoder = model});
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, docs.size());
 
   auto encoder = DualEncoder::Load(model);
   ASSERT_TRUE(encoder.ok());
   ASSERT_TRUE(c->Upsert({{"new", "", "cholesterol and statins in the heart", ""}}).ok());
-  auto stored = c->GetVector("new");
+  auto stored = c->dense().GetVector("new");
   ASSERT_TRUE(stored.ok() && stored->has_value());
   auto direct = (*encoder)->EncodeDocuments({"cholesterol and statins in the heart"});
   ASSERT_TRUE(direct.ok());
@@ -307,16 +307,16 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
     }
   }
 
-  // DenseScores gives, for any list of ids, what dense search scored them (Flat: exact).
+  // dense().Scores gives, for any list of ids, what dense search scored them (Flat: exact).
   std::vector<std::string> ids;
   for (auto it = dense->rbegin(); it != dense->rend(); ++it) ids.push_back(it->id);  // worst first
-  auto scores = c->DenseScores(query, ids);
+  auto scores = c->dense().Scores(query, ids);
   ASSERT_TRUE(scores.ok()) << scores.status().ToString();
   ASSERT_EQ(scores->size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     EXPECT_NEAR((*scores)[i], (*dense)[dense->size() - 1 - i].stages.dense, 1e-6) << ids[i];
   }
-  auto unknown = c->DenseScores(query, {"t0", "nope"});
+  auto unknown = c->dense().Scores(query, {"t0", "nope"});
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_NE(unknown.status().message().find("'nope'"), std::string::npos) << unknown.status().message();
 
@@ -333,12 +333,12 @@ TEST(Dense, EncoderKeepsVectorsInSyncAndHybridFusesByRank) {
   ASSERT_TRUE(c->IngestFile(tmp / "more.jsonl", {}, {}).ok());
   auto reader = Collection::Open(tmp / "c", {.read_only = true});
   ASSERT_TRUE(reader.ok());
-  auto m1 = (*reader)->GetVector("m1");
+  auto m1 = (*reader)->dense().GetVector("m1");
   ASSERT_TRUE(m1.ok() && m1->has_value());
   auto found = (*reader)->SearchVector(**m1, {.k = 3, .hydrate = false});
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_EQ((*found)[0].id, "m1");  // unit vectors: the nearest is itself
-  auto info = (*reader)->DenseInfo();
+  auto info = (*reader)->dense().Info();
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_FALSE(info->rebuilt);
   EXPECT_EQ(info->n_unindexed, 0u);
@@ -355,10 +355,10 @@ TEST(Dense, ResMemWithDenseNeighboursCorrectsAndTracksItsEncoder) {
   const std::vector<LabeledQuery> training = {{"q1", "cholesterol", {{"t4", 1}}},
                                               {"q2", "marathon shoes", {{"t3", 1}}}};
   const ResMemOptions options{.k = 1, .lambda = 4, .neighbours = ResMemNeighbours::kDense};
-  EXPECT_FALSE(c->BuildResMem(training, options).ok()) << "no dense index, no encoder";
-  ASSERT_TRUE(c->BuildDenseIndex({.factory = "Flat", .encoder = model}).ok());
-  ASSERT_TRUE(c->BuildResMem(training, options).ok());
-  auto info = c->ResMemInfo();
+  EXPECT_FALSE(c->resmem().Build(training, options).ok()) << "no dense index, no encoder";
+  ASSERT_TRUE(c->dense().Build({.factory = "Flat", .encoder = model}).ok());
+  ASSERT_TRUE(c->resmem().Build(training, options).ok());
+  auto info = c->resmem().Info();
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->first.neighbours, ResMemNeighbours::kDense);
   // The query equals q1's text, so q1 is its nearest neighbour (inner product 1 of unit vectors) and
@@ -371,12 +371,12 @@ TEST(Dense, ResMemWithDenseNeighboursCorrectsAndTracksItsEncoder) {
   EXPECT_EQ((*corrected)[0].id, "t4");
   EXPECT_GT((*corrected)[0].stages.resmem_correction, 0);
   // Re-indexed with another encoder configuration: the stored neighbours no longer match.
-  ASSERT_TRUE(c->BuildDenseIndex({.factory = "Flat", .encoder = model, .max_length = 8}).ok());
+  ASSERT_TRUE(c->dense().Build({.factory = "Flat", .encoder = model, .max_length = 8}).ok());
   auto stale = c->Search("cholesterol", {.k = 10, .hydrate = false, .resmem = true});
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(stale.status().message().find("rebuild"), std::string::npos) << stale.status().message();
-  auto tuned = c->TuneResMem({training[0], training[1], training[0], training[1], training[0], training[1],
+  auto tuned = c->resmem().Tune({training[0], training[1], training[0], training[1], training[0], training[1],
                               training[0], training[1], training[0], training[1]},
                              0.2, 42, ResMemNeighbours::kDense);
   ASSERT_TRUE(tuned.ok()) << tuned.status().ToString();
@@ -430,7 +430,7 @@ TEST(Dense, IncrementalUpdatesGiveWhatARebuildGives) {
     SCOPED_TRACE(factory);
     Fixture f(300, 13);
     const size_t knob = factory.starts_with("HNSW") ? 1000 : 4;  // exhaustive: nprobe = nlist, efSearch >= n
-    ASSERT_TRUE(f.c->BuildDenseIndex({.factory = factory, .nprobe = knob, .ef_search = knob}).ok());
+    ASSERT_TRUE(f.c->dense().Build({.factory = factory, .nprobe = knob, .ef_search = knob}).ok());
     std::mt19937_64 rng(5);
     std::normal_distribution<float> normal;
     std::map<std::string, std::vector<float>> truth;
@@ -467,13 +467,13 @@ TEST(Dense, IncrementalUpdatesGiveWhatARebuildGives) {
         default: {  // a new vector for an existing document (given back after a replacement, or changed)
           if (!f.c->Get(id)->has_value()) break;
           const auto v = random_vector();
-          ASSERT_TRUE(f.c->PutVectors({id}, v, kDim).ok());
+          ASSERT_TRUE(f.c->dense().PutVectors({id}, v, kDim).ok());
           truth[id] = v;
         }
       }
     }
     expect_brute_force(*f.c, "in the writer");
-    auto info = f.c->DenseInfo();
+    auto info = f.c->dense().Info();
     ASSERT_TRUE(info.ok());
     EXPECT_GT(info->n_unindexed, 0u) << "the changes are searched from memory, not rebuilt";
     EXPECT_EQ(info->n_vectors, truth.size());
@@ -481,7 +481,7 @@ TEST(Dense, IncrementalUpdatesGiveWhatARebuildGives) {
       auto reader = Collection::Open(f.tmp / "c", {.read_only = true});
       ASSERT_TRUE(reader.ok());
       expect_brute_force(**reader, "in a reader process");
-      EXPECT_FALSE((*reader)->DenseInfo()->rebuilt);
+      EXPECT_FALSE((*reader)->dense().Info()->rebuilt);
     }
     // Past the threshold the changes become a new base file.
     std::vector<std::string> all;
@@ -491,8 +491,8 @@ TEST(Dense, IncrementalUpdatesGiveWhatARebuildGives) {
       all.push_back(id);
       rows.insert(rows.end(), v.begin(), v.end());
     }
-    for (int round = 0; round < 20; ++round) ASSERT_TRUE(f.c->PutVectors(all, rows, kDim).ok());
-    info = f.c->DenseInfo();
+    for (int round = 0; round < 20; ++round) ASSERT_TRUE(f.c->dense().PutVectors(all, rows, kDim).ok());
+    info = f.c->dense().Info();
     ASSERT_TRUE(info.ok());
     EXPECT_LT(info->n_unindexed, all.size() * 20) << "folded into a new base";
     expect_brute_force(*f.c, "after the refresh");
@@ -514,7 +514,7 @@ namespace {
 // search ('s' marks) until they pass a tenth of the index, when it is rebuilt from the vectors.
 TEST(Dense, IndexesThatCannotRemoveFilterStaleEntriesThenRebuild) {
   Fixture f(400, 21);
-  ASSERT_TRUE(f.c->BuildDenseIndex({.factory = "HNSW16", .ef_search = 1000, .max_unindexed = 8}).ok());
+  ASSERT_TRUE(f.c->dense().Build({.factory = "HNSW16", .ef_search = 1000, .max_unindexed = 8}).ok());
   std::set<std::string> deleted;
   auto expect_brute_force = [&](const Collection& c, const std::string& when) {
     for (uint64_t seed = 1; seed <= 8; ++seed) {
@@ -530,7 +530,7 @@ TEST(Dense, IndexesThatCannotRemoveFilterStaleEntriesThenRebuild) {
     deleted.insert(id);
   }
   expect_brute_force(*f.c, "stale entries filtered");
-  auto info = f.c->DenseInfo();
+  auto info = f.c->dense().Info();
   ASSERT_TRUE(info.ok());
   EXPECT_LE(info->n_unindexed, 8u);
   EXPECT_EQ(info->n_vectors, 370u);

@@ -39,7 +39,7 @@ std::string Fingerprint(const std::string& dir) {
   }
   auto stats = (*c)->Stats();
   if (stats.ok()) out += "docs " + std::to_string(stats->n_docs) + "\n";
-  if (auto info = (*c)->DenseInfo(); info.ok()) {
+  if (auto info = (*c)->dense().Info(); info.ok()) {
     out += "dense " + std::to_string(info->dim) + " " + info->factory + " " + info->encoder + " " +
            std::to_string(info->n_vectors) + "\n";
     std::vector<float> query(info->dim, 0.25f);
@@ -48,7 +48,7 @@ std::string Fingerprint(const std::string& dir) {
     for (const auto& h : *hits) out += " " + h.id;
     out += "\n";
   }
-  if (auto memory = (*c)->ResMemInfo(); memory.ok()) out += "resmem " + std::to_string(memory->second) + "\n";
+  if (auto memory = (*c)->resmem().Info(); memory.ok()) out += "resmem " + std::to_string(memory->second) + "\n";
   return out;
 }
 

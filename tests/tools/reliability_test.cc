@@ -219,11 +219,11 @@ TEST(Reliability, AFailedOrNonFiniteEncodingKeepsTheOldVectors) {
     auto c = Collection::Open(tmp / "nan-collection", {.create_if_missing = true});
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE((*c)->Upsert({{"a", "", "the cell", ""}}).ok());
-    ASSERT_TRUE((*c)->BuildDenseIndex({.encoder = nan_model}).ok());
+    ASSERT_TRUE((*c)->dense().Build({.encoder = nan_model}).ok());
     const Status s = (*c)->Upsert({{"b", "", "the cancer", ""}});
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
     EXPECT_FALSE((*c)->Get("b")->has_value());
-    EXPECT_EQ((*c)->DenseInfo()->n_vectors, 1u);
+    EXPECT_EQ((*c)->dense().Info()->n_vectors, 1u);
   }
 }
 

@@ -238,7 +238,7 @@ int DenseBench(std::vector<std::string> args) {
                                          ids.begin() + static_cast<std::ptrdiff_t>(i + m));
       std::vector<float> rows(vectors.begin() + static_cast<std::ptrdiff_t>(i * dim),
                               vectors.begin() + static_cast<std::ptrdiff_t>((i + m) * dim));
-      if (Status s = (*c)->PutVectors(batch_ids, rows, dim); !s.ok()) Die(s);
+      if (Status s = (*c)->dense().PutVectors(batch_ids, rows, dim); !s.ok()) Die(s);
     }
     import_s = Ms(t) / 1000;
   }
@@ -266,7 +266,7 @@ int DenseBench(std::vector<std::string> args) {
       auto c = Collection::Open(dir);
       if (!c.ok()) Die(c.status());
       const auto t = Clock::now();
-      auto built = (*c)->BuildDenseIndex({.factory = factory, .nprobe = nprobe, .ef_search = ef});
+      auto built = (*c)->dense().Build({.factory = factory, .nprobe = nprobe, .ef_search = ef});
       if (!built.ok()) Die(built.status());
       build_s = Ms(t) / 1000;
     }
@@ -302,7 +302,7 @@ int DenseBench(std::vector<std::string> args) {
     for (const char* key : {"VmRSS", "RssAnon", "RssFile"}) {
       rss[key] = rss_after.value(key, int64_t{0}) - rss_before.value(key, int64_t{0});
     }
-    auto info = (*reader)->DenseInfo();
+    auto info = (*reader)->dense().Info();
     if (!info.ok()) Die(info.status());
     reader->reset();
     // Writes: a changed vector is found by the next search.
@@ -315,7 +315,7 @@ int DenseBench(std::vector<std::string> args) {
       std::vector<float> v(dim);
       for (size_t i = 0; i < dim; ++i) v[i] = queries[(trial * 31 % n_queries) * dim + i] + 0.01f * (i % 3);
       const auto t = Clock::now();
-      if (Status s = (*c)->PutVectors({id}, v, dim); !s.ok()) Die(s);
+      if (Status s = (*c)->dense().PutVectors({id}, v, dim); !s.ok()) Die(s);
       auto hits = (*c)->SearchVector(v, {.k = 1, .hydrate = false});
       if (!hits.ok()) Die(hits.status());
       if (hits->empty() || (*hits)[0].id != id) Die(Status::Internal("the changed vector was not found first"));
@@ -324,7 +324,7 @@ int DenseBench(std::vector<std::string> args) {
       const size_t row = static_cast<size_t>(trial) * 7919 % n;
       const std::vector<float> original(vectors.begin() + static_cast<std::ptrdiff_t>(row * dim),
                                         vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * dim));
-      if (Status s = (*c)->PutVectors({id}, original, dim); !s.ok()) Die(s);
+      if (Status s = (*c)->dense().PutVectors({id}, original, dim); !s.ok()) Die(s);
     }
     std::sort(visible.begin(), visible.end());
     nlohmann::json j = {{"phase", "dense"}, {"factory", factory}, {"vectors", n}, {"build_s", build_s},

@@ -47,7 +47,7 @@ Result<eval::Run> DenseRerank(const Collection& c, const std::string& candidates
       if (ids.size() == depth) break;
       ids.push_back(e.doc);
     }
-    QUARRY_ASSIGN_OR_RETURN(auto scores, c.DenseScores(texts[q], ids));
+    QUARRY_ASSIGN_OR_RETURN(auto scores, c.dense().Scores(texts[q], ids));
     float lowest = 0;
     for (float v : scores) lowest = std::isnan(v) ? lowest : std::min(lowest, v);
     for (float& v : scores) v = std::isnan(v) ? (lowest -= 1) : v;
@@ -121,7 +121,7 @@ int RunEval(const EvalArgs& a) {
       run_name = "dense-rerank";
     } else {
       if (rerank) {
-        if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+        if (Status s = (*c)->rerank().Load(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
       }
       SearchOptions options{.k = a.depth, .hydrate = false, .resmem = a.resmem, .rerank = rerank};
       a.mode.ApplyTo(&options);

@@ -54,13 +54,13 @@ int BuildDense(const IndexArgs& a, Collection* c, nlohmann::json* out) {
   if (a.normalize) o.normalize = true;
   const auto start = std::chrono::steady_clock::now();
   const bool tty = isatty(STDERR_FILENO);
-  auto n = c->BuildDenseIndex(o, [&](uint64_t done, uint64_t total) {
+  auto n = c->dense().Build(o, [&](uint64_t done, uint64_t total) {
     if (tty) std::fprintf(stderr, "\rembedded %llu / %llu documents", static_cast<unsigned long long>(done),
                           static_cast<unsigned long long>(total));
   });
   if (tty && !o.encoder.empty()) std::fprintf(stderr, "\n");
   if (!n.ok()) return Fail(n.status());
-  auto info = c->DenseInfo();
+  auto info = c->dense().Info();
   if (!info.ok()) return Fail(info.status());
   const double seconds = SecondsSince(start);
   (*out)["dense"] = {{"vectors", *n},         {"dim", info->dim},         {"factory", info->factory},
@@ -74,7 +74,7 @@ int BuildDense(const IndexArgs& a, Collection* c, nlohmann::json* out) {
 }
 
 int Tune(const IndexArgs& a, Collection* c, nlohmann::json* out) {
-  auto t = c->TuneDenseIndex(a.tune_recall, a.tune_k, a.tune_queries);
+  auto t = c->dense().Tune(a.tune_recall, a.tune_k, a.tune_queries);
   if (!t.ok()) return Fail(t.status());
   nlohmann::json tried = nlohmann::json::array();
   for (const auto& [value, recall] : t->tried) tried.push_back({{"value", value}, {"recall", recall}});
@@ -107,7 +107,7 @@ int Index(const IndexArgs& a) {
   }
   if (!a.rerank.model.empty()) {
     const auto start = std::chrono::steady_clock::now();
-    auto n = (*c)->BuildRerankCache(a.rerank.model, a.rerank.options, a.half);
+    auto n = (*c)->rerank().BuildCache(a.rerank.model, a.rerank.options, a.half);
     if (!n.ok()) return Fail(n.status());
     const double seconds = SecondsSince(start);
     out["rerank_cache"] = {{"documents", *n}, {"scoring_layer", a.rerank.options.scoring_layer},
@@ -144,7 +144,7 @@ int Import(const ImportArgs& a) {
   }
   auto c = Collection::Open(a.dir, {.create_if_missing = false});
   if (!c.ok()) return Fail(c.status());
-  if (Status s = (*c)->PutVectors(ids, m->data, m->cols, a.queries ? VectorTable::kQueries : VectorTable::kDocuments);
+  if (Status s = (*c)->dense().PutVectors(ids, m->data, m->cols, a.queries ? VectorTable::kQueries : VectorTable::kDocuments);
       !s.ok()) {
     return Fail(s);
   }

@@ -45,7 +45,7 @@ int Rerank(const Args& a) {
   const std::vector<int> layers = a.layers.empty() ? std::vector<int>{options.scoring_layer} : a.layers;
   auto c = Collection::Open(a.collection, {.create_if_missing = false, .read_only = true});
   if (!c.ok()) return Fail(c.status());
-  if (Status s = (*c)->LoadReranker(a.rerank.model, options); !s.ok()) return Fail(s);
+  if (Status s = (*c)->rerank().Load(a.rerank.model, options); !s.ok()) return Fail(s);
   auto run = eval::LoadRun(a.run);
   if (!run.ok()) return Fail(run.status());
   auto queries = eval::LoadQueries(a.queries);
@@ -67,11 +67,11 @@ int Rerank(const Args& a) {
     for (size_t i = 0; i < depth; ++i) ids.push_back(entries[i].doc);
     Result<std::vector<std::vector<double>>> scores = std::vector<std::vector<double>>();
     if (a.layers.empty()) {
-      auto one = (*c)->RerankScores(text->second, ids);
+      auto one = (*c)->rerank().Scores(text->second, ids);
       if (one.ok()) scores->push_back(std::move(*one));
       else scores = one.status();
     } else {
-      scores = (*c)->RerankScoresAtLayers(text->second, ids, layers);
+      scores = (*c)->rerank().ScoresAtLayers(text->second, ids, layers);
     }
     if (!scores.ok()) return Fail(scores.status().WithContext(a.run + ", query " + qid));
     for (size_t l = 0; l < layers.size(); ++l) {

@@ -71,7 +71,7 @@ int Build(const BuildArgs& a) {
   ResMemOptions options = a.options;
   nlohmann::json out = {{"training_queries", training.size()}, {"qrels", qrels_path}};
   if (a.tune) {
-    auto t = (*c)->TuneResMem(training, a.validation_fraction, a.seed, a.options.neighbours);
+    auto t = (*c)->resmem().Tune(training, a.validation_fraction, a.seed, a.options.neighbours);
     if (!t.ok()) return Fail(t.status());
     options = t->best;
     options.depth = a.options.depth;
@@ -109,7 +109,7 @@ int Build(const BuildArgs& a) {
                   t->baseline_ndcg10, t->best_ndcg10, t->best.k, t->best.sigma, t->best.temperature, t->best.lambda);
     }
   }
-  if (Status s = (*c)->BuildResMem(training, options); !s.ok()) return Fail(s);
+  if (Status s = (*c)->resmem().Build(training, options); !s.ok()) return Fail(s);
   out["stored"] = OptionsJson(options);
   if (a.json) {
     std::printf("%s\n", DumpJson(out, 2).c_str());
@@ -162,7 +162,7 @@ void AddResMemCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>*
     commands->emplace_back(cmd, [dir, json] {
       auto c = Collection::Open(*dir, {.create_if_missing = false, .read_only = true});
       if (!c.ok()) return Fail(c.status());
-      auto info = (*c)->ResMemInfo();
+      auto info = (*c)->resmem().Info();
       if (!info.ok()) return Fail(info.status());
       const auto& [o, n] = *info;
       if (*json) {

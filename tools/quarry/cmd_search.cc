@@ -101,7 +101,7 @@ int RunSearch(SearchArgs& a) {
   auto c = Collection::Open(a.dir, {.create_if_missing = false, .read_only = true});
   if (!c.ok()) return Fail(c.status());
   if (!a.rerank.model.empty()) {
-    if (Status s = (*c)->LoadReranker(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
+    if (Status s = (*c)->rerank().Load(a.rerank.model, a.rerank.options); !s.ok()) return Fail(s);
   }
   SearchOptions options{.k = a.k, .exhaustive = a.exhaustive, .resmem = a.resmem, .rerank = !a.rerank.model.empty()};
   a.mode.ApplyTo(&options);

@@ -131,7 +131,7 @@ class Shell {
         return Note("mode = bm25", {{"mode", "bm25"}});
       }
       if (value == "dense" || value == "hybrid") {
-        auto info = engine_->collection().DenseInfo();
+        auto info = engine_->collection().dense().Info();
         if (!info.ok()) return Error(info.status().message());
         if (info->encoder.empty()) {
           return Error("mode '" + value + "' needs an encoder; this collection's vectors were imported");
@@ -158,7 +158,7 @@ class Shell {
     if (key == "rerank") {
       bool on;
       if (!ParseOnOff(value, &on)) return Error("rerank is on or off (or :rerank depth N)");
-      if (on && !engine_->collection().HasReranker()) {
+      if (on && !engine_->collection().rerank().loaded()) {
         return Error("no reranker loaded (start the shell with --rerank-model DIR)");
       }
       s_.rerank = on;
@@ -171,7 +171,7 @@ class Shell {
       s_.rerank_depth = static_cast<size_t>(d);
       if (!rerank_.model.empty()) {  // the depth belongs to the loaded reranker: load it again
         rerank_.options.depth = s_.rerank_depth;
-        if (Status st = engine_->collection().LoadReranker(rerank_.model, rerank_.options); !st.ok()) {
+        if (Status st = engine_->collection().rerank().Load(rerank_.model, rerank_.options); !st.ok()) {
           return Error(st.message());
         }
       }
@@ -181,7 +181,7 @@ class Shell {
       bool on;
       if (!ParseOnOff(value, &on)) return Error("resmem is on or off");
       if (on) {
-        auto info = engine_->collection().ResMemInfo();
+        auto info = engine_->collection().resmem().Info();
         if (!info.ok()) return Error(info.status().message());
       }
       s_.resmem = on;
@@ -429,7 +429,7 @@ void AddShellCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
     settings.timings = !a->no_timings;
     settings.colour = isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
     if (!a->rerank.model.empty()) {
-      if (Status s = (*engine)->collection().LoadReranker(a->rerank.model, a->rerank.options); !s.ok()) return Fail(s);
+      if (Status s = (*engine)->collection().rerank().Load(a->rerank.model, a->rerank.options); !s.ok()) return Fail(s);
     }
     Shell shell(std::move(*engine), settings, a->rerank);
     if (terminal && !a->json) return RunInteractive(shell, a->history.empty() ? DefaultHistoryPath() : a->history);

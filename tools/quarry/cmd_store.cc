@@ -188,7 +188,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       auto s = (*c)->Stats();
       if (!s.ok()) return Fail(s.status());
       const double avgdl = s->lex_doc_count ? static_cast<double>(s->lex_sum_ttf) / s->lex_doc_count : 0;
-      auto dense = (*c)->DenseInfo();  // NotFound (no dense index) leaves the dense lines out
+      auto dense = (*c)->dense().Info();  // NotFound (no dense index) leaves the dense lines out
       if (!dense.ok() && dense.status().code() != StatusCode::kNotFound) return Fail(dense.status());
       if (*json) {
         nlohmann::json j = {{"format_version", s->format_version}, {"documents", s->n_docs},
