@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace quarry::testing {
@@ -123,6 +124,44 @@ Acknowledged ParseAcknowledged(const std::vector<std::string>& lines) {
     }
   }
   return a;
+}
+
+namespace {
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  if (from.empty()) return s;
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+CommandResult Transcript::Run(const std::string& args) {
+  CommandResult r = Quarry(args);
+  std::string shown = "$ quarry " + args + "\n" + r.out;
+  std::istringstream err(r.err);
+  for (std::string line; std::getline(err, line);) shown += "stderr: " + line + "\n";
+  if (r.exit_code != 0) shown += "[exit " + std::to_string(r.exit_code) + "]\n";
+  text_ += ReplaceAll(ReplaceAll(shown, tmp_, "$TMP"), QUARRY_SOURCE_DIR, "$SRC");
+  return r;
+}
+
+void ExpectTranscript(const std::string& name, const std::string& actual) {
+  // Wall times ("0.12 s", "3 ms") and rates ("598 docs/s") differ from run to run.
+  static const std::regex kWallTime(R"(\b\d+(\.\d+)? (ms|s|[a-z]+/s)\b)");
+  const std::string masked = std::regex_replace(actual, kWallTime, "# $2");
+  const std::string path = std::string(QUARRY_SOURCE_DIR) + "/tests/data/transcripts/" + name + ".txt";
+  if (const char* update = std::getenv("QUARRY_UPDATE_TRANSCRIPTS"); update && std::string(update) == "1") {
+    WriteFile(path, masked);
+    std::fprintf(stderr, "rewrote %s: review the diff before committing it\n", path.c_str());
+    return;
+  }
+  if (!std::filesystem::exists(path)) {
+    ADD_FAILURE() << path << " is missing: run the test with QUARRY_UPDATE_TRANSCRIPTS=1 to write it, then review it";
+    return;
+  }
+  EXPECT_EQ(masked, ReadFile(path)) << "the CLI's output differs from " << path
+                                    << " (if the change is intended: rerun with QUARRY_UPDATE_TRANSCRIPTS=1 and review the diff)";
 }
 
 }  // namespace quarry::testing

@@ -69,6 +69,27 @@ std::string ModelPath(const std::string& name);
 // Runs `quarry ARGS` through the shell (ARGS is shell text: quote paths with ShellQuote).
 inline CommandResult Quarry(const std::string& args) { return RunCommand(ShellQuote(kCli) + " " + args); }
 
+// --- Transcripts: what the CLI prints, kept in tests/data/transcripts/NAME.txt.
+// Runs `quarry ARGS` and appends to the transcript "$ quarry ARGS", its stdout, its stderr (each line
+// prefixed "stderr: ") and "[exit N]" when N is not 0. Returns the result for further checks.
+class Transcript {
+ public:
+  // `tmp` (a test's temporary directory) is written "$TMP" in the transcript, the source directory "$SRC".
+  explicit Transcript(std::string tmp) : tmp_(std::move(tmp)) {}
+  CommandResult Run(const std::string& args);
+  // Text that is not a command (a comment, a separator).
+  void Note(const std::string& line) { text_ += "# " + line + "\n"; }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string tmp_, text_;
+};
+// Expects `actual` (wall times and rates masked: "# s", "# ms", "# docs/s") to equal
+// tests/data/transcripts/NAME.txt.
+// With QUARRY_UPDATE_TRANSCRIPTS=1 in the environment the file is rewritten instead: review the diff
+// before committing it (a figure in it must still be the reference's, e.g. Lucene's BM25 scores).
+void ExpectTranscript(const std::string& name, const std::string& actual);
+
 }  // namespace quarry::testing
 
 // Skips the test, naming the model scripts/models.sh fetches into $QUARRY_MODELS.

@@ -2,8 +2,8 @@
 """Checks README.md's samples against what the binary prints, so that they cannot drift.
 
 A sample is the fenced block that follows a line `<!-- sample: ID -->` in README.md. Comparisons ignore
-trailing spaces and the figures of wall times ("0.45 ms", "2.31 s"), which differ from run to run;
-everything else must be equal.
+trailing spaces and the figures of wall times and rates ("0.45 ms", "2.31 s", "598 docs/s"), which
+differ from run to run; everything else must be equal.
 
   readme_samples.py check ID [--warn] [--replace OLD=NEW ...]
                                              stdin is a command's output: echoed, then compared with
@@ -28,7 +28,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIME = re.compile(r"\b\d+(?:\.\d+)? (ms|s)\b")
+TIME = re.compile(r"\b\d+(?:\.\d+)? (ms|s|[a-z]+/s)\b")  # wall times and rates ("598 docs/s")
 
 
 def sample(readme, sample_id):

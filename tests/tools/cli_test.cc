@@ -48,29 +48,19 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_NE(bad_metric.err.find("unknown metric 'bleu@4'"), std::string::npos) << bad_metric.err;
 }
 
-TEST(Cli, StoreCommandsGoldenOutput) {
+// What the store commands print, as a transcript (tests/data/transcripts/store_commands.txt).
+TEST(Cli, StoreCommandsTranscript) {
   testing::TempDir tmp;
+  testing::Transcript t(tmp.path());
   const std::string dir = tmp / "col";
-  auto init = Quarry("init " + ShellQuote(dir));
-  EXPECT_EQ(init.exit_code, 0);
-  EXPECT_EQ(init.out, "created collection " + dir + "\n");
-  EXPECT_EQ(Quarry("init " + ShellQuote(dir)).exit_code, 8) << "already exists";
-
-  auto ingest = Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny));
+  EXPECT_EQ(t.Run("init " + ShellQuote(dir)).exit_code, 0);
+  EXPECT_EQ(t.Run("init " + ShellQuote(dir)).exit_code, 8) << "already exists";
+  auto ingest = t.Run("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny));
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
   EXPECT_EQ(ingest.err, "") << "no progress line when stderr is not a terminal";
-  EXPECT_EQ(ingest.out.rfind("ingested 7 docs (7 added, 0 replaced, 0 skipped) in ", 0), 0u) << ingest.out;
-
-  auto get = Quarry("get " + ShellQuote(dir) + " d3");
-  EXPECT_EQ(get.exit_code, 0);
-  EXPECT_EQ(get.out,
-            "id: d3\ntitle: \ntext: Dietary fat, cholesterol and coronary heart disease: a prospective cohort "
-            "study of 80,000 women followed for fourteen years.\nmetadata: {\"year\":1997}\n");
-  auto get_json = Quarry("get " + ShellQuote(dir) + " d2 --json");
-  EXPECT_EQ(get_json.out, "{\"id\":\"d2\",\"metadata\":{},\"text\":\"The heart is a muscle.\",\"title\":\"\"}\n");
-  auto missing = Quarry("get " + ShellQuote(dir) + " nope");
-  EXPECT_EQ(missing.exit_code, 3);
-  EXPECT_EQ(missing.err, "quarry: no document with id 'nope'\n");
+  EXPECT_EQ(t.Run("get " + ShellQuote(dir) + " d3").exit_code, 0);
+  EXPECT_EQ(t.Run("get " + ShellQuote(dir) + " d2 --json").exit_code, 0);
+  EXPECT_EQ(t.Run("get " + ShellQuote(dir) + " nope").exit_code, 3);
 
   auto stats = Quarry("stats " + ShellQuote(dir) + " --json");
   ASSERT_EQ(stats.exit_code, 0);
@@ -78,48 +68,34 @@ TEST(Cli, StoreCommandsGoldenOutput) {
   EXPECT_EQ(j["documents"], 7);
   EXPECT_EQ(j["indexed_documents"], 6) << "d5 is all stop words";
 
-  EXPECT_EQ(Quarry("delete " + ShellQuote(dir) + " d5").out, "deleted d5\n");
-  EXPECT_EQ(Quarry("delete " + ShellQuote(dir) + " d5").exit_code, 3);
-  auto check = Quarry("check " + ShellQuote(dir));
-  EXPECT_EQ(check.exit_code, 0) << check.err;
-  // One batch, so one postings block per distinct term: Lucene's EnglishAnalyzer finds 26 in this corpus.
-  EXPECT_EQ(check.out, dir + ": 6 docs, 6 ids, 6 indexed in 1 segment: OK\n");
-
-  auto not_a_collection = Quarry("stats " + ShellQuote(tmp / "nothing"));
-  EXPECT_EQ(not_a_collection.exit_code, 3) << "not found";
-  EXPECT_EQ(not_a_collection.err, "quarry: Not found: " + (tmp / "nothing") +
-                                      ": no such collection directory (create one with `quarry init " + (tmp / "nothing") +
-                                      "` or `quarry ingest " + (tmp / "nothing") + " ...`)\n");
+  EXPECT_EQ(t.Run("delete " + ShellQuote(dir) + " d5").exit_code, 0);
+  EXPECT_EQ(t.Run("delete " + ShellQuote(dir) + " d5").exit_code, 3);
+  EXPECT_EQ(t.Run("check " + ShellQuote(dir)).exit_code, 0);
+  EXPECT_EQ(t.Run("stats " + ShellQuote(tmp / "nothing")).exit_code, 3) << "not found";
   std::filesystem::create_directories(tmp / "empty");
-  auto empty = Quarry("stats " + ShellQuote(tmp / "empty"));
-  EXPECT_EQ(empty.exit_code, 3);
-  EXPECT_NE(empty.err.find("not a Quarry collection"), std::string::npos) << empty.err;
+  EXPECT_EQ(t.Run("stats " + ShellQuote(tmp / "empty")).exit_code, 3);
+  testing::ExpectTranscript("store_commands", t.text());
 }
 
-TEST(Cli, SearchGoldenOutput) {
+// Search as printed (tests/data/transcripts/search.txt). Scores: Lucene 8.7 BM25 on the same documents
+// gives 0.98075485, 0.7962226, 0.7582048 for the first query and 0.83437556 for d4 on "statins".
+TEST(Cli, SearchTranscript) {
   testing::TempDir tmp;
   const std::string dir = tmp / "col";
   ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
-  // Scores: Lucene 8.7 BM25 on the same documents gives 0.98075485, 0.7962226, 0.7582048.
-  auto search = Quarry("search " + ShellQuote(dir) + " 'cholesterol heart disease' -k 3");
-  ASSERT_EQ(search.exit_code, 0) << search.err;
-  EXPECT_EQ(search.out,
-            "  1  d0             0.9808  \n"
-            "     Statins lower cholesterol in patients with heart disease.\n"
-            "  2  d3             0.7962  \n"
-            "     Dietary fat, cholesterol and coronary heart disease: a prospective cohort study of 80,000 "
-            "women followed for fourteen years.\n"
-            "  3  d1             0.7582  \n"
-            "     Cholesterol cholesterol cholesterol: a review of lipid metabolism and cholesterol transport in "
-            "the liver and the heart.\n");
+  testing::Transcript t(tmp.path());
+  EXPECT_EQ(t.Run("search " + ShellQuote(dir) + " 'cholesterol heart disease' -k 3").exit_code, 0);
   auto json = Quarry("search " + ShellQuote(dir) + " statins -k 5 --json");
   auto j = nlohmann::json::parse(json.out);
   ASSERT_EQ(j["hits"].size(), 2u);
   EXPECT_EQ(j["hits"][0]["id"], "d4");
   EXPECT_FLOAT_EQ(j["hits"][0]["score"].get<float>(), 0.83437556f);
+  EXPECT_EQ(j["hits"][0]["score"].dump(), "0.83437556") << "printed with the digits a float has";
+  EXPECT_FLOAT_EQ(j["hits"][0]["stages"]["bm25"].get<float>(), 0.83437556f);
   EXPECT_EQ(j["hits"][1]["id"], "d0");
-  auto none = Quarry("search " + ShellQuote(dir) + " 'the of'");
-  EXPECT_EQ(none.out, "no hits\n");
+  EXPECT_TRUE(j["timings"].contains("retrieve_ms"));
+  EXPECT_EQ(t.Run("search " + ShellQuote(dir) + " 'the of'").exit_code, 0);
+  testing::ExpectTranscript("search", t.text());
 }
 
 TEST(Cli, IngestErrorNamesFileAndLineAndKeepsEarlierBatches) {

@@ -39,39 +39,19 @@ class ShellTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(ShellTest, ScriptedSessionGoldenText) {
-  // BM25 scores as Lucene 8.7 computes them for this corpus ("heart": d2 0.2681024, d0 0.23703472, ...).
-  auto r = Script("heart\n:k 2\nstatins\n:explain\n:resmem on\n:mode dense\n:rerank on\n:set k 0\n:bogus\n:doc d2\n"
-                  ":set fusion linear\n:set alpha 0.3\n:set alpha 2\n:quit\nnever read\n",
-                  "--text --no-timings");
+// A scripted session in the terminal format (tests/data/transcripts/shell_session.txt). BM25 scores as
+// Lucene 8.7 computes them for this corpus ("heart": d2 0.2681024, d0 0.23703472, ...).
+TEST_F(ShellTest, ScriptedSessionTranscript) {
+  const std::string input =
+      "heart\n:k 2\nstatins\n:explain\n:resmem on\n:mode dense\n:rerank on\n:set k 0\n:bogus\n:doc d2\n"
+      ":set fusion linear\n:set alpha 0.3\n:set alpha 2\n:quit\nnever read\n";
+  testing::WriteFile(tmp_ / "input", input);
+  testing::Transcript t(tmp_.path());
+  std::istringstream lines(input);
+  for (std::string line; std::getline(lines, line);) t.Note("input: " + line);
+  auto r = t.Run("shell " + ShellQuote(dir_) + " --text --no-timings < " + ShellQuote(tmp_ / "input"));
   EXPECT_EQ(r.exit_code, 5) << "some lines were answered with errors";
-  EXPECT_EQ(r.out,
-            "  1  d2             0.2681  \n"
-            "     The heart is a muscle.\n"
-            "  2  d0             0.2370  \n"
-            "     Statins lower cholesterol in patients with heart disease.\n"
-            "  3  d1             0.2124  \n"
-            "     Cholesterol cholesterol cholesterol: a review of lipid metabolism and cholesterol transport in the "
-            "liver and the heart.\n"
-            "  4  d3             0.1924  \n"
-            "     Dietary fat, cholesterol and coronary heart disease: a prospective cohort study of 80,000 women "
-            "followed for fourteen years.\n"
-            "k = 2\n"
-            "  1  d4             0.8344  \n"
-            "     Statins statins statins.\n"
-            "  2  d0             0.5524  \n"
-            "     Statins lower cholesterol in patients with heart disease.\n"
-            "  1  d4           bm25  0.8344  final 0.8344\n"
-            "  2  d0           bm25  0.5524  final 0.5524\n"
-            "error: " + dir_ + ": no ResMem memory (run `quarry resmem build`)\n"
-            "error: " + dir_ + ": no dense index (run `quarry index DIR --encoder MODEL`)\n"
-            "error: no reranker loaded (start the shell with --rerank-model DIR)\n"
-            "error: k must be an integer in 1..10000\n"
-            "error: unknown command ':bogus' (:help lists them)\n"
-            "id: d2\ntitle: \ntext: The heart is a muscle.\nmetadata: {}\n"
-            "fusion = linear\n"
-            "alpha = 0.3\n"
-            "error: alpha is a number in [0, 1]\n");
+  testing::ExpectTranscript("shell_session", t.text());
 }
 
 TEST_F(ShellTest, WithoutATerminalItAnswersInJsonLines) {

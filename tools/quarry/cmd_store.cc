@@ -142,8 +142,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       auto doc = (*c)->Get(*id);
       if (!doc.ok()) return Fail(doc.status());
       if (!*doc) {
-        std::fprintf(stderr, "quarry: no document with id '%s'\n", id->c_str());
-        return kExitNotFound;
+        return Fail(Status::NotFound(*dir + ": no document with id '" + *id + "'"));
       }
       const Document& d = **doc;
       if (*json) {
@@ -168,8 +167,7 @@ void AddStoreCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* 
       auto deleted = (*c)->Delete(*id);
       if (!deleted.ok()) return Fail(deleted.status());
       if (!*deleted) {
-        std::fprintf(stderr, "quarry: no document with id '%s'\n", id->c_str());
-        return kExitNotFound;
+        return Fail(Status::NotFound(*dir + ": no document with id '" + *id + "'"));
       }
       if (*json) std::printf("%s\n", DumpJson({{"deleted", *id}}).c_str());
       else std::printf("deleted %s\n", id->c_str());
