@@ -35,17 +35,19 @@ for type in F32 BF16 Q8_0 Q4_0; do
   rm -f "$tmp/$type.gguf"
 done
 python3 - "$out" <<'PY'
-import re, sys
+import json, sys
 speed, rss, top = {}, {}, {}
-for line in open(sys.argv[1]):
-    f = dict(kv.split("=", 1) for kv in line.split())
+for line in open(sys.argv[1]):  # JSON lines from bench_model and llama_cpp_peer.py
+    if not line.startswith("{"):
+        continue
+    f = json.loads(line)
     system, dtype = f["system"], f["dtype"].upper()
     if "tok_per_s" in f:
-        speed[(system, dtype, int(f["tokens"]), int(f["threads"]))] = float(f["tok_per_s"])
+        speed[(system, dtype, f["tokens"], f["threads"])] = f["tok_per_s"]
     elif "last_argmax" in f:
-        top[(system, dtype, int(f["tokens"]))] = (f["last_argmax"], f["last_max"])
+        top[(system, dtype, f["tokens"])] = (f["last_argmax"], f"{f['last_max']:.4f}")
     elif "peak_rss_MiB" in f:
-        rss[(system, dtype)] = (f["peak_rss_MiB"], f.get("weights_MiB", "-"))
+        rss[(system, dtype)] = (f"{f['peak_rss_MiB']:.0f}", f"{f['weights_MiB']:.0f}" if "weights_MiB" in f else "-")
 print("\n== prompt processing, tokens/s: Quarry / llama.cpp (ratio); same run, same weights")
 lengths = sorted({k[2] for k in speed})
 print(f"{'precision':9} {'threads':>7} " + " ".join(f"{str(n) + ' tokens':>24}" for n in lengths))

@@ -47,13 +47,14 @@ rm -rf "$tmp/py" && mkdir "$tmp/py"
 PYTHONPATH=$build/python "$py" "$root/tools/bench/python_peers.py" "$data" "$tmp/py" --skip "quarry,$skip" \
   | tee -a "$tmp/py.jsonl"
 "$py" - "$tmp/cpp.txt" "$tmp/py.jsonl" <<'PY'
-import json, re, statistics, sys
+import json, statistics, sys
 from collections import defaultdict
-cpp_text = open(sys.argv[1]).read()
+cpp_rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]  # bench_bm25: JSON lines
 rows = [json.loads(line) for line in open(sys.argv[2])]
 cpp_rounds, py_rounds = defaultdict(list), defaultdict(list)
-for k, t, q in re.findall(r"k=(\d+) threads=(\w+) queries=\d+ median_s=[\d.]+ qps=([\d.]+)", cpp_text):
-    cpp_rounds[(int(k), t)].append(float(q))
+for r in cpp_rows:
+    if r["phase"] == "search" and not r["exhaustive"]:
+        cpp_rounds[(r["k"], r["threads"])].append(r["qps"])
 for r in rows:
     if "qps" in r:
         py_rounds[(r["system"], r["k"], r["how"], r["threads"])].append(r["qps"])

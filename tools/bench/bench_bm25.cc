@@ -1,7 +1,10 @@
 // bench_bm25: BM25 indexing and query throughput on a BEIR folder.
 // Usage: bench_bm25 BEIR_DIR [WORK_DIR]
-// Prints one line per figure: index build time and docs/s, then queries/s at k=10 and k=1000 with
-// one thread and with all threads (median of 5 passes over the split's test queries).
+// Prints one JSON object per line (as bench_scale does; scripts read them with a JSON parser):
+//   {"phase":"ingest","docs":...,"ingest_s":...,"docs_per_s":...,"index_load_s":...}
+//   {"phase":"search","k":10,"threads":"1"|"all","exhaustive":false,"queries":300,"median_s":...,"qps":...}
+// queries/s at k=10 and k=1000 with one thread and with all threads (median of 5 passes over the
+// split's test queries).
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -9,6 +12,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "quarry/eval.h"
 #include "quarry/collection.h"
@@ -45,8 +50,10 @@ int main(int argc, char** argv) {
   t0 = std::chrono::steady_clock::now();
   auto warm = (*c)->Search("warm up", {.k = 1, .hydrate = false});  // loads the in-memory index
   const double load_s = Seconds(t0);
-  std::printf("docs=%llu ingest_s=%.3f docs_per_s=%.0f index_load_s=%.3f\n",
-              static_cast<unsigned long long>(report->n_read), ingest_s, report->n_read / ingest_s, load_s);
+  std::printf("%s\n", nlohmann::json({{"phase", "ingest"}, {"docs", report->n_read}, {"ingest_s", ingest_s},
+                                      {"docs_per_s", report->n_read / ingest_s}, {"index_load_s", load_s}})
+                        .dump()
+                        .c_str());
 
   auto qrels = eval::LoadQrels(beir + "/qrels/test.tsv");
   auto queries = eval::LoadQueries(beir + "/queries.jsonl");
@@ -72,8 +79,11 @@ int main(int argc, char** argv) {
         passes.push_back(Seconds(t0));
       }
       const double s = Median(passes);
-      std::printf("k=%zu threads=%s%s queries=%zu median_s=%.4f qps=%.1f\n", k, threads == 1 ? "1" : "all",
-                  exhaustive ? " exhaustive" : "", texts.size(), s, texts.size() / s);
+      std::printf("%s\n", nlohmann::json({{"phase", "search"}, {"k", k}, {"threads", threads == 1 ? "1" : "all"},
+                                          {"exhaustive", exhaustive}, {"queries", texts.size()}, {"median_s", s},
+                                          {"qps", texts.size() / s}})
+                            .dump()
+                            .c_str());
     }
    }
   }

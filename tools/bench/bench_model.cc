@@ -4,7 +4,10 @@
 // Usage: bench_model WORK_DIR [f32|bf16|bf16-dot] [tokens...]   (writes WORK_DIR's checkpoint if absent;
 //        bf16-dot: the bf16 checkpoint with bf16-rounded activations, LoadOptions::bf16_activations)
 //        bench_model FILE.gguf LABEL [tokens...]        (a GGUF file, e.g. tools/bench/llama_cpp_peer.py's)
-// Prints one line per (tokens, threads), then peak RSS against the bytes of the weights as loaded.
+// Prints one JSON object per line (tools/bench/llama_cpp_peer.py prints the same records for llama.cpp):
+//   {"system":"quarry","dtype":D,"tokens":N,"last_argmax":I,"last_max":X}     the last token's top logit
+//   {"system":"quarry","dtype":D,"tokens":N,"threads":T,"median_s":S,"tok_per_s":R}   per (tokens, threads)
+//   {"system":"quarry","dtype":D,"file_MiB":F,"weights_MiB":W,"peak_rss_MiB":P}   peak RSS against the weights
 #include <sys/resource.h>
 #include <tbb/global_control.h>
 
@@ -18,6 +21,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "model/kernels.h"
 #include "model/llama.h"
@@ -76,17 +81,23 @@ int main(int argc, char** argv) {
         if (!out.ok()) return 1;
         if (rep == 0 && threads == 1) {
           const auto top = std::max_element(out->logits.begin(), out->logits.end());
-          std::printf("system=quarry dtype=%s tokens=%zu last_argmax=%td last_max=%.4f\n", label.c_str(), n,
-                      top - out->logits.begin(), *top);
+          std::printf("%s\n", nlohmann::json({{"system", "quarry"}, {"dtype", label}, {"tokens", n},
+                                              {"last_argmax", top - out->logits.begin()}, {"last_max", *top}})
+                                .dump()
+                                .c_str());
         }
       }
       std::sort(runs.begin(), runs.end());
-      std::printf("system=quarry dtype=%s tokens=%zu threads=%d median_s=%.3f tok_per_s=%.1f\n", label.c_str(), n, threads,
-                  runs[1], n / runs[1]);
+      std::printf("%s\n", nlohmann::json({{"system", "quarry"}, {"dtype", label}, {"tokens", n}, {"threads", threads},
+                                          {"median_s", runs[1]}, {"tok_per_s", n / runs[1]}})
+                            .dump()
+                            .c_str());
       std::fflush(stdout);
     }
   }
-  std::printf("system=quarry dtype=%s file_MiB=%.0f weights_MiB=%.0f peak_rss_MiB=%.0f\n", label.c_str(), file_mib, weight_mib,
-              PeakRssMiB());
+  std::printf("%s\n", nlohmann::json({{"system", "quarry"}, {"dtype", label}, {"file_MiB", file_mib},
+                                      {"weights_MiB", weight_mib}, {"peak_rss_MiB", PeakRssMiB()}})
+                        .dump()
+                        .c_str());
   return 0;
 }

@@ -129,14 +129,14 @@ def bench(path, label, lengths):
                 if rep == 0 and threads == 1:
                     # Only the last token's logits were asked for: they are the context's first output row.
                     last = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,))
-                    print(f"system=llama.cpp dtype={label} tokens={n} last_argmax={int(last.argmax())} "
-                          f"last_max={float(last.max()):.4f}", flush=True)
+                    print(json.dumps({"system": "llama.cpp", "dtype": label, "tokens": n,
+                                      "last_argmax": int(last.argmax()), "last_max": float(last.max())}), flush=True)
             runs.sort()
-            print(f"system=llama.cpp dtype={label} tokens={n} threads={threads} median_s={runs[1]:.3f} "
-                  f"tok_per_s={n / runs[1]:.1f}", flush=True)
+            print(json.dumps({"system": "llama.cpp", "dtype": label, "tokens": n, "threads": threads,
+                              "median_s": runs[1], "tok_per_s": n / runs[1]}), flush=True)
             del llm
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"system=llama.cpp dtype={label} peak_rss_MiB={rss:.0f}", flush=True)
+    print(json.dumps({"system": "llama.cpp", "dtype": label, "peak_rss_MiB": rss}), flush=True)
 
 
 if __name__ == "__main__":
