@@ -47,7 +47,7 @@ __all__ = [
     "InternalError", "InvalidArgumentError", "NotFoundError", "QuarryError", "evaluate", "load_qrels",
     "load_queries", "load_run", "write_run",
 ]
-__version__ = "0.1.0"
+__version__ = _quarry.__version__  # CMakeLists.txt's project() version, as the C++ library and the CLI say
 
 # A ranking as Python code holds one: hits from a search, (docid, score) pairs, or pytrec_eval's {docid: score}.
 Ranking = Union[Hits, Iterable[Hit], Iterable[tuple[str, float]], Mapping[str, float]]

@@ -440,6 +440,7 @@ using namespace quarry::python;
 
 NB_MODULE(_quarry, m) {
   m.doc() = "Quarry's C++ engine (import quarry, not this module).";
+  m.attr("__version__") = QUARRY_VERSION;  // project(quarry VERSION ...) in CMakeLists.txt
   MakeErrorClasses(m);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {

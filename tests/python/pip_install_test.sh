@@ -17,10 +17,15 @@ fi
   exit 1
 }
 cd "$tmp"
-"$tmp/venv/bin/python" - "$tmp/c" <<'PY'
+version=$(sed -n 's/^project(quarry VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+"$tmp/venv/bin/python" - "$tmp/c" "$version" <<'PY'
+import importlib.metadata
 import sys
 import quarry
 assert "site-packages" in quarry.__file__, quarry.__file__
+# One version, CMakeLists.txt's project(): in the wheel's metadata and in the module.
+assert importlib.metadata.version("quarry") == quarry.__version__ == sys.argv[2], (
+    importlib.metadata.version("quarry"), quarry.__version__, sys.argv[2])
 with quarry.Collection(sys.argv[1], create=True) as c:
     c.ingest([{"id": "a", "text": "statins lower cholesterol"}, {"id": "b", "text": "the heart is a muscle"}])
     hits = c.search("cholesterol", 2)
