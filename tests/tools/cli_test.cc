@@ -509,20 +509,55 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
   auto imported = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "ids.txt");
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   EXPECT_NE(imported.out.find("stored 600 document vectors of dim 8"), std::string::npos) << imported.out;
+  auto imported_json = Quarry("import-vectors " + dir + " " + tmp / "vectors.npy --ids " + tmp / "ids.txt --json");
+  ASSERT_EQ(imported_json.exit_code, 0) << imported_json.err;
+  EXPECT_EQ(nlohmann::json::parse(imported_json.out),
+            nlohmann::json({{"stored", 600}, {"dim", 8}, {"table", "documents"}}));
 
   auto indexed = Quarry("index " + dir + " --faiss IVF16,Flat --tune-recall 0.9");
   ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
   EXPECT_NE(indexed.out.find("dense index: 600 vectors of dim 8, IVF16,Flat (ip)"), std::string::npos) << indexed.out;
   EXPECT_NE(indexed.out.find("chose nprobe="), std::string::npos) << indexed.out;
 
+  auto reindexed = Quarry("index " + dir + " --faiss Flat --json");
+  ASSERT_EQ(reindexed.exit_code, 0) << reindexed.err;
+  auto built = nlohmann::json::parse(reindexed.out)["dense"];
+  EXPECT_EQ(built["vectors"], 600);
+  EXPECT_EQ(built["factory"], "Flat");
+  EXPECT_EQ(built["metric"], "ip");
+
   auto check = Quarry("check " + dir);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 
-  // A text query in a dense mode needs an encoder, which imported vectors lack.
+  // A text query in a dense mode needs an encoder, which imported vectors lack; the error names the
+  // way that works: a query vector.
   auto dense = Quarry("search " + dir + " vector --mode dense");
   EXPECT_EQ(dense.exit_code, 9) << "failed precondition";
   EXPECT_NE(dense.err.find("no encoder"), std::string::npos) << dense.err;
+  EXPECT_NE(dense.err.find("--vector"), std::string::npos) << dense.err;
   EXPECT_EQ(Quarry("search " + dir + " vector --mode sparse").exit_code, 2);
+  // Vector 5 as the query (1-D, as numpy.save writes a vector): documents around direction 5, each
+  // scored by its inner product with the query.
+  testing::WriteNpy(tmp / "q.npy", "<f4", "(8,)", std::string(reinterpret_cast<const char*>(&vectors[5 * 8]), 8 * sizeof(float)));
+  auto by_vector = Quarry("search " + dir + " --vector " + tmp / "q.npy -k 5 --json");
+  ASSERT_EQ(by_vector.exit_code, 0) << by_vector.err;
+  auto hits = nlohmann::json::parse(by_vector.out)["hits"];
+  ASSERT_EQ(hits.size(), 5u);
+  for (const auto& h : hits) {
+    const int i = std::stoi(h["id"].get<std::string>().substr(1));
+    EXPECT_EQ(i % 8, 5) << h;
+    float dot = 0;
+    for (int k = 0; k < 8; ++k) dot += vectors[5 * 8 + k] * vectors[i * 8 + k];
+    EXPECT_NEAR(h["score"].get<double>(), dot, 1e-5) << h;
+  }
+  testing::WriteNpy(tmp / "two.npy", "<f4", "(2, 8)", std::string(reinterpret_cast<const char*>(vectors.data()), 16 * sizeof(float)));
+  auto two = Quarry("search " + dir + " --vector " + tmp / "two.npy");
+  EXPECT_EQ(two.exit_code, 5);
+  EXPECT_NE(two.err.find("holds 2 vectors; --vector takes one"), std::string::npos) << two.err;
+  // Not a hierarchy: hr search says so instead of failing on a missing embedding.
+  auto hr = Quarry("hr search " + dir + " vector");
+  EXPECT_EQ(hr.exit_code, 9) << hr.err;
+  EXPECT_NE(hr.err.find("holds no hierarchy"), std::string::npos) << hr.err;
 }
 
 // `eval --candidates RUN --mode dense` reorders a run by the encoder: a run holding every document,
