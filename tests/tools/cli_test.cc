@@ -560,6 +560,32 @@ TEST(Cli, ImportVectorsIndexTuneAndCheck) {
   EXPECT_NE(hr.err.find("holds no hierarchy"), std::string::npos) << hr.err;
 }
 
+// quarry rerank on the tiny random-weight fixture: --json says what was written, and the run holds the
+// input's documents.
+TEST(Cli, RerankPrintsJsonAndWritesACompleteRun) {
+  QUARRY_REQUIRE_SHARED(model, "fixtures/tiny-mistral");
+  testing::TempDir tmp;
+  const std::string dir = tmp / "c";
+  ASSERT_EQ(Quarry("ingest " + ShellQuote(dir) + " --beir " + ShellQuote(kTiny)).exit_code, 0);
+  testing::WriteFile(tmp / "q.tsv", "q1\theart muscle\n");
+  testing::WriteFile(tmp / "in.trec", "q1 Q0 d0 1 3.0 x\nq1 Q0 d2 2 2.0 x\nq1 Q0 d3 3 1.0 x\n");
+  auto r = Quarry("rerank " + ShellQuote(dir) + " --rerank-model " + ShellQuote(model) + " --scoring-layer 2 --run " +
+                  ShellQuote(tmp / "in.trec") + " --queries " + ShellQuote(tmp / "q.tsv") + " --run-out " +
+                  ShellQuote(tmp / "out.trec") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["queries"], 1);
+  EXPECT_EQ(j["documents"], 3);
+  ASSERT_EQ(j["runs"].size(), 1u);
+  EXPECT_EQ(j["runs"][0]["run"], tmp / "out.trec");
+  EXPECT_EQ(j["runs"][0]["scoring_layer"], 2);
+  auto run = eval::LoadRun(tmp / "out.trec");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::set<std::string> docs;
+  for (const auto& e : run->at("q1")) docs.insert(e.doc);
+  EXPECT_EQ(docs, (std::set<std::string>{"d0", "d2", "d3"}));
+}
+
 // `eval --candidates RUN --mode dense` reorders a run by the encoder: a run holding every document,
 // worst first, comes back in dense retrieval's order.
 TEST(Cli, EvalRerankCandidatesByDenseSimilarity) {
