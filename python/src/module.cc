@@ -32,6 +32,7 @@
 
 #include "quarry/collection.h"
 #include "quarry/eval.h"
+#include "quarry/hierarchical.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -438,6 +439,117 @@ std::vector<LabeledQuery> ToLabeled(const Training& training) {
 using namespace quarry;
 using namespace quarry::python;
 
+// quarry.hr: hierarchical retrieval (include/quarry/hierarchical.h).
+void BindHierarchical(nb::module_& m) {
+  nb::module_ hr = m.def_submodule("hr", "Hierarchical retrieval: datasets, training, stored hierarchies.");
+  nb::class_<hr::Dataset>(hr, "Dataset",
+                          "A hierarchy with its closure and train/validation/test split (Dataset.load).")
+      .def_static("load", [](std::string edges, std::string wordnet, double validation_fraction, double test_fraction,
+                             uint64_t split_seed) {
+        hr::HierarchySource source{.edges = std::move(edges), .wordnet = std::move(wordnet),
+                                   .validation_fraction = validation_fraction, .test_fraction = test_fraction,
+                                   .split_seed = split_seed};
+        return Unwrap(WithoutGil([&] { return hr::Dataset::Load(source); }));
+      }, nb::kw_only(), "edges"_a = "", "wordnet"_a = hr::kDefaultWordNetNouns, "validation_fraction"_a = 0.05,
+         "test_fraction"_a = 0.1, "split_seed"_a = 42,
+         "An edge list (child<TAB>parent lines) when `edges` is given, else WordNet's data.noun; pairs at\n"
+         "distance >= 2 split into validation and test with a seeded generator.")
+      .def_prop_ro("n_nodes", &hr::Dataset::n_nodes)
+      .def_prop_ro("n_pairs", &hr::Dataset::n_pairs)
+      .def_prop_ro("max_distance", &hr::Dataset::max_distance)
+      .def_prop_ro("n_train", &hr::Dataset::n_train)
+      .def_prop_ro("n_validation", &hr::Dataset::n_validation)
+      .def_prop_ro("n_test", &hr::Dataset::n_test)
+      .def("__repr__", [](const hr::Dataset& d) {
+        return "Dataset(n_nodes=" + std::to_string(d.n_nodes()) + ", n_pairs=" + std::to_string(d.n_pairs()) + ")";
+      });
+  nb::class_<hr::Embeddings>(hr, "Embeddings", "Query and document tables, [n_nodes, dim] each, in node order.")
+      .def("__init__", [](hr::Embeddings* e, const nb::ndarray<nb::ro, nb::device::cpu>& queries,
+                          const nb::ndarray<nb::ro, nb::device::cpu>& docs) {
+        size_t q_rows = 0, q_dim = 0, d_rows = 0, d_dim = 0;
+        auto q = FloatsOf(queries, 2, "queries", &q_rows, &q_dim);
+        auto d = FloatsOf(docs, 2, "docs", &d_rows, &d_dim);
+        if (q_rows != d_rows || q_dim != d_dim) {
+          throw StatusError{Status::InvalidArgument("queries and docs must have one shape")};
+        }
+        new (e) hr::Embeddings{.dim = q_dim, .queries = std::move(q), .docs = std::move(d)};
+      }, "queries"_a, "docs"_a)
+      .def_ro("dim", &hr::Embeddings::dim)
+      .def_prop_ro("n_nodes", &hr::Embeddings::n_nodes)
+      .def_prop_ro("queries", [](const hr::Embeddings& e) { return ToNumpy(e.queries, {e.n_nodes(), e.dim}); },
+                   nb::rv_policy::move, "the query table (float32 numpy array [n_nodes, dim], a copy)")
+      .def_prop_ro("docs", [](const hr::Embeddings& e) { return ToNumpy(e.docs, {e.n_nodes(), e.dim}); },
+                   nb::rv_policy::move, "the document table (float32 numpy array [n_nodes, dim], a copy)");
+  nb::class_<hr::RecallTable>(hr, "RecallTable", "Recall of (query, ancestor) pairs by distance.")
+      .def("recall", &hr::RecallTable::Recall, "distance"_a)
+      .def_prop_ro("overall", &hr::RecallTable::Overall)
+      .def_prop_ro("per_query", &hr::RecallTable::PerQuery)
+      .def_ro("hits", &hr::RecallTable::hits)
+      .def_ro("total", &hr::RecallTable::total)
+      .def_ro("n_queries", &hr::RecallTable::n_queries);
+  nb::class_<hr::RecallReport>(hr, "RecallReport", "Recall on the held-out test pairs and on all pairs.")
+      .def_ro("test", &hr::RecallReport::test)
+      .def_ro("all", &hr::RecallReport::all);
+  nb::class_<hr::EpochReport>(hr, "EpochReport", "Passed to train_embeddings's on_epoch after every epoch.")
+      .def_ro("phase", &hr::EpochReport::phase)
+      .def_ro("epoch", &hr::EpochReport::epoch)
+      .def_ro("loss", &hr::EpochReport::loss)
+      .def_ro("validation_recall", &hr::EpochReport::validation_recall)
+      .def_ro("seconds", &hr::EpochReport::seconds);
+  nb::class_<hr::TrainedEmbeddings>(hr, "TrainedEmbeddings", "Both recipes' embeddings and their recall.")
+      .def_ro("standard", &hr::TrainedEmbeddings::standard)
+      .def_ro("finetuned", &hr::TrainedEmbeddings::finetuned)
+      .def_ro("best_pretrain_epoch", &hr::TrainedEmbeddings::best_pretrain_epoch)
+      .def_ro("best_finetune_epoch", &hr::TrainedEmbeddings::best_finetune_epoch)
+      .def_ro("standard_recall", &hr::TrainedEmbeddings::standard_recall)
+      .def_ro("finetuned_recall", &hr::TrainedEmbeddings::finetuned_recall)
+      .def_prop_ro("has_finetuned", &hr::TrainedEmbeddings::has_finetuned)
+      .def_prop_ro("final", [](const hr::TrainedEmbeddings& t) { return t.final(); },
+                   "the recipe's result: finetuned, or standard without finetuning");
+  hr.def("train_embeddings", [](const hr::Dataset& data, size_t dim, size_t batch, size_t negatives,
+                                std::string_view softmax, size_t epochs, float lr, float scale, size_t finetune_epochs,
+                                float finetune_lr, float finetune_scale, size_t finetune_min_distance, bool mask,
+                                bool finetune_mask, size_t validation_queries, uint64_t seed, nb::object on_epoch) {
+    hr::TrainOptions o{.dim = dim, .batch = batch, .negatives = negatives,
+                       .softmax = Unwrap(hr::ParseSoftmax(std::string(softmax))), .epochs = epochs, .lr = lr,
+                       .scale = scale, .finetune_epochs = finetune_epochs, .finetune_lr = finetune_lr,
+                       .finetune_scale = finetune_scale, .finetune_min_distance = finetune_min_distance,
+                       .mask_false_negatives = mask, .finetune_mask_false_negatives = finetune_mask,
+                       .validation_queries = validation_queries, .seed = seed};
+    std::optional<nb::python_error> callback_error;
+    auto callback = GuardedCallback<const hr::EpochReport&>(on_epoch, &callback_error);
+    return Unwrap(WithoutGil([&] { return hr::TrainEmbeddings(data, o, callback); }, &callback_error));
+  }, "data"_a, nb::kw_only(), "dim"_a = 64, "batch"_a = 1024, "negatives"_a = 1024, "softmax"_a = "in-batch",
+     "epochs"_a = 20, "lr"_a = 0.01f, "scale"_a = 40.0f, "finetune_epochs"_a = 30, "finetune_lr"_a = 0.001f,
+     "finetune_scale"_a = 50.0f, "finetune_min_distance"_a = 4, "mask"_a = false, "finetune_mask"_a = true,
+     "validation_queries"_a = 3000, "seed"_a = 1, "on_epoch"_a.none() = nb::none(),
+     "Pretrains (and finetunes) lookup-table embeddings with the pretrain-finetune recipe; the GIL is released.");
+  hr.def("evaluate_embeddings", [](const hr::Dataset& data, const hr::Embeddings& e, std::string factory, size_t nprobe,
+                                   size_t ef_search) {
+    const hr::SearchIndex index{.factory = std::move(factory), .nprobe = nprobe, .ef_search = ef_search};
+    return Unwrap(WithoutGil([&] { return hr::EvaluateEmbeddings(data, e, index); }));
+  }, "data"_a, "embeddings"_a, nb::kw_only(), "factory"_a = "Flat", "nprobe"_a = 0, "ef_search"_a = 0,
+     "Recall of the embeddings searched through a FAISS index (Flat: exact).");
+  hr.def("check_storable", [](const std::string& dir, const hr::Dataset& data) {
+    Check(WithoutGil([&] { return hr::CheckStorable(dir, data); }));
+  }, "dir"_a, "data"_a, "Raises what would make store_hierarchy fail, before any training.");
+  hr.def("store_hierarchy", [](const std::string& dir, const hr::Dataset& data, const hr::Embeddings& e) {
+    Check(WithoutGil([&] { return hr::StoreHierarchy(dir, data, e); }));
+  }, "dir"_a, "data"_a, "embeddings"_a,
+     "Writes the nodes and embeddings as a collection, replacing DIR whole in one rename.");
+  hr.def("load_embeddings", [](const PyCollection& p, const hr::Dataset& data) {
+    auto c = p.c();
+    return Unwrap(WithoutGil([&] { return hr::LoadEmbeddings(*c, data); }));
+  }, "collection"_a, "data"_a, "The embeddings store_hierarchy stored, in the dataset's node order.");
+  hr.def("search_node", [](const PyCollection& p, std::string_view node, size_t k) {
+    auto c = p.c();
+    auto found = Unwrap(WithoutGil([&] { return hr::SearchNode(*c, node, k); }));
+    return std::make_tuple(found.node, found.label, PyHits{std::move(found.hits)});
+  }, "collection"_a, "node"_a, "k"_a = 10,
+     "A node's nearest documents by its query embedding: (node, label, hits). `node` is a node name, or\n"
+     "words whose best BM25 match among the nodes is taken.");
+}
+
 NB_MODULE(_quarry, m) {
   m.doc() = "Quarry's C++ engine (import quarry, not this module).";
   m.attr("__version__") = QUARRY_VERSION;  // project(quarry VERSION ...) in CMakeLists.txt
@@ -787,4 +899,5 @@ NB_MODULE(_quarry, m) {
         auto c = p.c();
         return Unwrap(WithoutGil([&] { return c->Check(repair); }));
       }, "repair"_a = false, "Verifies that documents, ids, segments and vectors agree; repair rebuilds damaged ones.");
+  BindHierarchical(m);
 }

@@ -26,6 +26,12 @@ assert "site-packages" in quarry.__file__, quarry.__file__
 # One version, CMakeLists.txt's project(): in the wheel's metadata and in the module.
 assert importlib.metadata.version("quarry") == quarry.__version__ == sys.argv[2], (
     importlib.metadata.version("quarry"), quarry.__version__, sys.argv[2])
+# The type stubs of the module and of its submodule (quarry.hr) are installed beside it.
+import importlib.resources
+from quarry import hr
+stubs = importlib.resources.files("quarry") / "_quarry"
+assert (stubs / "__init__.pyi").is_file() and (stubs / "hr.pyi").is_file(), list(stubs.iterdir())
+assert "def train_embeddings" in (stubs / "hr.pyi").read_text()
 with quarry.Collection(sys.argv[1], create=True) as c:
     c.ingest([{"id": "a", "text": "statins lower cholesterol"}, {"id": "b", "text": "the heart is a muscle"}])
     hits = c.search("cholesterol", 2)
