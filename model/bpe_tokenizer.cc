@@ -1,11 +1,16 @@
 #include "model/bpe_tokenizer.h"
 
+#include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
+#include <unicode/unistr.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <optional>
 #include <queue>
 
+#include "common/json.h"
 #include "model/gguf.h"
 
 namespace quarry::model {
@@ -268,7 +273,17 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
       ids.push_back(f.special);
       continue;
     }
-    for (const std::string& piece : PreTokenize(f.text)) EncodeWord(piece, &ids);
+    if (!nfc_) {
+      for (const std::string& piece : PreTokenize(f.text)) EncodeWord(piece, &ids);
+      continue;
+    }
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(err);
+    const icu::UnicodeString text = icu::UnicodeString::fromUTF8(icu::StringPiece(f.text.data(), static_cast<int32_t>(f.text.size())));
+    std::string normalized;
+    if (U_SUCCESS(err)) nfc->normalize(text, err).toUTF8String(normalized);
+    if (U_FAILURE(err)) normalized.assign(f.text);  // ICU's data missing: the text as it is
+    for (const std::string& piece : PreTokenize(normalized)) EncodeWord(piece, &ids);
   }
   return ids;
 }
@@ -367,6 +382,179 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromGguf(const GgufFile& g) 
   // llama.cpp's default for BPE vocabularies is not to add a BOS unless the file says so.
   if (g.Has("tokenizer.ggml.add_bos_token")) {
     QUARRY_ASSIGN_OR_RETURN(t->add_bos_, g.GetBool("tokenizer.ggml.add_bos_token"));
+  }
+  return t;
+}
+
+namespace {
+
+// The Split patterns of Qwen2's and Llama 3's tokenizer.json, as the files spell them.
+constexpr char kQwen2Pattern[] =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr char kLlama3Pattern[] =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// A ByteLevel pre-tokenizer step without a prefix space, with or without its own GPT-2 regex.
+bool IsByteLevel(const nlohmann::json& j, bool use_regex) {
+  return j.is_object() && j.value("type", "") == "ByteLevel" && !j.value("add_prefix_space", true) &&
+         j.value("use_regex", true) == use_regex;
+}
+
+// Which of the supported layouts `pre` is (see FromTokenizerJson); nullopt for any other.
+std::optional<BpeTokenizer::PreTokenizer> PreTokenizerOf(const nlohmann::json& pre) {
+  using P = BpeTokenizer::PreTokenizer;
+  if (IsByteLevel(pre, /*use_regex=*/true)) return P::kGpt2;
+  if (!pre.is_object() || pre.value("type", "") != "Sequence" || !pre.contains("pretokenizers") ||
+      !pre["pretokenizers"].is_array() || pre["pretokenizers"].size() != 2) {
+    return std::nullopt;
+  }
+  const nlohmann::json& first = pre["pretokenizers"][0];
+  const nlohmann::json& second = pre["pretokenizers"][1];
+  if (first.is_object() && first.value("type", "") == "Digits" && first.value("individual_digits", false) &&
+      IsByteLevel(second, /*use_regex=*/true)) {
+    return P::kSmolLm;
+  }
+  if (!first.is_object() || first.value("type", "") != "Split" || first.value("behavior", "") != "Isolated" ||
+      first.value("invert", true) || !IsByteLevel(second, /*use_regex=*/false)) {
+    return std::nullopt;
+  }
+  const nlohmann::json pattern = first.value("pattern", nlohmann::json());
+  const std::string regex = pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()
+                                ? pattern["Regex"].get<std::string>()
+                                : "";
+  if (regex == kQwen2Pattern) return P::kQwen2;
+  if (regex == kLlama3Pattern) return P::kLlama3;
+  return std::nullopt;
+}
+
+// A JSON value for an error message, cut to a readable length.
+std::string Shown(const nlohmann::json& j) {
+  std::string s = DumpJson(j);
+  return s.size() > 160 ? s.substr(0, 157) + "..." : s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromTokenizerJson(const std::string& path,
+                                                                       const std::string& config_path) {
+  QUARRY_ASSIGN_OR_RETURN(const nlohmann::json j, ReadJsonFile(path));
+  auto unsupported = [&](const std::string& what) {
+    return Status::InvalidArgument(path + ": " + what +
+                                   " is not supported (byte-level BPE as GPT-2, SmolLM, Qwen2 and Llama 3 lay it out)");
+  };
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) return unsupported("a file without a model");
+  const nlohmann::json& model = j["model"];
+  if (model.value("type", "") != "BPE") return unsupported("model type " + Shown(model.value("type", nlohmann::json())));
+  for (const char* field : {"dropout", "unk_token"}) {
+    if (model.contains(field) && !model[field].is_null()) return unsupported(std::string("model.") + field + " " + Shown(model[field]));
+  }
+  for (const char* field : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    if (model.contains(field) && !model[field].is_null() && model[field] != "") {
+      return unsupported(std::string("model.") + field + " " + Shown(model[field]));
+    }
+  }
+  if (model.contains("byte_fallback") && model["byte_fallback"] == true) return unsupported("model.byte_fallback");
+
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  QUARRY_RETURN_IF_ERROR(JsonField(model, "ignore_merges", &t->ignore_merges_, false, path + ": model"));
+  const auto pre = PreTokenizerOf(j.value("pre_tokenizer", nlohmann::json()));
+  if (!pre) return unsupported("pre_tokenizer " + Shown(j.value("pre_tokenizer", nlohmann::json())));
+  t->pre_ = *pre;
+  const nlohmann::json normalizer = j.value("normalizer", nlohmann::json());
+  if (!normalizer.is_null()) {
+    if (!normalizer.is_object() || normalizer.value("type", "") != "NFC") return unsupported("normalizer " + Shown(normalizer));
+    t->nfc_ = true;
+  }
+
+  // The vocabulary and the added tokens, by id.
+  std::vector<std::pair<std::string, int64_t>> entries;
+  if (!model.contains("vocab") || !model["vocab"].is_object()) return unsupported("a model without a vocab object");
+  for (const auto& [piece, id] : model["vocab"].items()) {
+    if (!id.is_number_integer()) return Status::InvalidArgument(path + ": vocab entry '" + piece + "' has no integer id");
+    entries.emplace_back(piece, id.get<int64_t>());
+  }
+  const nlohmann::json added = j.value("added_tokens", nlohmann::json::array());
+  if (!added.is_array()) return unsupported("added_tokens " + Shown(added));
+  for (const auto& a : added) {
+    if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id") ||
+        !a["id"].is_number_integer()) {
+      return Status::InvalidArgument(path + ": added token " + Shown(a) + " needs an integer id and a content");
+    }
+    for (const char* flag : {"lstrip", "rstrip", "single_word"}) {
+      if (a.value(flag, false)) return unsupported("added token " + Shown(a) + " with " + flag);
+    }
+    if (a.value("normalized", false) && t->nfc_) return unsupported("normalized added token " + Shown(a));
+    entries.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+    if (!a["content"].get<std::string>().empty()) {
+      t->specials_.emplace_back(a["content"].get<std::string>(), a["id"].get<int32_t>());
+    }
+  }
+  int64_t max_id = -1;
+  for (const auto& [piece, id] : entries) {
+    if (id < 0 || id > (int64_t{1} << 24)) {
+      return Status::InvalidArgument(path + ": token '" + piece + "' has id " + std::to_string(id) + " (out of range)");
+    }
+    max_id = std::max(max_id, id);
+  }
+  if (max_id < 0) return Status::InvalidArgument(path + ": the vocabulary is empty");
+  t->tokens_.assign(static_cast<size_t>(max_id) + 1, "");
+  std::vector<bool> seen(t->tokens_.size(), false);
+  for (const auto& [piece, id] : entries) {
+    if (seen[id] && t->tokens_[id] != piece) {
+      return Status::InvalidArgument(path + ": id " + std::to_string(id) + " is both '" + t->tokens_[id] + "' and '" +
+                                     piece + "'");
+    }
+    seen[id] = true;
+    t->tokens_[id] = piece;
+    t->token_ids_.emplace(piece, static_cast<int32_t>(id));
+  }
+  std::stable_sort(t->specials_.begin(), t->specials_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+
+  // Merges: "left right" strings (older files) or [left, right] pairs.
+  if (!model.contains("merges") || !model["merges"].is_array()) return unsupported("a model without a merges list");
+  const nlohmann::json& merges = model["merges"];
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const nlohmann::json& m = merges[i];
+    std::string key;
+    if (m.is_string()) {
+      key = m.get<std::string>();
+      const size_t space = key.find(' ', 1);
+      if (space == std::string::npos || space + 1 >= key.size()) key.clear();
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string() && !m[0].get<std::string>().empty() &&
+               !m[1].get<std::string>().empty()) {
+      key = m[0].get<std::string>() + " " + m[1].get<std::string>();
+    }
+    if (key.empty()) {
+      return Status::InvalidArgument(path + ": model.merges[" + std::to_string(i) + "] " + Shown(m) +
+                                     " is not two tokens");
+    }
+    t->merge_ranks_.emplace(key, static_cast<int32_t>(i));
+  }
+
+  // The post-processor: ByteLevel changes no ids; a template may put one special token first (a BOS).
+  const nlohmann::json post = j.value("post_processor", nlohmann::json());
+  if (!post.is_null() && !(post.is_object() && post.value("type", "") == "ByteLevel")) {
+    const nlohmann::json single = post.is_object() ? post.value("single", nlohmann::json()) : nlohmann::json();
+    if (!post.is_object() || post.value("type", "") != "TemplateProcessing" || !single.is_array() || single.empty() ||
+        single.size() > 2 || !single.back().contains("Sequence")) {
+      return unsupported("post_processor " + Shown(post));
+    }
+    if (single.size() == 2) {
+      const nlohmann::json first = single[0].value("SpecialToken", nlohmann::json());
+      const std::string bos = first.is_object() ? first.value("id", "") : "";
+      auto it = t->token_ids_.find(bos);
+      if (it == t->token_ids_.end()) return unsupported("post_processor " + Shown(post));
+      t->bos_ = it->second;
+      t->add_bos_ = true;
+    }
+  }
+  // tokenizer_config.json's eos_token (a string, or {"content": ...}).
+  if (!config_path.empty() && std::filesystem::exists(config_path)) {
+    QUARRY_ASSIGN_OR_RETURN(const nlohmann::json config, ReadJsonFile(config_path));
+    const nlohmann::json eos = config.is_object() ? config.value("eos_token", nlohmann::json()) : nlohmann::json();
+    const std::string name = eos.is_string() ? eos.get<std::string>() : eos.is_object() ? eos.value("content", "") : "";
+    if (auto it = t->token_ids_.find(name); !name.empty() && it != t->token_ids_.end()) t->eos_ = it->second;
   }
   return t;
 }

@@ -1,5 +1,7 @@
 #include "model/tokenizer.h"
 
+#include <filesystem>
+
 #include "model/bpe_tokenizer.h"
 #include "model/gguf.h"
 #include "model/sp_tokenizer.h"
@@ -10,6 +12,16 @@ Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path) {
   if (IsGgufFile(path)) {
     QUARRY_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
     QUARRY_ASSIGN_OR_RETURN(auto bpe, BpeTokenizer::FromGguf(*gguf));
+    return std::unique_ptr<Tokenizer>(std::move(bpe));
+  }
+  // Hugging Face's tokenizer.json (byte-level BPE), given as the file or as a directory that has no
+  // tokenizer.model beside it.
+  namespace fs = std::filesystem;
+  const bool is_dir = fs::is_directory(path);
+  const std::string json = is_dir ? path + "/tokenizer.json" : path;
+  if (json.ends_with("tokenizer.json") && fs::exists(json) && !(is_dir && fs::exists(path + "/tokenizer.model"))) {
+    const std::string dir = fs::path(json).parent_path().string();
+    QUARRY_ASSIGN_OR_RETURN(auto bpe, BpeTokenizer::FromTokenizerJson(json, (dir.empty() ? "." : dir) + "/tokenizer_config.json"));
     return std::unique_ptr<Tokenizer>(std::move(bpe));
   }
   QUARRY_ASSIGN_OR_RETURN(auto sp, SentencePieceTokenizer::Load(path));

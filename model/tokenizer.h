@@ -1,5 +1,6 @@
 // What decoders need from a tokenizer, whichever kind the checkpoint ships: SentencePiece
-// (tokenizer.model: Llama 2, Mistral) or byte-level BPE (GGUF metadata: SmolLM, Qwen2, Llama 3).
+// (tokenizer.model: Llama 2, Mistral) or byte-level BPE (GGUF metadata or tokenizer.json: SmolLM,
+// Qwen2, Llama 3).
 #pragma once
 
 #include <memory>
@@ -26,8 +27,9 @@ class Tokenizer {
   virtual int32_t PieceToId(std::string_view piece) const = 0;
 };
 
-// `path`: a GGUF file (its tokenizer.ggml.* metadata), or a checkpoint directory with
-// tokenizer.model (SentencePiece).
+// `path`: a GGUF file (its tokenizer.ggml.* metadata), a checkpoint directory with tokenizer.model
+// (SentencePiece), or a tokenizer.json (byte-level BPE; the file, or a directory holding it and no
+// tokenizer.model).
 Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path);
 
 }  // namespace quarry::model

@@ -206,6 +206,16 @@ const std::map<std::string, std::function<void(std::string_view)>>& Targets() {
          auto t = model::LoadTokenizer(path);
          if (t.ok()) (void)(*t)->Decode((*t)->Encode("Hello <|im_start|> wörld 12345 🧬\n\n  x"));
        }},
+      {"tokenizer_json",
+       [](std::string_view b) {
+         // Decoding what was encoded gives the text back, NFC-normalised (Qwen2's layout) or not.
+         auto t = model::LoadTokenizer(Write("tokenizer.json", b));
+         if (!t.ok()) return;
+         for (const char* text : {"Hello <|im_start|> wörld 12345 🧬\n\n  x", "Cafe\u0301 don't", ""}) {
+           const std::string decoded = (*t)->Decode((*t)->Encode(text));
+           if (decoded.size() > 4 * std::strlen(text) + 64) Broken("tokenizer.json: decoding grew the text");
+         }
+       }},
       {"sp_model",
        [](std::string_view b) {
          auto t = model::SentencePieceTokenizer::Load(Write("tokenizer.model", b));

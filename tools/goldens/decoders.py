@@ -31,27 +31,8 @@ import numpy as np
 from gguf import GGUFReader, GGMLQuantizationType
 from gguf.quants import dequantize
 
-from golden_inputs import scifact_texts, sha256
+from golden_inputs import EDGE_CASES, scifact_texts, sha256
 
-EDGE_CASES = [
-    "",
-    " ",
-    "   leading and trailing spaces   ",
-    "Hello world",
-    "don't I'll we've THEY'RE she's",
-    "1 12 123 1234 12345 3.14159 1,000,000 2024-12-02",
-    "Café naïve résumé Ångström coöperate",
-    "東京大学の研究 and 北京 research",
-    "emoji 🧬🔬 in text 👍🏽",
-    "Привет, мир! Γειά σου κόσμε",
-    "tab\tand\nnewline\r\nand\x07bell and zero\u200bwidth",
-    "a  \n\n  b\n \n",
-    "def f(x):\n    return x**2  # square\n",
-    "C++ and C# and F#, O'Neill's 50°C",
-    "<|im_start|>user\nIs aspirin an anticoagulant?<|im_end|>\n<|im_start|>assistant\n",
-    "<|endoftext|> between <|im_end|>text",
-    "a" * 101 + " " + "b" * 100,
-]
 
 PROMPTS = [
     "The capital of France is",
