@@ -227,6 +227,15 @@ TEST(Cli, CountsTyposAndMissingInputsGetClearErrors) {
   auto typo = Quarry("serch " + ShellQuote(dir) + " statins");
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_NE(typo.err.find("unknown command 'serch' (did you mean 'search'?)"), std::string::npos) << typo.err;
+  auto nested = Quarry("hr trian " + ShellQuote(dir));
+  EXPECT_EQ(nested.exit_code, 2);
+  EXPECT_NE(nested.err.find("unknown command 'hr trian' (did you mean 'hr train'?); `quarry hr --help`"),
+            std::string::npos) << nested.err;
+  auto mode = Quarry("search " + ShellQuote(dir) + " statins --mode hybird");
+  EXPECT_EQ(mode.exit_code, 2);
+  EXPECT_NE(mode.err.find("--mode: 'hybird' is not one of bm25, dense, hybrid (did you mean 'hybrid'?)"),
+            std::string::npos) << mode.err;
+  EXPECT_EQ(Quarry("search " + ShellQuote(dir) + " statins --mode BM25 -k 1").exit_code, 0) << "names ignore case";
   auto wrong_dir = Quarry("stats " + ShellQuote(tmp / "cool"));
   EXPECT_EQ(wrong_dir.exit_code, 3);
   EXPECT_NE(wrong_dir.err.find("no such collection directory (did you mean " + dir + "?)"), std::string::npos)

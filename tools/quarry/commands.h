@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.h"
 #include "quarry/status.h"
 
 namespace quarry::cli {
@@ -67,17 +69,35 @@ inline CLI::Validator AtLeastOne() {
       "", "at least 1");
 }
 
-// An option taking one of `choices` by name (case-insensitive); --help shows "{bm25,dense,hybrid}=bm25".
+// An option taking one of `choices` by name (case-insensitive); --help shows "{bm25,dense,hybrid}=bm25"
+// and a bad value is "--mode: 'hybird' is not one of bm25, dense, hybrid (did you mean 'hybrid'?)".
 template <typename T>
 CLI::Option* AddChoice(CLI::App* cmd, const std::string& flags, T* value,
                        const std::vector<std::pair<std::string, T>>& choices, const std::string& help,
                        const std::string& default_name) {
-  std::map<std::string, T> by_name(choices.begin(), choices.end());
-  std::string names;
-  for (const auto& [name, v] : choices) names += (names.empty() ? "" : ",") + name;
+  std::vector<std::string> names;
+  for (const auto& [name, v] : choices) names.push_back(name);
+  std::string listed, braced;
+  for (const auto& name : names) {
+    listed += (listed.empty() ? "" : ", ") + name;
+    braced += (braced.empty() ? "" : ",") + name;
+  }
+  // The name becomes the enumerator's number, which CLI11 then reads into `value`.
+  auto to_value = [choices, names, listed](std::string& input) -> std::string {
+    std::string lower;
+    for (char c : input) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const auto& [name, v] : choices) {
+      if (name == lower) {
+        input = std::to_string(static_cast<long long>(v));
+        return "";
+      }
+    }
+    const std::string best = ClosestMatch(lower, names);
+    return "'" + input + "' is not one of " + listed + (best.empty() ? "" : " (did you mean '" + best + "'?)");
+  };
   return cmd->add_option(flags, *value, help)
-      ->transform(CLI::CheckedTransformer(by_name, CLI::ignore_case).description(""))
-      ->type_name("{" + names + "}")
+      ->transform(CLI::Validator(to_value, "", "choice"))
+      ->type_name("{" + braced + "}")
       ->default_str(default_name);
 }
 

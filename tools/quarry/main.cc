@@ -29,18 +29,32 @@ int Fail(const Status& status) {
 
 namespace {
 
-// A first word that names no command: CLI11 alone would answer "A subcommand is required".
-// Returns the usage exit code after naming the closest commands, or -1 when `word` is a command.
-int UnknownCommand(const CLI::App& app, const std::string& word) {
-  std::vector<std::string> names;
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-    if (sub->get_name() == word) return -1;
-    names.push_back(sub->get_name());
+// The command words of argv (`quarry hr trian ...`) checked against the command tree: CLI11 alone would
+// answer "A subcommand is required". Returns the usage exit code after naming the closest command, or -1
+// when every word that must be a command is one.
+int UnknownCommand(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* at = &app;
+  std::string path;  // the command words so far ("hr ")
+  for (int i = 1; i < argc; ++i) {
+    const auto subs = at->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty() || argv[i][0] == '-') return -1;  // a command's own arguments, or a flag
+    const std::string word = argv[i];
+    std::vector<std::string> names;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : subs) {
+      if (sub->get_name() == word) next = sub;
+      names.push_back(sub->get_name());
+    }
+    if (!next) {
+      const std::string best = ClosestMatch(word, names);
+      std::fprintf(stderr, "quarry: unknown command '%s%s'%s; `quarry %s--help` lists the commands\n", path.c_str(),
+                   word.c_str(), best.empty() ? "" : (" (did you mean '" + path + best + "'?)").c_str(), path.c_str());
+      return kExitUsage;
+    }
+    at = next;
+    path += word + " ";
   }
-  const std::string best = ClosestMatch(word, names);
-  std::fprintf(stderr, "quarry: unknown command '%s'%s; `quarry --help` lists the commands\n", word.c_str(),
-               best.empty() ? "" : (" (did you mean '" + best + "'?)").c_str());
-  return kExitUsage;
+  return -1;
 }
 
 }  // namespace
@@ -67,9 +81,7 @@ int main(int argc, char** argv) {
   AddRerankCommands(app, &commands);
   AddIndexCommands(app, &commands);
   AddHrCommands(app, &commands);
-  if (argc > 1 && argv[1][0] != '-') {
-    if (const int code = UnknownCommand(app, argv[1]); code >= 0) return code;
-  }
+  if (const int code = UnknownCommand(app, argc, argv); code >= 0) return code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
