@@ -268,7 +268,9 @@ TEST(BlockRankBf16, ActivationsRoundedToBf16MoveScoresLittle) {
   EXPECT_LT(worst, 1e-2);
   for (size_t i = 0; i < a->size(); ++i) {
     for (size_t j = 0; j < a->size(); ++j) {
-      if ((*a)[i] > (*a)[j] + 2e-2) EXPECT_GT((*b)[i], (*b)[j]) << "documents " << i << " and " << j;
+      if ((*a)[i] > (*a)[j] + 2e-2) {
+        EXPECT_GT((*b)[i], (*b)[j]) << "documents " << i << " and " << j;
+      }
     }
   }
   std::printf("bf16 activations: largest BlockRank score difference %.2e\n", worst);
