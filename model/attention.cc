@@ -12,6 +12,19 @@ namespace quarry::model {
 
 void AttentionMask::KeyRanges(size_t row, size_t n, std::vector<std::pair<size_t, size_t>>* ranges) const {
   ranges->clear();
+  if (window > 0) {
+    // The kind's ranges, cut to the window (keys after row - window).
+    AttentionMask unwindowed = *this;
+    unwindowed.window = 0;
+    unwindowed.KeyRanges(row, n, ranges);
+    const size_t first = row + 1 > window ? row + 1 - window : 0;
+    std::vector<std::pair<size_t, size_t>> cut;
+    for (auto [begin, end] : *ranges) {
+      if (std::max(begin, first) < end) cut.emplace_back(std::max(begin, first), end);
+    }
+    *ranges = std::move(cut);
+    return;
+  }
   switch (kind) {
     case Kind::kCausal:
       ranges->emplace_back(0, row + 1);
@@ -54,33 +67,43 @@ void TiledAttention(const float* q, size_t first_row, size_t n_rows, const float
   const size_t group = n_heads / n_kv_heads, tiles = (n_rows + kTile - 1) / kTile;
   const bool causal = mask.kind == AttentionMask::Kind::kCausal;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  // With a sliding window, row r sees keys from window_start(r) on; a tile scores keys from its first
+  // row's start.
+  auto window_start = [&](size_t row) { return mask.window > 0 && row + 1 > mask.window ? row + 1 - mask.window : 0; };
   tbb::parallel_for(size_t{0}, tiles * n_heads, [&](size_t job) {
     const size_t tile = job / n_heads, h = job % n_heads, kv = h / group;
     const size_t r0 = tile * kTile, m = std::min(n_rows, r0 + kTile) - r0;
-    const size_t keys = causal ? std::min(n, first_row + r0 + m) : std::min(mask.valid_length, n);
+    const size_t end = causal ? std::min(n, first_row + r0 + m) : std::min(mask.valid_length, n);
+    const size_t lo = std::min(end, window_start(first_row + r0)), keys = end - lo;
     float* o = out + r0 * n_heads * d + h * d;
     if (keys == 0) {
       for (size_t i = 0; i < m; ++i) std::fill(o + i * n_heads * d, o + i * n_heads * d + d, 0.0f);
       return;
     }
     std::vector<float> p(m * keys);
-    Sgemm(true, m, keys, d, scale, q + r0 * n_heads * d + h * d, n_heads * d, k + kv * d, n_kv_heads * d, p.data(),
-          keys);
+    Sgemm(true, m, keys, d, scale, q + r0 * n_heads * d + h * d, n_heads * d, k + (lo * n_kv_heads + kv) * d,
+          n_kv_heads * d, p.data(), keys);
     for (size_t i = 0; i < m; ++i) {
       const size_t row = first_row + r0 + i;
-      const size_t visible = causal ? std::min(keys, row + 1) : keys;
+      // Keys [from, visible) of the tile's [0, keys) are this row's.
+      const size_t visible = causal ? std::min(keys, row + 1 - lo) : keys;
+      const size_t from = std::min(visible, window_start(row) - lo);
       float* l = p.data() + i * keys;
       if (relative_bias) {
-        const float* bias = relative_bias + h * (2 * n - 1) + (n - 1) - row;
-        for (size_t j = 0; j < visible; ++j) l[j] += bias[j];
+        const float* bias = relative_bias + h * (2 * n - 1) + (n - 1) - row + lo;
+        for (size_t j = from; j < visible; ++j) l[j] += bias[j];
       }
-      const float top = Max(l, visible);
-      for (size_t j = 0; j < visible; ++j) l[j] = ExpFast(l[j] - top);
-      const float inv = 1.0f / Sum(l, visible);
-      for (size_t j = 0; j < visible; ++j) l[j] *= inv;
+      std::fill(l, l + from, 0.0f);
       std::fill(l + visible, l + keys, 0.0f);
+      if (from == visible) continue;
+      float* w = l + from;
+      const size_t count = visible - from;
+      const float top = Max(w, count);
+      for (size_t j = 0; j < count; ++j) w[j] = ExpFast(w[j] - top);
+      const float inv = 1.0f / Sum(w, count);
+      for (size_t j = 0; j < count; ++j) w[j] *= inv;
     }
-    Sgemm(false, m, d, keys, 1.0f, p.data(), keys, v + kv * d, n_kv_heads * d, o, n_heads * d);
+    Sgemm(false, m, d, keys, 1.0f, p.data(), keys, v + (lo * n_kv_heads + kv) * d, n_kv_heads * d, o, n_heads * d);
   });
 }
 
@@ -201,7 +224,7 @@ void Attention(const float* q, const std::vector<size_t>& rows, const float* k, 
     TiledAttention(q, rows.front(), rows.size(), k, v, n, n_heads, n_kv_heads, d, mask, out, relative_bias);
     return;
   }
-  if (consecutive && !mask.dense_reference && !relative_bias) {
+  if (consecutive && !mask.dense_reference && !relative_bias && mask.window == 0) {
     BlockAttention(q, rows.front(), rows.size(), k, v, n, n_heads, n_kv_heads, d, mask, out);
     return;
   }

@@ -21,9 +21,12 @@ struct AttentionMask {
   // For benchmarks only: score every key of the sequence and mask the invisible ones afterwards, as a
   // dense masked-attention implementation does (same results, quadratic cost).
   bool dense_reference = false;
+  // Default: 0 (none). A sliding window (Gemma's local layers): row i sees only keys j > i - window,
+  // besides what the kind allows. Rows are positions here (the forward's default positions).
+  size_t window = 0;
 
   static AttentionMask Causal() { return {}; }
-  static AttentionMask Bidirectional(size_t valid) { return {Kind::kBidirectional, valid, {}, {}, false}; }
+  static AttentionMask Bidirectional(size_t valid) { return {Kind::kBidirectional, valid, {}, {}, false, 0}; }
   // Appends to `ranges` the [begin, end) key ranges visible to `row` of an n-row sequence.
   void KeyRanges(size_t row, size_t n, std::vector<std::pair<size_t, size_t>>* ranges) const;
 };

@@ -244,31 +244,8 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* ids) 
 }
 
 std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
-  // Cut out special tokens, longest first, as llama.cpp's tokenizer_st_partition does.
-  struct Fragment {
-    std::string_view text;
-    int32_t special;  // -1 for raw text
-  };
-  std::vector<Fragment> fragments{{text, -1}};
-  for (const auto& [content, id] : specials_) {
-    std::vector<Fragment> next;
-    for (const Fragment& f : fragments) {
-      if (f.special >= 0) {
-        next.push_back(f);
-        continue;
-      }
-      std::string_view rest = f.text;
-      for (size_t at; (at = rest.find(content)) != std::string_view::npos;) {
-        if (at > 0) next.push_back({rest.substr(0, at), -1});
-        next.push_back({{}, id});
-        rest.remove_prefix(at + content.size());
-      }
-      if (!rest.empty()) next.push_back({rest, -1});
-    }
-    fragments = std::move(next);
-  }
   std::vector<int32_t> ids;
-  for (const Fragment& f : fragments) {
+  for (const TextFragment& f : SplitSpecials(text, specials_)) {
     if (f.special >= 0) {
       ids.push_back(f.special);
       continue;

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -78,13 +79,13 @@ Result<TransformerConfig> ConfigFromGguf(const GgufFile& g) {
   const std::string& path = g.path();
   TransformerConfig c;
   QUARRY_ASSIGN_OR_RETURN(c.model_type, g.GetString("general.architecture"));
-  if (c.model_type != "llama" && c.model_type != "qwen2") {
+  if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "gemma3") {
     return Status::InvalidArgument(path + ": general.architecture '" + c.model_type +
-                                   "' is not supported (supported: llama, qwen2)");
+                                   "' is not supported (supported: llama, qwen2, gemma3)");
   }
   c.arch = Architecture::kLlama;
   c.qkv_bias = c.model_type == "qwen2";
-  c.hidden_act = "silu";
+  c.hidden_act = c.model_type == "gemma3" ? "gelu_tanh" : "silu";
   const std::string a = c.model_type + ".";
   auto int_key = [&](const std::string& key, int* out, bool required) -> Status {
     if (!required && !g.Has(a + key)) return Status::Ok();
@@ -119,6 +120,17 @@ Result<TransformerConfig> ConfigFromGguf(const GgufFile& g) {
   }
   if (g.Has(a + "rope.freq_base")) {
     QUARRY_ASSIGN_OR_RETURN(c.rope_theta, g.GetFloat(a + "rope.freq_base"));
+  }
+  if (c.model_type == "gemma3") {
+    // As llama.cpp builds Gemma 3 (llm_build_gemma3_iswa): embeddings scaled by sqrt(hidden), query and
+    // key heads normalised, the attention's and the MLP's outputs normalised before the residual adds,
+    // and five local layers (a 512-token window, RoPE base 10,000) to every global one (the file's base).
+    c.embedding_scale = std::sqrt(static_cast<float>(c.hidden_size));
+    c.qk_norm = true;
+    c.sandwich_norm = true;
+    c.sliding_window_pattern = 6;
+    c.rope_theta_local = 10000.0;
+    QUARRY_RETURN_IF_ERROR(int_key("attention.sliding_window", &c.sliding_window, true));
   }
   QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, g.GetStrings("tokenizer.ggml.tokens"));
   c.vocab_size = static_cast<int>(tokens->size());

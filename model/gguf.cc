@@ -469,6 +469,15 @@ Result<const std::vector<int64_t>*> GgufFile::GetInts(const std::string& key) co
   return &v->ints;
 }
 
+Result<const std::vector<double>*> GgufFile::GetFloats(const std::string& key) const {
+  const GgufValue* v = Find(key);
+  if (!v) return Status::NotFound(path_ + ": no metadata '" + key + "'");
+  if (v->kind != GgufValue::Kind::kArray || (v->type != kF32v && v->type != kF64)) {
+    return WrongType(path_, key, *v, "an array of floats");
+  }
+  return &v->floats;
+}
+
 Result<const GgufTensor*> GgufFile::Get(const std::string& name, const std::vector<int64_t>& shape) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return Status::NotFound(path_ + ": no tensor '" + name + "'");

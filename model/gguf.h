@@ -70,6 +70,7 @@ class GgufFile {
   Result<bool> GetBool(const std::string& key) const;
   Result<const std::vector<std::string>*> GetStrings(const std::string& key) const;
   Result<const std::vector<int64_t>*> GetInts(const std::string& key) const;
+  Result<const std::vector<double>*> GetFloats(const std::string& key) const;  // an array of float32/64
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
 
   bool HasTensor(const std::string& name) const { return tensors_.count(name) > 0; }

@@ -180,6 +180,17 @@ void SiluMul(float* gate, const float* up, size_t n) {
   });
 }
 
+void GeluTanhMul(float* gate, const float* up, size_t n) {
+  ParallelBlocks(n, 16384, [&](size_t first, size_t last) {
+    for (size_t i = first; i < last; ++i) {
+      const float x = gate[i];
+      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      // 1 + tanh(u) = 2 / (1 + e^(-2u)); ExpFast clamps its argument, so large |u| saturate cleanly.
+      gate[i] = x / (1.0f + ExpFast(-2.0f * u)) * up[i];
+    }
+  });
+}
+
 void GeluErf(float* x, size_t n) {
   // 0.5 x (1 + erf(x / sqrt 2)) through c = erfc(|x| / sqrt 2) (the Chebyshev fit of Numerical Recipes'
   // erfcc, relative error < 1.2e-7): x (1 - c / 2) for x >= 0, x c / 2 below, so small negative inputs

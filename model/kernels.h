@@ -39,6 +39,9 @@ void RmsNorm(const float* x, size_t n, size_t dim, const float* weight, float ep
 void LayerNorm(const float* x, size_t n, size_t dim, const float* weight, const float* bias, float eps, float* y);
 // gate[i] = silu(gate[i]) * up[i]
 void SiluMul(float* gate, const float* up, size_t n);
+// gate[i] = gelu(gate[i]) * up[i] with GELU's tanh approximation (Gemma's gelu_pytorch_tanh):
+// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+void GeluTanhMul(float* gate, const float* up, size_t n);
 // e^x to about 1 ulp for x in [-87.3, 88.3] (clamped outside; NaN stays NaN), in plain arithmetic
 // that vectorises.
 inline float ExpFast(float x) {

@@ -127,6 +127,12 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
   }
   // A bfloat16 checkpoint runs in HF with its RoPE frequencies rounded to bfloat16 too (kernels.h).
   m->rope_inv_freq_ = RopeInverseFrequencies(c.rope_theta, c.head_dim, c.dtype == "bfloat16");
+  if (c.rope_theta_local > 0) {
+    m->rope_inv_freq_local_ = RopeInverseFrequencies(c.rope_theta_local, c.head_dim, c.dtype == "bfloat16");
+  }
+  if (c.model_type == "gemma3" && !gguf) {
+    return Status::InvalidArgument(path + ": Gemma 3 is read from GGUF files only");
+  }
   m->n_loaded_layers_ = n_loaded;
   m->has_head_ = options.head;
   m->layers_.resize(m->n_loaded_layers_);
@@ -147,6 +153,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.gate_proj.weight", {F, H}, &L.w_gate));
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.up_proj.weight", {F, H}, &L.w_up));
     QUARRY_RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {H, F}, &L.w_down));
+    if (c.qk_norm || c.sandwich_norm) {  // Gemma 3, by their GGUF names
+      const std::string b = "blk." + std::to_string(l) + ".";
+      QUARRY_RETURN_IF_ERROR(load(b + "attn_q_norm.weight", {c.head_dim}, &L.q_norm));
+      QUARRY_RETURN_IF_ERROR(load(b + "attn_k_norm.weight", {c.head_dim}, &L.k_norm));
+      QUARRY_RETURN_IF_ERROR(load(b + "post_attention_norm.weight", {H}, &L.post_attn_norm));
+      QUARRY_RETURN_IF_ERROR(load(b + "post_ffw_norm.weight", {H}, &L.post_mlp_norm));
+    }
   }
   if (options.bf16_activations) {
     for (Weight* w : {&m->embed_, &m->lm_head_}) w->bf16_activations = true;
@@ -162,7 +175,7 @@ uint64_t LlamaModel::weight_bytes() const {
   uint64_t n = embed_.bytes() + final_norm_.bytes() + (tied ? 0 : lm_head_.bytes());
   for (const auto& L : layers_) {
     for (const Weight* w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up, &L.w_down,
-                            &L.bq, &L.bk, &L.bv}) {
+                            &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm, &L.post_attn_norm, &L.post_mlp_norm}) {
       n += w->bytes();
     }
   }
@@ -173,6 +186,9 @@ std::vector<float> LlamaModel::Embed(const std::vector<int32_t>& ids) const {
   const size_t H = config_.hidden_size;
   std::vector<float> x(ids.size() * H);
   for (size_t t = 0; t < ids.size(); ++t) embed_.RowToF32(size_t(ids[t]), H, &x[t * H]);
+  if (config_.embedding_scale > 0) {
+    for (float& v : x) v *= config_.embedding_scale;
+  }
   return x;
 }
 
@@ -188,19 +204,44 @@ void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int
   Linear(h.data(), n, H, L.wq, q_dim, L.bq.data, q.data());
   Linear(h.data(), n, H, L.wk, kv_dim, L.bk.data, k.data());
   Linear(h.data(), n, H, L.wv, kv_dim, L.bv.data, v.data());
-  ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq_);
-  ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq_);
+  if (c.qk_norm) {  // every head of every row is a row of d here
+    std::vector<float> normed(std::max(q.size(), k.size()));
+    RmsNorm(q.data(), n * c.n_heads, d, L.q_norm.data, c.norm_eps, normed.data());
+    std::copy_n(normed.data(), q.size(), q.data());
+    RmsNorm(k.data(), n * c.n_kv_heads, d, L.k_norm.data, c.norm_eps, normed.data());
+    std::copy_n(normed.data(), k.size(), k.data());
+  }
+  ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq(l));
+  ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq(l));
   std::vector<size_t> rows(n);
   for (size_t i = 0; i < n; ++i) rows[i] = i;
-  Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, mask, attn.data());
+  if (is_local_layer(l)) {
+    AttentionMask windowed = mask;
+    windowed.window = static_cast<size_t>(c.sliding_window);
+    Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, windowed, attn.data());
+  } else {
+    Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, mask, attn.data());
+  }
   Linear(attn.data(), n, q_dim, L.wo, H, nullptr, o.data());
+  if (c.sandwich_norm) {
+    RmsNorm(o.data(), n, H, L.post_attn_norm.data, c.norm_eps, h.data());
+    std::swap(o, h);
+  }
   AddInPlace(x.data(), o.data(), n * H);
   RmsNorm(x.data(), n, H, L.mlp_norm.data, c.norm_eps, h.data());
   std::vector<float> gate(n * F), up(n * F);
   Linear(h.data(), n, H, L.w_gate, F, nullptr, gate.data());
   Linear(h.data(), n, H, L.w_up, F, nullptr, up.data());
-  SiluMul(gate.data(), up.data(), n * F);
+  if (c.hidden_act == "gelu_tanh") {
+    GeluTanhMul(gate.data(), up.data(), n * F);
+  } else {
+    SiluMul(gate.data(), up.data(), n * F);
+  }
   Linear(gate.data(), n, F, L.w_down, H, nullptr, o.data());
+  if (c.sandwich_norm) {
+    RmsNorm(o.data(), n, H, L.post_mlp_norm.data, c.norm_eps, h.data());
+    std::swap(o, h);
+  }
   AddInPlace(x.data(), o.data(), n * H);
 }
 

@@ -1,5 +1,7 @@
-// Llama / Mistral / Qwen2 decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or untied
-// head, Qwen2's query/key/value biases), in float32, matching Hugging Face transformers. Weights come
+// Llama / Mistral / Qwen2 / Gemma 3 decoder forward pass (GQA, RoPE, RMSNorm, SiLU-gated MLP, tied or
+// untied head; Qwen2's query/key/value biases; Gemma 3's scaled embeddings, query/key norms, sandwich
+// norms, GELU-gated MLP and sliding-window local layers with their own RoPE base), in float32, matching
+// Hugging Face transformers (and, for GGUF files, llama.cpp's graph of the same model). Weights come
 // from a memory-mapped checkpoint: a safetensors directory, or a GGUF file (llama.cpp's; quantized
 // matrices stay quantized in the mapping and are dequantized panel by panel as they are multiplied).
 // Thread-safe: Forward may run concurrently (weights are read-only).
@@ -56,9 +58,9 @@ class LlamaModel {
   // quantized ones, in their blocks; F16 safetensors are widened to float32 here. Loading only what
   // will run matters: Mistral-7B's first 21 layers without the head
   // are ~9.5 GiB in bf16, ~19 GiB widened.
-  // `path`: a checkpoint directory (config.json, safetensors), or a GGUF file of architecture llama
-  // or qwen2 (GGUF stores llama's query and key rows permuted for interleaved RoPE; they are put back
-  // in Hugging Face's order here, so one RoPE serves both).
+  // `path`: a checkpoint directory (config.json, safetensors), or a GGUF file of architecture llama,
+  // qwen2 or gemma3 (GGUF stores llama's query and key rows permuted for interleaved RoPE; they are put
+  // back in Hugging Face's order here, so one RoPE serves all).
   static Result<std::unique_ptr<LlamaModel>> Load(const std::string& path, const LoadOptions& options = {});
   const TransformerConfig& config() const { return config_; }
 
@@ -70,7 +72,13 @@ class LlamaModel {
   struct Layer {
     Weight attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down;
     Weight bq, bk, bv;  // Qwen2 only; empty (data null) otherwise
+    Weight q_norm, k_norm, post_attn_norm, post_mlp_norm;  // Gemma 3 only
   };
+  // Gemma 3's local layers: a sliding window and their own RoPE base.
+  bool is_local_layer(int l) const {
+    return config_.sliding_window_pattern > 0 && l % config_.sliding_window_pattern < config_.sliding_window_pattern - 1;
+  }
+  const std::vector<float>& rope_inv_freq(int l) const { return is_local_layer(l) ? rope_inv_freq_local_ : rope_inv_freq_; }
   const Layer& layer(int i) const { return layers_[i]; }
   // Embeds `ids` into [n, hidden].
   std::vector<float> Embed(const std::vector<int32_t>& ids) const;
@@ -78,7 +86,9 @@ class LlamaModel {
   // Runs layer `l` (< n_loaded_layers()) on x [n, hidden] in place.
   void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
   uint64_t weight_bytes() const;  // bytes of all weights as the forward reads them (bf16: 2 per element)
-  const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }
+  const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }  // the global layers'
+  // Features of the layer maths that callers driving the layers themselves (BlockRank) do not reproduce.
+  bool has_gemma_features() const { return config_.qk_norm || config_.sandwich_norm || config_.sliding_window > 0; }
 
  private:
   LlamaModel() = default;
@@ -86,7 +96,7 @@ class LlamaModel {
   std::unique_ptr<Checkpoint> ckpt_;
   std::unique_ptr<GgufFile> gguf_;
   Weight embed_, final_norm_, lm_head_;
-  std::vector<float> rope_inv_freq_;
+  std::vector<float> rope_inv_freq_, rope_inv_freq_local_;
   int n_loaded_layers_ = 0;
   bool has_head_ = true;
   std::vector<Layer> layers_;

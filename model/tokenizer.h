@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "quarry/status.h"
@@ -26,6 +27,15 @@ class Tokenizer {
   // -1 when `piece` is not a token (pieces as the vocabulary spells them).
   virtual int32_t PieceToId(std::string_view piece) const = 0;
 };
+
+// A piece of text between special tokens, or a special token (`special` >= 0: its id).
+struct TextFragment {
+  std::string_view text;
+  int32_t special = -1;
+};
+// Cuts the special tokens `specials` (content, id; longest first) out of `text`, longest first, as
+// llama.cpp's tokenizer_st_partition does; the text between them is returned as raw fragments.
+std::vector<TextFragment> SplitSpecials(std::string_view text, const std::vector<std::pair<std::string, int32_t>>& specials);
 
 // `path`: a GGUF file (its tokenizer.ggml.* metadata), a checkpoint directory with tokenizer.model
 // (SentencePiece), or a tokenizer.json (byte-level BPE; the file, or a directory holding it and no

@@ -155,6 +155,12 @@ model::AttentionMask BlockRankMask(const BlockRankPrompt& prompt) {
 
 Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_dir, const BlockRankOptions& options) {
   QUARRY_ASSIGN_OR_RETURN(const auto config, model::LoadConfig(model_dir));
+  if (config.qk_norm || config.sandwich_norm || config.sliding_window > 0) {
+    // BlockRank drives the layers itself (block-sparse attention, cached blocks) with Llama's layer
+    // maths; Gemma 3's norms and sliding windows are not in it.
+    return Status::InvalidArgument(model_dir + ": BlockRank does not run " + config.model_type +
+                                   " models (query/key and sandwich norms, sliding windows); llama and qwen2 do");
+  }
   if (options.scoring_layer < 0 || options.scoring_layer >= config.n_layers) {
     return Status::InvalidArgument("blockrank: scoring layer " + std::to_string(options.scoring_layer) +
                                    " outside the model's " + std::to_string(config.n_layers) + " layers");

@@ -316,19 +316,52 @@ TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {
     std::vector<size_t> rows;
     for (size_t r = first; r < n; ++r) rows.push_back(r);
     for (AttentionMask mask : {AttentionMask::Causal(), AttentionMask::Bidirectional(n - 7)}) {
-      for (const float* relative : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
-        const float* qs = q.data() + first * heads * d;
-        std::vector<float> tiled(rows.size() * heads * d), reference(rows.size() * heads * d);
-        Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, tiled.data(), relative);
-        mask.dense_reference = true;
-        Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, reference.data(), relative);
-        mask.dense_reference = false;
-        ExpectClose(tiled, reference, 1e-6, 0,
-                    "first row " + std::to_string(first) + (relative ? " with bias" : "") +
-                        (mask.kind == AttentionMask::Kind::kCausal ? " causal" : " bidirectional"));
+      // A sliding window (Gemma's local layers) shorter than a tile, and none.
+      for (const size_t window : {size_t{0}, size_t{37}}) {
+        mask.window = window;
+        for (const float* relative : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+          const float* qs = q.data() + first * heads * d;
+          std::vector<float> tiled(rows.size() * heads * d), reference(rows.size() * heads * d);
+          Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, tiled.data(), relative);
+          mask.dense_reference = true;
+          Attention(qs, rows, k.data(), v.data(), n, heads, kv, d, mask, reference.data(), relative);
+          mask.dense_reference = false;
+          ExpectClose(tiled, reference, 1e-6, 0,
+                      "first row " + std::to_string(first) + (relative ? " with bias" : "") +
+                          (mask.kind == AttentionMask::Kind::kCausal ? " causal" : " bidirectional") + " window " +
+                          std::to_string(window));
+        }
       }
     }
   }
+}
+
+TEST(Attention, ASlidingWindowHidesKeysThatFarBack) {
+  // A window of 1: every row sees only itself, so its output is its own value row; a window of 3
+  // over keys of which only the three latest differ from zero gives the same as causal attention
+  // over those three alone.
+  const size_t n = 100, heads = 2, kv = 1, d = 4;
+  std::vector<float> q(n * heads * d), k(n * kv * d), v(n * kv * d);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = std::sin(0.3 * i);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = std::cos(0.7 * i), v[i] = std::sin(1.1 * i + 0.2);
+  std::vector<size_t> rows(n);
+  for (size_t r = 0; r < n; ++r) rows[r] = r;
+  AttentionMask mask = AttentionMask::Causal();
+  mask.window = 1;
+  std::vector<float> out(n * heads * d);
+  Attention(q.data(), rows, k.data(), v.data(), n, heads, kv, d, mask, out.data());
+  for (size_t r = 0; r < n; ++r) {
+    for (size_t h = 0; h < heads; ++h) {
+      for (size_t i = 0; i < d; ++i) EXPECT_FLOAT_EQ(out[(r * heads + h) * d + i], v[r * d + i]) << r << " " << h;
+    }
+  }
+  mask.window = 3;
+  Attention(q.data(), rows, k.data(), v.data(), n, heads, kv, d, mask, out.data());
+  const size_t r = 80;  // rows 78..80 are visible to row 80
+  std::vector<float> q_row(q.begin() + r * heads * d, q.begin() + (r + 1) * heads * d), last3(heads * d);
+  Attention(q_row.data(), {2}, k.data() + 78 * d, v.data() + 78 * d, 3, heads, kv, d, AttentionMask::Causal(),
+            last3.data());
+  for (size_t i = 0; i < heads * d; ++i) EXPECT_NEAR(out[r * heads * d + i], last3[i], 1e-6) << i;
 }
 
 TEST(Attention, BlockGemmPathEqualsTheRowByRowPath) {

@@ -448,6 +448,25 @@ TEST(Cli, RealGgufModelThroughEveryPath) {
   for (const auto& [id, score] : hits_of(search.out)) EXPECT_LE(std::fabs(score), 1.0 + 1e-5) << id;
 }
 
+// Gemma 3 (SentencePiece-style GGUF tokenizer, sliding-window local layers): a last-token dual encoder
+// runs; BlockRank, which drives Llama's layer maths itself, refuses it by name.
+TEST(Cli, Gemma3EncodesAndBlockRankRefusesIt) {
+  QUARRY_REQUIRE_MODEL(model_dir, "gemma-3-270m-Q4_K_M");
+  const std::string gguf = ShellQuote(model_dir + "/model.gguf");
+  testing::TempDir tmp;
+  const std::string dir = ShellQuote(tmp / "c");
+  ASSERT_EQ(Quarry("ingest " + dir + " --beir " + ShellQuote(testing::kTiny) + " --no-sync").exit_code, 0);
+  auto dense = Quarry("index " + dir + " --encoder " + gguf + " --pooling last --json");
+  ASSERT_EQ(dense.exit_code, 0) << dense.err;
+  EXPECT_EQ(nlohmann::json::parse(dense.out)["dense"]["dim"], 640);
+  auto search = Quarry("search " + dir + " 'heart muscle' --mode dense --json");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  EXPECT_EQ(nlohmann::json::parse(search.out)["hits"].size(), 7u);
+  auto rerank = Quarry("search " + dir + " 'heart muscle' --rerank-model " + gguf);
+  EXPECT_EQ(rerank.exit_code, 5) << rerank.err;
+  EXPECT_NE(rerank.err.find("BlockRank does not run gemma3"), std::string::npos) << rerank.err;
+}
+
 // Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,
 // and `quarry check` must pass.
 TEST(Cli, IngestSurvivesSigkill) {

@@ -8,6 +8,8 @@ For each GGUF file given (as scripts/models.sh unpacks them) writes tests/data/g
     of ggml-quants.c) of its first rows: the first 32 values of each and the row's sum and sum of squares;
   - logits: for a few prompts, llama.cpp's last-position logits (F32 KV cache, no flash attention,
     one thread): the top 20 ids and values, and the value at a fixed set of ids;
+  - llama_cpp_f32: llama.cpp's logits at the same ids for an F32 copy of the file (every tensor
+    dequantised by gguf-py): llama.cpp without its activation rounding;
   - float_reference: the same logits from a plain float64 forward pass of gguf-py's dequantised weights,
     written here in numpy from the GGUF metadata with llama.cpp's conventions (interleaved RoPE pairs for
     arch llama, whose query/key rows GGUF stores permuted; halves for qwen2). llama.cpp itself quantises
@@ -25,10 +27,11 @@ import argparse
 import importlib.metadata
 import json
 import os
+import tempfile
 
 import llama_cpp
 import numpy as np
-from gguf import GGUFReader, GGMLQuantizationType
+from gguf import GGUFReader, GGUFValueType, GGUFWriter, GGMLQuantizationType
 from gguf.quants import dequantize
 
 from golden_inputs import EDGE_CASES, scifact_texts, sha256
@@ -38,6 +41,12 @@ PROMPTS = [
     "The capital of France is",
     "<|im_start|>user\nWhich of these documents best answers the query? Query: 0-dimensional biomaterials "
     "lack inductive properties.<|im_end|>\n<|im_start|>assistant\n",
+]
+# Gemma's chat template in place of ChatML.
+PROMPTS_GEMMA3 = [
+    "The capital of France is",
+    "<start_of_turn>user\nWhich of these documents best answers the query? Query: 0-dimensional biomaterials "
+    "lack inductive properties.<end_of_turn>\n<start_of_turn>model\n",
 ]
 
 
@@ -61,6 +70,28 @@ def dequant_samples(path, rows=4):
     return list(seen.values())
 
 
+def write_f32_copy(src, dst):
+    """The same model with every tensor dequantised to F32 (gguf-py), metadata unchanged: llama.cpp runs it
+    without rounding activations, so its distance from the float64 reference checks the reference's
+    reading of llama.cpp's graph, apart from llama.cpp's quantisation."""
+    r = GGUFReader(src)
+    w = GGUFWriter(dst, r.fields["general.architecture"].contents())
+    for name, f in r.fields.items():
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.file_type"):
+            continue
+        if f.types[0] == GGUFValueType.ARRAY:
+            w.add_key_value(name, f.contents(), f.types[0], sub_type=f.types[-1])
+        else:
+            w.add_key_value(name, f.contents(), f.types[0])
+    for t in r.tensors:
+        shape = tuple(int(d) for d in reversed(t.shape))
+        w.add_tensor(t.name, dequantize(t.data, t.tensor_type).reshape(shape).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def field(reader, key, default=None):
     f = reader.fields.get(key)
     return default if f is None else f.contents()
@@ -80,13 +111,21 @@ def reference_model(path):
     for t in reader.tensors:
         weights[t.name] = dequantize(t.data, t.tensor_type).reshape(tuple(int(d) for d in reversed(t.shape)))
     hidden = weights["token_embd.weight"].shape[1]
-    d = hidden // n_heads
-    inv_freq = base ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    d = field(reader, a + "attention.key_length", hidden // n_heads)
+    gemma3 = arch == "gemma3"
+    # Gemma 3 as llama.cpp builds it (llm_build_gemma3_iswa): embeddings times sqrt(hidden); RMSNorm of
+    # each query and key head; every 6th layer global (the file's RoPE base), the others local (base
+    # 10,000, keys less than `window` positions back); norms of the attention's and the MLP's outputs
+    # before the residual adds; a GELU (tanh) gate. GGUF's Gemma norm weights already hold 1 + w.
+    window = field(reader, a + "attention.sliding_window", 0) if gemma3 else 0
+    local = (lambda l: l % 6 < 5) if gemma3 else (lambda l: False)
+    freqs = {False: base ** (-np.arange(0, d, 2, dtype=np.float64) / d),
+             True: 10000.0 ** (-np.arange(0, d, 2, dtype=np.float64) / d)}
 
     def rms(x, w):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
-    def rope(x, pos):  # x [n, heads, d]
+    def rope(x, pos, inv_freq):  # x [n, heads, d]
         ang = pos[:, None] * inv_freq[None, :]
         cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
         if arch == "llama":  # ggml's "normal" rope: adjacent pairs
@@ -109,22 +148,32 @@ def reference_model(path):
         n = len(ids)
         pos = np.arange(n, dtype=np.float64)
         x = weights["token_embd.weight"][ids].astype(np.float64)
+        if gemma3:
+            x = x * np.sqrt(hidden)
         causal = np.triu(np.full((n, n), -np.inf), 1)
+        windowed = causal + np.tril(np.full((n, n), -np.inf), -window) if window else causal
         for l in range(n_layers):
             p = f"blk.{l}."
             h = rms(x, weights[p + "attn_norm.weight"])
-            q = rope(linear(h, p + "attn_q").reshape(n, n_heads, d), pos)
-            k = rope(linear(h, p + "attn_k").reshape(n, n_kv, d), pos)
+            q = linear(h, p + "attn_q").reshape(n, n_heads, d)
+            k = linear(h, p + "attn_k").reshape(n, n_kv, d)
+            if gemma3:
+                q, k = rms(q, weights[p + "attn_q_norm.weight"]), rms(k, weights[p + "attn_k_norm.weight"])
+            q, k = rope(q, pos, freqs[local(l)]), rope(k, pos, freqs[local(l)])
             v = linear(h, p + "attn_v").reshape(n, n_kv, d)
             k, v = np.repeat(k, n_heads // n_kv, 1), np.repeat(v, n_heads // n_kv, 1)
-            s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(d) + causal
+            s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(d) + (windowed if local(l) else causal)
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
-            attn = np.einsum("hqk,khd->qhd", s, v).reshape(n, n_heads * d)
-            x = x + linear(attn, p + "attn_output")
+            attn = linear(np.einsum("hqk,khd->qhd", s, v).reshape(n, n_heads * d), p + "attn_output")
+            x = x + (rms(attn, weights[p + "post_attention_norm.weight"]) if gemma3 else attn)
             h = rms(x, weights[p + "ffn_norm.weight"])
             g = linear(h, p + "ffn_gate")
-            x = x + linear(g / (1 + np.exp(-g)) * linear(h, p + "ffn_up"), p + "ffn_down")
+            if gemma3:
+                act = 0.5 * g * (1 + np.tanh(np.sqrt(2 / np.pi) * (g + 0.044715 * g ** 3)))
+                x = x + rms(linear(act * linear(h, p + "ffn_up"), p + "ffn_down"), weights[p + "post_ffw_norm.weight"])
+            else:
+                x = x + linear(g / (1 + np.exp(-g)) * linear(h, p + "ffn_up"), p + "ffn_down")
         return rms(x[-1:], weights["output_norm.weight"])[0] @ head.T
 
     return last_logits
@@ -155,12 +204,18 @@ def main():
         ids = [{"text": t, "ids": vocab.tokenize(t.encode("utf-8"), add_bos=False, special=True)} for t in texts]
         del vocab
         # F32 KV cache and no flash attention: the closest llama.cpp comes to plain float32 attention.
-        llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_batch=512, n_threads=1, type_k=0, type_v=0,
+        llm = llama_cpp.Llama(model_path=path, n_ctx=1024, n_batch=1024, n_threads=2, type_k=0, type_v=0,
                               flash_attn=False, logits_all=True, verbose=False)
         n_vocab = llm.n_vocab()
         fixed = sorted(set(np.linspace(0, n_vocab - 1, 16).astype(int).tolist()))
         logits, greedy_runs = [], []
-        for prompt in PROMPTS:
+        arch = field(GGUFReader(path), "general.architecture")
+        prompts = list(PROMPTS)
+        if arch == "gemma3":
+            # A prompt longer than the local layers' 512-token window, so that the goldens cover it.
+            long_prompt = " ".join(scifact_texts(args.dataset, 1, 6)[1:])[:3000]  # six documents
+            prompts = PROMPTS_GEMMA3 + [long_prompt]
+        for prompt in prompts:
             prompt_ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
             llm.reset()
             llm.eval(prompt_ids)
@@ -178,6 +233,17 @@ def main():
                 last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
             greedy_runs.append({"prompt": prompt, "continuation": steps, "margins": margins})
         del llm
+        with tempfile.TemporaryDirectory() as tmp:
+            f32 = os.path.join(tmp, "f32.gguf")
+            write_f32_copy(path, f32)
+            llm = llama_cpp.Llama(model_path=f32, n_ctx=1024, n_batch=1024, n_threads=2, type_k=0, type_v=0,
+                                  flash_attn=False, logits_all=True, verbose=False)
+            for entry in logits:
+                llm.reset()
+                llm.eval(entry["ids"])
+                last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+                entry["llama_cpp_f32"] = {part: [[i, float(last[i])] for i, _ in entry[part]] for part in ("top", "fixed")}
+            del llm
         ref_model = reference_model(path)
         for entry, g in zip(logits, greedy_runs):
             ref = ref_model(entry["ids"])
@@ -189,7 +255,7 @@ def main():
             "file_sha256": sha256(path),
             "reference": {"llama_cpp_python": llama_cpp.__version__, "gguf": importlib.metadata.version("gguf"),
                           "numpy": np.__version__,
-                          "llama_cpp_settings": "n_ctx=512 n_batch=512 n_threads=1 type_k=type_v=F32 flash_attn=off"},
+                          "llama_cpp_settings": "n_ctx=1024 n_batch=1024 n_threads=2 type_k=type_v=F32 flash_attn=off"},
             "tokenize": "llama_tokenize(add_special=False, parse_special=True)",
             "ids": ids,
             "dequant": dequant_samples(path),
