@@ -316,11 +316,11 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromGguf(const GgufFile& g) 
     return Status::InvalidArgument(path + ": tokenizer.ggml.pre '" + pre +
                                    "' is not supported (supported: gpt-2, smollm, qwen2, llama-bpe)");
   }
-  QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, g.GetStrings("tokenizer.ggml.tokens"));
+  // llama.cpp's default for BPE vocabularies is not to add a BOS unless the file says so.
+  QUARRY_ASSIGN_OR_RETURN(GgufVocab vocab, ReadGgufVocab(g, /*add_bos_default=*/false));
   QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* merges, g.GetStrings("tokenizer.ggml.merges"));
-  if (tokens->empty()) return Status::InvalidArgument(path + ": tokenizer.ggml.tokens is empty");
-  t->tokens_ = *tokens;
-  for (size_t i = 0; i < tokens->size(); ++i) t->token_ids_.emplace((*tokens)[i], static_cast<int32_t>(i));
+  t->tokens_ = *vocab.tokens;
+  for (size_t i = 0; i < t->tokens_.size(); ++i) t->token_ids_.emplace(t->tokens_[i], static_cast<int32_t>(i));
   for (size_t i = 0; i < merges->size(); ++i) {
     const std::string& m = (*merges)[i];
     const size_t space = m.find(' ', 1);
@@ -330,36 +330,8 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromGguf(const GgufFile& g) 
     }
     t->merge_ranks_.emplace(m, static_cast<int32_t>(i));
   }
-  if (g.Has("tokenizer.ggml.token_type")) {
-    QUARRY_ASSIGN_OR_RETURN(const std::vector<int64_t>* types, g.GetInts("tokenizer.ggml.token_type"));
-    if (types->size() != tokens->size()) {
-      return Status::InvalidArgument(path + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
-                                     " entries for " + std::to_string(tokens->size()) + " tokens");
-    }
-    for (size_t i = 0; i < types->size(); ++i) {
-      const int64_t type = (*types)[i];  // 2 unknown, 3 control, 4 user-defined
-      if ((type == 2 || type == 3 || type == 4) && !(*tokens)[i].empty()) {
-        t->specials_.emplace_back((*tokens)[i], static_cast<int32_t>(i));
-      }
-    }
-  }
-  std::stable_sort(t->specials_.begin(), t->specials_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  auto token_id = [&](const char* key, int32_t* out) -> Status {
-    if (!g.Has(key)) return Status::Ok();
-    QUARRY_ASSIGN_OR_RETURN(const int64_t id, g.GetInt(key));
-    if (id < 0 || id >= static_cast<int64_t>(tokens->size())) {
-      return Status::InvalidArgument(path + ": " + key + " " + std::to_string(id) + " is outside the vocabulary");
-    }
-    *out = static_cast<int32_t>(id);
-    return Status::Ok();
-  };
-  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.bos_token_id", &t->bos_));
-  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.eos_token_id", &t->eos_));
-  // llama.cpp's default for BPE vocabularies is not to add a BOS unless the file says so.
-  if (g.Has("tokenizer.ggml.add_bos_token")) {
-    QUARRY_ASSIGN_OR_RETURN(t->add_bos_, g.GetBool("tokenizer.ggml.add_bos_token"));
-  }
+  t->specials_ = std::move(vocab.specials);
+  t->bos_ = vocab.bos, t->eos_ = vocab.eos, t->add_bos_ = vocab.add_bos;
   return t;
 }
 

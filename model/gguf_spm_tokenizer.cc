@@ -28,51 +28,26 @@ Result<std::unique_ptr<GgufSpmTokenizer>> GgufSpmTokenizer::FromGguf(const GgufF
     return Status::InvalidArgument(path + ": tokenizer.ggml.model is '" + model + "'; SentencePiece-style needs 'llama'");
   }
   std::unique_ptr<GgufSpmTokenizer> t(new GgufSpmTokenizer());
-  QUARRY_ASSIGN_OR_RETURN(const std::vector<std::string>* tokens, g.GetStrings("tokenizer.ggml.tokens"));
-  QUARRY_ASSIGN_OR_RETURN(const std::vector<double>* scores, g.GetFloats("tokenizer.ggml.scores"));
-  if (tokens->empty()) return Status::InvalidArgument(path + ": tokenizer.ggml.tokens is empty");
-  if (scores->size() != tokens->size()) {
-    return Status::InvalidArgument(path + ": tokenizer.ggml.scores has " + std::to_string(scores->size()) +
-                                   " entries for " + std::to_string(tokens->size()) + " tokens");
-  }
-  t->tokens_ = *tokens;
-  t->scores_.assign(scores->begin(), scores->end());
-  t->types_.assign(tokens->size(), 1);  // normal
-  if (g.Has("tokenizer.ggml.token_type")) {
-    QUARRY_ASSIGN_OR_RETURN(const std::vector<int64_t>* types, g.GetInts("tokenizer.ggml.token_type"));
-    if (types->size() != tokens->size()) {
-      return Status::InvalidArgument(path + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
-                                     " entries for " + std::to_string(tokens->size()) + " tokens");
-    }
-    t->types_ = *types;
-  }
-  std::fill(std::begin(t->byte_tokens_), std::end(t->byte_tokens_), -1);
-  for (size_t i = 0; i < tokens->size(); ++i) {
-    const std::string& text = (*tokens)[i];
-    t->token_ids_.emplace(text, static_cast<int32_t>(i));
-    const int64_t type = t->types_[i];  // 2 unknown, 3 control, 4 user-defined, 6 byte
-    if ((type == 2 || type == 3 || type == 4) && !text.empty()) t->specials_.emplace_back(text, static_cast<int32_t>(i));
-    unsigned byte = 0;
-    if (type == 6 && text.size() == 6 && std::sscanf(text.c_str(), "<0x%02X>", &byte) == 1) {
-      t->byte_tokens_[byte] = static_cast<int32_t>(i);
-    }
-  }
-  std::stable_sort(t->specials_.begin(), t->specials_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  auto token_id = [&](const char* key, int32_t* out) -> Status {
-    if (!g.Has(key)) return Status::Ok();
-    QUARRY_ASSIGN_OR_RETURN(const int64_t id, g.GetInt(key));
-    if (id < 0 || id >= static_cast<int64_t>(tokens->size())) {
-      return Status::InvalidArgument(path + ": " + key + " " + std::to_string(id) + " is outside the vocabulary");
-    }
-    *out = static_cast<int32_t>(id);
-    return Status::Ok();
-  };
-  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.bos_token_id", &t->bos_));
-  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.eos_token_id", &t->eos_));
   // llama.cpp's defaults for SentencePiece vocabularies: a BOS, and a space before the text.
-  if (g.Has("tokenizer.ggml.add_bos_token")) {
-    QUARRY_ASSIGN_OR_RETURN(t->add_bos_, g.GetBool("tokenizer.ggml.add_bos_token"));
+  QUARRY_ASSIGN_OR_RETURN(GgufVocab vocab, ReadGgufVocab(g, /*add_bos_default=*/true));
+  QUARRY_ASSIGN_OR_RETURN(const std::vector<double>* scores, g.GetFloats("tokenizer.ggml.scores"));
+  if (scores->size() != vocab.tokens->size()) {
+    return Status::InvalidArgument(path + ": tokenizer.ggml.scores has " + std::to_string(scores->size()) +
+                                   " entries for " + std::to_string(vocab.tokens->size()) + " tokens");
+  }
+  t->tokens_ = *vocab.tokens;
+  t->scores_.assign(scores->begin(), scores->end());
+  t->types_ = std::move(vocab.types);
+  t->specials_ = std::move(vocab.specials);
+  t->bos_ = vocab.bos, t->eos_ = vocab.eos, t->add_bos_ = vocab.add_bos;
+  std::fill(std::begin(t->byte_tokens_), std::end(t->byte_tokens_), -1);
+  for (size_t i = 0; i < t->tokens_.size(); ++i) {
+    const std::string& text = t->tokens_[i];
+    t->token_ids_.emplace(text, static_cast<int32_t>(i));
+    unsigned byte = 0;
+    if (t->types_[i] == 6 && text.size() == 6 && std::sscanf(text.c_str(), "<0x%02X>", &byte) == 1) {
+      t->byte_tokens_[byte] = static_cast<int32_t>(i);  // type 6: a byte token
+    }
   }
   if (g.Has("tokenizer.ggml.add_space_prefix")) {
     QUARRY_ASSIGN_OR_RETURN(t->add_space_prefix_, g.GetBool("tokenizer.ggml.add_space_prefix"));

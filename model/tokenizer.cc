@@ -1,5 +1,6 @@
 #include "model/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "model/bpe_tokenizer.h"
@@ -29,6 +30,45 @@ std::vector<TextFragment> SplitSpecials(std::string_view text, const std::vector
     fragments = std::move(next);
   }
   return fragments;
+}
+
+Result<GgufVocab> ReadGgufVocab(const GgufFile& g, bool add_bos_default) {
+  const std::string& path = g.path();
+  GgufVocab v;
+  QUARRY_ASSIGN_OR_RETURN(v.tokens, g.GetStrings("tokenizer.ggml.tokens"));
+  const size_t n = v.tokens->size();
+  if (n == 0) return Status::InvalidArgument(path + ": tokenizer.ggml.tokens is empty");
+  v.types.assign(n, 1);
+  if (g.Has("tokenizer.ggml.token_type")) {
+    QUARRY_ASSIGN_OR_RETURN(const std::vector<int64_t>* types, g.GetInts("tokenizer.ggml.token_type"));
+    if (types->size() != n) {
+      return Status::InvalidArgument(path + ": tokenizer.ggml.token_type has " + std::to_string(types->size()) +
+                                     " entries for " + std::to_string(n) + " tokens");
+    }
+    v.types = *types;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t type = v.types[i];
+    if ((type == 2 || type == 3 || type == 4) && !(*v.tokens)[i].empty()) v.specials.emplace_back((*v.tokens)[i], static_cast<int32_t>(i));
+  }
+  std::stable_sort(v.specials.begin(), v.specials.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto token_id = [&](const char* key, int32_t* out) -> Status {
+    if (!g.Has(key)) return Status::Ok();
+    QUARRY_ASSIGN_OR_RETURN(const int64_t id, g.GetInt(key));
+    if (id < 0 || id >= static_cast<int64_t>(n)) {
+      return Status::InvalidArgument(path + ": " + key + " " + std::to_string(id) + " is outside the vocabulary");
+    }
+    *out = static_cast<int32_t>(id);
+    return Status::Ok();
+  };
+  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.bos_token_id", &v.bos));
+  QUARRY_RETURN_IF_ERROR(token_id("tokenizer.ggml.eos_token_id", &v.eos));
+  v.add_bos = add_bos_default;
+  if (g.Has("tokenizer.ggml.add_bos_token")) {
+    QUARRY_ASSIGN_OR_RETURN(v.add_bos, g.GetBool("tokenizer.ggml.add_bos_token"));
+  }
+  return v;
 }
 
 Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path) {

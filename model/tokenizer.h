@@ -37,6 +37,20 @@ struct TextFragment {
 // llama.cpp's tokenizer_st_partition does; the text between them is returned as raw fragments.
 std::vector<TextFragment> SplitSpecials(std::string_view text, const std::vector<std::pair<std::string, int32_t>>& specials);
 
+// What both GGUF tokenizers read alike from tokenizer.ggml.*: the tokens, their types (1, normal, for
+// every token when the file gives none), the special tokens (types 2 unknown, 3 control, 4 user-defined;
+// longest first, as SplitSpecials wants them), the BOS and EOS ids (-1 when absent) and add_bos_token
+// (`add_bos_default` when absent). Errors name the file and the key.
+class GgufFile;
+struct GgufVocab {
+  const std::vector<std::string>* tokens = nullptr;
+  std::vector<int64_t> types;
+  std::vector<std::pair<std::string, int32_t>> specials;
+  int32_t bos = -1, eos = -1;
+  bool add_bos = false;
+};
+Result<GgufVocab> ReadGgufVocab(const GgufFile& gguf, bool add_bos_default);
+
 // `path`: a GGUF file (its tokenizer.ggml.* metadata), a checkpoint directory with tokenizer.model
 // (SentencePiece), or a tokenizer.json (byte-level BPE; the file, or a directory holding it and no
 // tokenizer.model).
