@@ -21,7 +21,6 @@
 
 #include <tbb/task_arena.h>
 
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -257,7 +256,6 @@ ResMemOptions MakeResMemOptions(size_t k, float sigma, float temperature, float 
 // --- numpy ---------------------------------------------------------------------------------------------
 
 using FloatArray = nb::ndarray<nb::numpy, float>;
-using DoubleArray = nb::ndarray<nb::numpy, double>;
 
 // A numpy array owning `values`, of `shape`.
 template <typename T>
