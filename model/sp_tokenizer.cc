@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -15,10 +16,12 @@ namespace quarry::model {
 
 namespace fs = std::filesystem;
 
-Result<std::string> WithoutDummyPrefix(const std::string& proto) {
-  std::string out;
-  std::string_view in = proto;
-  bool found = false;
+namespace {
+
+// Calls fn(field, wire type, payload of a length-delimited field, the field's whole bytes) for each
+// field of the serialized protobuf message `in`; the first error (of the walk or of fn) stops it.
+Status WalkFields(std::string_view in,
+                  const std::function<Status(uint32_t, uint32_t, std::string_view, std::string_view)>& fn) {
   while (!in.empty()) {
     uint64_t tag;
     const std::string_view before = in;
@@ -44,20 +47,56 @@ Result<std::string> WithoutDummyPrefix(const std::string& proto) {
       default:
         return Status::Corruption("tokenizer model: unknown wire type");
     }
+    QUARRY_RETURN_IF_ERROR(fn(field, wire, payload, before.substr(0, before.size() - in.size())));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> WithoutDummyPrefix(const std::string& proto) {
+  std::string out;
+  bool found = false;
+  QUARRY_RETURN_IF_ERROR(WalkFields(proto, [&](uint32_t field, uint32_t wire, std::string_view payload,
+                                               std::string_view raw) {
     if (field == 3 && wire == 2) {  // ModelProto.normalizer_spec
       std::string spec(payload);
       spec.push_back(static_cast<char>((3 << 3) | 0));  // NormalizerSpec.add_dummy_prefix (field 3, varint)
       spec.push_back(0);
-      PutVarint64(&out, tag);
+      PutVarint64(&out, (uint64_t{3} << 3) | 2);
       PutLengthPrefixed(&out, spec);
       found = true;
     } else {
-      out.append(before.substr(0, before.size() - in.size()));
+      out.append(raw);
     }
-  }
+    return Status::Ok();
+  }));
   if (!found) return Status::Corruption("tokenizer model: no normalizer_spec");
   return out;
 }
+
+namespace {
+
+// Every ModelProto piece has a non-empty text without NUL bytes.
+Status CheckPieces(const std::string& proto) {
+  size_t index = 0;
+  return WalkFields(proto, [&](uint32_t field, uint32_t wire, std::string_view payload, std::string_view) {
+    if (field != 1 || wire != 2) return Status::Ok();  // ModelProto.pieces
+    const size_t i = index++;
+    bool has_piece = false;
+    QUARRY_RETURN_IF_ERROR(WalkFields(payload, [&](uint32_t f, uint32_t w, std::string_view text, std::string_view) {
+      if (f != 1 || w != 2) return Status::Ok();  // SentencePiece.piece
+      has_piece = true;
+      if (text.empty() || text.find('\0') != std::string_view::npos) {
+        return Status::Corruption("tokenizer model: piece " + std::to_string(i) + " is empty or holds a NUL byte");
+      }
+      return Status::Ok();
+    }));
+    return has_piece ? Status::Ok() : Status::Corruption("tokenizer model: piece " + std::to_string(i) + " has no text");
+  });
+}
+
+}  // namespace
 
 SentencePieceTokenizer::SentencePieceTokenizer() = default;
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
@@ -71,6 +110,9 @@ Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::Load(con
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string proto = ss.str();
+  // libsentencepiece builds a trie of the pieces as C strings and aborts the process (an exception
+  // through code that cannot pass it) on an empty one, so such pieces are refused here first.
+  if (Status s = CheckPieces(proto); !s.ok()) return s.WithContext(model_path);
   std::unique_ptr<SentencePieceTokenizer> t(new SentencePieceTokenizer());
   t->with_prefix_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   t->without_prefix_ = std::make_unique<sentencepiece::SentencePieceProcessor>();

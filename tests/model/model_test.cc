@@ -552,5 +552,37 @@ TEST(SentencePiece, ModeComesFromTokenizerConfigUnlessOverridden) {
   EXPECT_EQ(SentencePieceTokenizer::Load(tmp / "missing").status().code(), StatusCode::kNotFound);
 }
 
+// libsentencepiece aborts the process (an exception it cannot pass on) when a piece's text is empty
+// or starts with a NUL byte; found by the sp_model fuzz target (tests/data/fuzz/sp_model holds that
+// input). Such models are refused before libsentencepiece sees them.
+TEST(SentencePiece, AnEmptyPieceIsAnErrorNotAnAbort) {
+  const std::string found_by_fuzzing =
+      std::string(QUARRY_SOURCE_DIR) + "/tests/data/fuzz/sp_model/crash-empty-piece-aborted-sentencepiece";
+  auto t = SentencePieceTokenizer::Load(found_by_fuzzing);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("is empty or holds a NUL byte"), std::string::npos) << t.status().ToString();
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  // The fixture's model with its third piece's text made empty (SentencePiece.piece is the first field
+  // of each ModelProto.pieces entry: tag 0x0a, then its length).
+  std::string proto = testing::ReadFile(model_dir + "/tokenizer.model");
+  size_t at = 0;
+  for (int piece = 0; piece < 3; ++piece) {
+    at = proto.find('\x0a', at);  // a pieces entry (field 1, length-delimited)
+    ASSERT_NE(at, std::string::npos);
+    if (piece < 2) at += 2 + static_cast<unsigned char>(proto[at + 1]);
+  }
+  const size_t entry_length = static_cast<unsigned char>(proto[at + 1]);
+  ASSERT_EQ(proto[at + 2], '\x0a') << "the entry starts with its piece text";
+  const size_t text_length = static_cast<unsigned char>(proto[at + 3]);
+  proto.erase(at + 4, text_length);  // the text goes; its length byte becomes 0, the entry shrinks
+  proto[at + 3] = 0;
+  proto[at + 1] = static_cast<char>(entry_length - text_length);
+  testing::TempDir tmp;
+  testing::WriteFile(tmp / "tokenizer.model", proto);
+  auto empty = SentencePieceTokenizer::Load(tmp / "tokenizer.model");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("piece 2 is empty"), std::string::npos) << empty.status().ToString();
+}
+
 }  // namespace
 }  // namespace quarry::model
