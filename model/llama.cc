@@ -192,43 +192,50 @@ std::vector<float> LlamaModel::Embed(const std::vector<int32_t>& ids) const {
   return x;
 }
 
-void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int32_t>& positions,
-                          const AttentionMask& mask) const {
+void LlamaModel::QueryKeyValue(int l, const float* x, size_t n, const int32_t* positions, float* q, float* k,
+                               float* v) const {
   const auto& c = config_;
   const Layer& L = layers_[l];
-  const size_t n = positions.size(), H = c.hidden_size, d = c.head_dim, F = c.intermediate_size;
-  const size_t q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
-  std::vector<float>& x = *x_io;
-  std::vector<float> h(n * H), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim), o(n * H);
-  RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, h.data());
-  Linear(h.data(), n, H, L.wq, q_dim, L.bq.data, q.data());
-  Linear(h.data(), n, H, L.wk, kv_dim, L.bk.data, k.data());
-  Linear(h.data(), n, H, L.wv, kv_dim, L.bv.data, v.data());
-  if (c.qk_norm) {  // every head of every row is a row of d here
-    std::vector<float> normed(std::max(q.size(), k.size()));
-    RmsNorm(q.data(), n * c.n_heads, d, L.q_norm.data, c.norm_eps, normed.data());
-    std::copy_n(normed.data(), q.size(), q.data());
-    RmsNorm(k.data(), n * c.n_kv_heads, d, L.k_norm.data, c.norm_eps, normed.data());
-    std::copy_n(normed.data(), k.size(), k.data());
+  const size_t H = c.hidden_size, d = c.head_dim, q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
+  std::vector<float> h(n * H);
+  RmsNorm(x, n, H, L.attn_norm.data, c.norm_eps, h.data());
+  // Gemma 3 normalises every head (a row of d) before RoPE.
+  auto head_norm = [&](float* m, size_t n_heads, const Weight& w) {
+    if (!c.qk_norm) return;
+    std::vector<float> normed(n * n_heads * d);
+    RmsNorm(m, n * n_heads, d, w.data, c.norm_eps, normed.data());
+    std::copy(normed.begin(), normed.end(), m);
+  };
+  if (q) {
+    Linear(h.data(), n, H, L.wq, q_dim, L.bq.data, q);
+    head_norm(q, c.n_heads, L.q_norm);
+    ApplyRope(q, n, c.n_heads, d, positions, rope_inv_freq(l));
   }
-  ApplyRope(q.data(), n, c.n_heads, d, positions.data(), rope_inv_freq(l));
-  ApplyRope(k.data(), n, c.n_kv_heads, d, positions.data(), rope_inv_freq(l));
-  std::vector<size_t> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = i;
-  if (is_local_layer(l)) {
-    AttentionMask windowed = mask;
-    windowed.window = static_cast<size_t>(c.sliding_window);
-    Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, windowed, attn.data());
-  } else {
-    Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, mask, attn.data());
+  if (k) {
+    Linear(h.data(), n, H, L.wk, kv_dim, L.bk.data, k);
+    head_norm(k, c.n_kv_heads, L.k_norm);
+    ApplyRope(k, n, c.n_kv_heads, d, positions, rope_inv_freq(l));
   }
-  Linear(attn.data(), n, q_dim, L.wo, H, nullptr, o.data());
-  if (c.sandwich_norm) {
-    RmsNorm(o.data(), n, H, L.post_attn_norm.data, c.norm_eps, h.data());
-    std::swap(o, h);
-  }
-  AddInPlace(x.data(), o.data(), n * H);
-  RmsNorm(x.data(), n, H, L.mlp_norm.data, c.norm_eps, h.data());
+  if (v) Linear(h.data(), n, H, L.wv, kv_dim, L.bv.data, v);
+}
+
+void LlamaModel::FinishLayer(int l, float* x, size_t n, const float* attn) const {
+  const auto& c = config_;
+  const Layer& L = layers_[l];
+  const size_t H = c.hidden_size, F = c.intermediate_size, q_dim = size_t(c.n_heads) * c.head_dim;
+  std::vector<float> h(n * H), o(n * H);
+  // Adds `out` to the residual stream, through Gemma 3's norm of a block's output when it has one.
+  auto add = [&](const Weight& post_norm) {
+    if (c.sandwich_norm) {
+      RmsNorm(o.data(), n, H, post_norm.data, c.norm_eps, h.data());
+      AddInPlace(x, h.data(), n * H);
+    } else {
+      AddInPlace(x, o.data(), n * H);
+    }
+  };
+  Linear(attn, n, q_dim, L.wo, H, nullptr, o.data());
+  add(L.post_attn_norm);
+  RmsNorm(x, n, H, L.mlp_norm.data, c.norm_eps, h.data());
   std::vector<float> gate(n * F), up(n * F);
   Linear(h.data(), n, H, L.w_gate, F, nullptr, gate.data());
   Linear(h.data(), n, H, L.w_up, F, nullptr, up.data());
@@ -238,11 +245,23 @@ void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int
     SiluMul(gate.data(), up.data(), n * F);
   }
   Linear(gate.data(), n, F, L.w_down, H, nullptr, o.data());
-  if (c.sandwich_norm) {
-    RmsNorm(o.data(), n, H, L.post_mlp_norm.data, c.norm_eps, h.data());
-    std::swap(o, h);
-  }
-  AddInPlace(x.data(), o.data(), n * H);
+  add(L.post_mlp_norm);
+}
+
+void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int32_t>& positions,
+                          const AttentionMask& mask) const {
+  const auto& c = config_;
+  const size_t n = positions.size(), d = c.head_dim;
+  const size_t q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
+  std::vector<float>& x = *x_io;
+  std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim);
+  QueryKeyValue(l, x.data(), n, positions.data(), q.data(), k.data(), v.data());
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
+  AttentionMask windowed = mask;
+  if (is_local_layer(l)) windowed.window = static_cast<size_t>(c.sliding_window);
+  Attention(q.data(), rows, k.data(), v.data(), n, c.n_heads, c.n_kv_heads, d, windowed, attn.data());
+  FinishLayer(l, x.data(), n, attn.data());
 }
 
 Result<ForwardOutput> LlamaModel::Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions_in,

@@ -83,12 +83,20 @@ class LlamaModel {
   // Embeds `ids` into [n, hidden].
   std::vector<float> Embed(const std::vector<int32_t>& ids) const;
   int n_loaded_layers() const { return n_loaded_layers_; }
-  // Runs layer `l` (< n_loaded_layers()) on x [n, hidden] in place.
+  // Runs layer `l` (< n_loaded_layers()) on x [n, hidden] in place: QueryKeyValue, attention under
+  // `mask` (Gemma 3's local layers add their sliding window, by row: rows must be the positions),
+  // FinishLayer.
   void RunLayer(int l, std::vector<float>* x, const std::vector<int32_t>& positions, const AttentionMask& mask) const;
+  // Layer l's attention inputs for the rows x [n, hidden] at `positions`: the input norm, the
+  // projections (with Qwen2's biases), Gemma 3's query/key head norms and RoPE at the layer's base.
+  // q [n, n_heads * head_dim], k and v [n, n_kv_heads * head_dim]; any of them may be null (not computed).
+  void QueryKeyValue(int l, const float* x, size_t n, const int32_t* positions, float* q, float* k, float* v) const;
+  // Layer l after attention, on x [n, hidden] in place given the attention output attn [n, n_heads *
+  // head_dim]: the output projection (Gemma 3: normed) added to x, then the MLP block likewise.
+  void FinishLayer(int l, float* x, size_t n, const float* attn) const;
   uint64_t weight_bytes() const;  // bytes of all weights as the forward reads them (bf16: 2 per element)
   const std::vector<float>& rope_inv_freq() const { return rope_inv_freq_; }  // the global layers'
-  // Features of the layer maths that callers driving the layers themselves (BlockRank) do not reproduce.
-  bool has_gemma_features() const { return config_.qk_norm || config_.sandwich_norm || config_.sliding_window > 0; }
+
 
  private:
   LlamaModel() = default;

@@ -125,8 +125,9 @@ BlockRankPrompt BuildBlockRankPrompt(const model::Tokenizer& tokenizer, const st
   }
 
   const int32_t l0 = static_cast<int32_t>(p.blocks[0].size());
+  const int32_t query_start = options.query_position > 0 ? options.query_position : l0 + static_cast<int32_t>(h);
   for (size_t b = 0; b < p.blocks.size(); ++b) {
-    const int32_t start = b == 0 ? 0 : (b >= p.query_block() ? options.query_position : l0);
+    const int32_t start = b == 0 ? 0 : (b >= p.query_block() ? query_start : l0);
     std::vector<int32_t> pos(p.blocks[b].size());
     for (size_t i = 0; i < pos.size(); ++i) pos[i] = start + static_cast<int32_t>(i);
     p.positions.push_back(std::move(pos));
@@ -155,12 +156,6 @@ model::AttentionMask BlockRankMask(const BlockRankPrompt& prompt) {
 
 Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_dir, const BlockRankOptions& options) {
   QUARRY_ASSIGN_OR_RETURN(const auto config, model::LoadConfig(model_dir));
-  if (config.qk_norm || config.sandwich_norm || config.sliding_window > 0) {
-    // BlockRank drives the layers itself (block-sparse attention, cached blocks) with Llama's layer
-    // maths; Gemma 3's norms and sliding windows are not in it.
-    return Status::InvalidArgument(model_dir + ": BlockRank does not run " + config.model_type +
-                                   " models (query/key and sandwich norms, sliding windows); llama and qwen2 do");
-  }
   if (options.scoring_layer < 0 || options.scoring_layer >= config.n_layers) {
     return Status::InvalidArgument("blockrank: scoring layer " + std::to_string(options.scoring_layer) +
                                    " outside the model's " + std::to_string(config.n_layers) + " layers");
@@ -171,7 +166,29 @@ Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_
                                                                      .bf16_activations = options.bf16_activations}));
   QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::LoadTokenizer(model_dir));
   if (options.n_signal < 1) return Status::InvalidArgument("blockrank: n_signal must be at least 1");
-  return std::make_unique<BlockRanker>(std::move(model), std::move(tokenizer), options);
+  BlockRankOptions adjusted = options;
+  // With a sliding window (Gemma 3's local layers) the query block goes right after the document
+  // blocks rather than at the default 16384, where it could not see them; prompts must then fit in the
+  // window (CheckWindow).
+  if (config.sliding_window > 0 && options.query_position == BlockRankOptions{}.query_position) adjusted.query_position = 0;
+  return std::make_unique<BlockRanker>(std::move(model), std::move(tokenizer), adjusted);
+}
+
+Status BlockRanker::CheckWindow(const BlockRankPrompt& prompt) const {
+  const int window = model_->config().sliding_window;
+  if (window <= 0) return Status::Ok();
+  // Every row sees position 0 (the instruction's first token); the window never hides a key when the
+  // largest position is within it. Then the local layers run as the global ones do.
+  int32_t last = 0;
+  for (const auto& positions : prompt.positions) {
+    for (int32_t p : positions) last = std::max(last, p);
+  }
+  if (last >= window) {
+    return Status::InvalidArgument("blockrank: the prompt reaches position " + std::to_string(last) + ", beyond " +
+                                   model_->config().model_type + "'s sliding window of " + std::to_string(window) +
+                                   " (lower max_block_length, or put the query block earlier with query_position)");
+  }
+  return Status::Ok();
 }
 
 BlockRanker::BlockRanker(std::unique_ptr<model::LlamaModel> model,
@@ -216,23 +233,29 @@ Result<std::vector<BlockRankScores>> BlockRanker::ScorePromptAtLayers(const Bloc
   }
   const size_t doc_begin = mask.block_starts[1], doc_end = mask.block_starts[query];
 
+  QUARRY_RETURN_IF_ERROR(CheckWindow(prompt));
   std::vector<BlockRankScores> out;
-  std::vector<float> x = model_->Embed(ids), normed(n * H), k(doc_end * kv_heads * d), q;
+  std::vector<float> x = model_->Embed(ids), k(doc_end * kv_heads * d), q;
+  std::vector<float> lq(n * heads * d), lk(n * kv_heads * d), lv(n * kv_heads * d), attn(n * heads * d);
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
   int ran = 0;
   for (int layer : layers) {
-    for (; ran < layer; ++ran) model_->RunLayer(ran, &x, positions, mask);
+    // The layers below: block-sparse attention over the prompt's positions (a sliding window, when the
+    // model has one, hides nothing: CheckWindow).
+    for (; ran < layer; ++ran) {
+      model_->QueryKeyValue(ran, x.data(), n, positions.data(), lq.data(), lk.data(), lv.data());
+      model::Attention(lq.data(), rows, lk.data(), lv.data(), n, heads, kv_heads, d, mask, attn.data());
+      model_->FinishLayer(ran, x.data(), n, attn.data());
+    }
     // This layer's keys of the instruction and document tokens, queries of the signal tokens only.
-    const auto& L = model_->layer(layer);
-    model::RmsNorm(x.data(), n, H, L.attn_norm.data, c.norm_eps, normed.data());
-    model::Linear(normed.data(), doc_end, H, L.wk, kv_heads * d, L.bk.data, k.data());
-    model::ApplyRope(k.data(), doc_end, kv_heads, d, positions.data(), model_->rope_inv_freq());
+    model_->QueryKeyValue(layer, x.data(), doc_end, positions.data(), nullptr, k.data(), nullptr);
     std::vector<std::pair<const float*, size_t>> doc_keys;
     for (size_t b = 1; b < query; ++b) doc_keys.emplace_back(k.data() + mask.block_starts[b] * kv_heads * d, prompt.blocks[b].size());
     std::vector<BlockRankScores> by_query;
     for (const auto& [first, count] : signals) {
       q.resize(count * heads * d);
-      model::Linear(normed.data() + first * H, count, H, L.wq, heads * d, L.bq.data, q.data());
-      model::ApplyRope(q.data(), count, heads, d, positions.data() + first, model_->rope_inv_freq());
+      model_->QueryKeyValue(layer, x.data() + first * H, count, positions.data() + first, q.data(), nullptr, nullptr);
       by_query.emplace_back();
       ScoreFromKeys(q.data(), count, heads, kv_heads, d, doc_keys, k.data(), doc_begin, &by_query.back(),
                     /*keep_logits=*/by_query.size() == 1);
@@ -273,40 +296,28 @@ namespace quarry {
 BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
                                  const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const {
   const auto& c = model_->config();
-  const size_t n = ids.size(), H = c.hidden_size, d = c.head_dim, F = c.intermediate_size;
+  const size_t n = ids.size(), d = c.head_dim;
   const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, q_dim = heads * d, kv_dim = kv_heads * d;
   const int L = options_.scoring_layer;
   BlockCache cache;
   cache.n_tokens = n;
-  std::vector<float> x = model_->Embed(ids), h(n * H), q(n * q_dim), attn(n * q_dim), o(n * H), gate(n * F), up(n * F);
+  std::vector<float> x = model_->Embed(ids), q(n * q_dim), attn(n * q_dim);
   for (int l = 0; l <= L; ++l) {
     if (l == L && hidden) break;
-    const auto& W = model_->layer(l);
-    model::RmsNorm(x.data(), n, H, W.attn_norm.data, c.norm_eps, h.data());
     std::vector<float> k(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wk, kv_dim, W.bk.data, k.data());
-    model::ApplyRope(k.data(), n, kv_heads, d, positions.data(), model_->rope_inv_freq());
     if (l == L) {
+      model_->QueryKeyValue(l, x.data(), n, positions.data(), nullptr, k.data(), nullptr);
       cache.k.push_back(std::move(k));
       break;
     }
     std::vector<float> v(n * kv_dim);
-    model::Linear(h.data(), n, H, W.wv, kv_dim, W.bv.data, v.data());
-    model::Linear(h.data(), n, H, W.wq, q_dim, W.bq.data, q.data());
-    model::ApplyRope(q.data(), n, heads, d, positions.data(), model_->rope_inv_freq());
+    model_->QueryKeyValue(l, x.data(), n, positions.data(), q.data(), k.data(), v.data());
     // This block sees every context block fully and itself causally; the caches are read in place.
     std::vector<model::KvSegment> segments;
     for (const BlockCache* ctx : context) segments.push_back({ctx->k[l].data(), ctx->v[l].data(), ctx->n_tokens});
     segments.push_back({k.data(), v.data(), n});
     model::SegmentAttention(q.data(), n, segments, 0, heads, kv_heads, d, attn.data());
-    model::Linear(attn.data(), n, q_dim, W.wo, H, nullptr, o.data());
-    model::AddInPlace(x.data(), o.data(), n * H);
-    model::RmsNorm(x.data(), n, H, W.mlp_norm.data, c.norm_eps, h.data());
-    model::Linear(h.data(), n, H, W.w_gate, F, nullptr, gate.data());
-    model::Linear(h.data(), n, H, W.w_up, F, nullptr, up.data());
-    model::SiluMul(gate.data(), up.data(), n * F);
-    model::Linear(gate.data(), n, F, W.w_down, H, nullptr, o.data());
-    model::AddInPlace(x.data(), o.data(), n * H);
+    model_->FinishLayer(l, x.data(), n, attn.data());
     cache.k.push_back(std::move(k));
     cache.v.push_back(std::move(v));
   }
@@ -355,6 +366,7 @@ Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
     if (!CacheFits(*doc)) return Status::InvalidArgument("blockrank: a document cache does not fit this model and options");
   }
   const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, query, {{"", "", ""}}, options_);
+  QUARRY_RETURN_IF_ERROR(CheckWindow(p));
   std::vector<const BlockCache*> context = {instruction.get()};
   context.insert(context.end(), docs.begin(), docs.end());
   std::vector<std::pair<const float*, size_t>> doc_keys;
@@ -368,11 +380,9 @@ Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
     // The signal tokens' queries at the scoring layer.
     const size_t H = c.hidden_size, d = c.head_dim, heads = c.n_heads, n = ids.size();
     const size_t n_signal = std::min<size_t>(options_.n_signal, n), first = n - n_signal;
-    const auto& W = model_->layer(options_.scoring_layer);
-    std::vector<float> h(n_signal * H), q(n_signal * heads * d);
-    model::RmsNorm(x.data() + first * H, n_signal, H, W.attn_norm.data, c.norm_eps, h.data());
-    model::Linear(h.data(), n_signal, H, W.wq, heads * d, W.bq.data, q.data());
-    model::ApplyRope(q.data(), n_signal, heads, d, positions.data() + first, model_->rope_inv_freq());
+    std::vector<float> q(n_signal * heads * d);
+    model_->QueryKeyValue(options_.scoring_layer, x.data() + first * H, n_signal, positions.data() + first, q.data(),
+                          nullptr, nullptr);
     by_query.emplace_back();
     ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),
                   instruction->n_tokens, &by_query.back());

@@ -11,7 +11,9 @@
 // Models whose vocabulary has <|im_start|> (ChatML: SmolLM2, Qwen2) get the same text as one ChatML
 // user turn: "<|im_start|>user\n" in place of "<s>[INST] " and "<|im_end|>\n<|im_start|>assistant\n"
 // in place of "[/INST] ".
-// Positions: block 0 at 0..L0-1; every document block starts at L0; the query block at 16384.
+// Positions: block 0 at 0..L0-1; every document block starts at L0; the query block at 16384 (with a
+// sliding-window model, e.g. Gemma 3, right after the longest document block, and the whole prompt must
+// lie within the window, so that the window never hides a key the attention below lets a row see).
 // Attention: block 0 causal; a document block sees block 0 and itself causally; the query block sees
 // everything before it and itself causally. Cost is linear in the number of documents.
 // Calibration (options.calibrate): a last block, the query block's text with the query "N/A", at the
@@ -127,6 +129,9 @@ class BlockRanker {
   // Runs layers 0..L-1 over `ids` (one block at `positions`) whose rows see every block of `context`
   // fully and themselves causally. Without `hidden`: returns the block's cache (keys at L too). With it:
   // stores the hidden state after layer L-1 there and skips the keys at L (a query block needs none).
+  // For a model with a sliding window: InvalidArgument when some position of the prompt is beyond it,
+  // where the window would hide keys the block-sparse attention lets a row see.
+  Status CheckWindow(const BlockRankPrompt& prompt) const;
   BlockCache RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
                       const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const;
 };

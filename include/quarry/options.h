@@ -91,7 +91,9 @@ struct RerankOptions {
   int n_signal = 2;
   // Default: 384, as in the authors' evaluation; rounded up to a multiple of 16.
   size_t max_block_length = 384;
-  // Default: 16384. Position of the query block's first token.
+  // Default: 16384. Position of the query block's first token; 0: right after the longest document
+  // block (where it goes for models with a sliding window, e.g. Gemma 3, so that the window never hides
+  // a block the query must see).
   int32_t query_position = 16384;
   // Default: 0 (every candidate in one pass). More candidates are scored in windows of this size.
   size_t window = 0;

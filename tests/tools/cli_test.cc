@@ -448,9 +448,11 @@ TEST(Cli, RealGgufModelThroughEveryPath) {
   for (const auto& [id, score] : hits_of(search.out)) EXPECT_LE(std::fabs(score), 1.0 + 1e-5) << id;
 }
 
-// Gemma 3 (SentencePiece-style GGUF tokenizer, sliding-window local layers): a last-token dual encoder
-// runs; BlockRank, which drives Llama's layer maths itself, refuses it by name.
-TEST(Cli, Gemma3EncodesAndBlockRankRefusesIt) {
+// Gemma 3 (SentencePiece-style GGUF tokenizer, sliding-window local layers) through every path: a
+// last-token dual encoder; BlockRank in one pass and from decoupled caches (the same scores), with the
+// query block placed after the documents so that the 512-token window hides nothing, and a clear error
+// when a prompt would reach past the window.
+TEST(Cli, Gemma3ThroughEveryPath) {
   QUARRY_REQUIRE_MODEL(model_dir, "gemma-3-270m-Q4_K_M");
   const std::string gguf = ShellQuote(model_dir + "/model.gguf");
   testing::TempDir tmp;
@@ -462,9 +464,35 @@ TEST(Cli, Gemma3EncodesAndBlockRankRefusesIt) {
   auto search = Quarry("search " + dir + " 'heart muscle' --mode dense --json");
   ASSERT_EQ(search.exit_code, 0) << search.err;
   EXPECT_EQ(nlohmann::json::parse(search.out)["hits"].size(), 7u);
-  auto rerank = Quarry("search " + dir + " 'heart muscle' --rerank-model " + gguf);
-  EXPECT_EQ(rerank.exit_code, 5) << rerank.err;
-  EXPECT_NE(rerank.err.find("BlockRank does not run gemma3"), std::string::npos) << rerank.err;
+
+  auto scores_of = [](const std::string& json) {
+    std::vector<std::pair<std::string, double>> hits;
+    const auto answer = nlohmann::json::parse(json);  // (a named object: the loop below reads into it)
+    for (const auto& h : answer["hits"]) hits.emplace_back(h["id"], h["stages"]["rerank"]);
+    return hits;
+  };
+  const std::string decoupled = " --json --rerank-model " + gguf + " --scoring-layer 11 --query-in-instruction false";
+  auto uncached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
+  ASSERT_EQ(uncached.exit_code, 0) << uncached.err;
+  const auto a = scores_of(uncached.out);
+  ASSERT_GE(a.size(), 3u);
+  double sum = 0;
+  for (const auto& [id, score] : a) sum += score;
+  EXPECT_NEAR(sum, 1.0, 1e-3) << "one pass: the documents' attention shares sum to one";
+  auto index = Quarry("index " + dir + " --rerank-cache " + gguf + " --scoring-layer 11");
+  ASSERT_EQ(index.exit_code, 0) << index.err;
+  auto cached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  const auto b = scores_of(cached.out);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first) << i;
+    EXPECT_NEAR(a[i].second, b[i].second, 1e-4) << i;
+  }
+  // Blocks of 512 tokens put the query block past position 512: refused, naming the window.
+  auto too_long = Quarry("search " + dir + " 'heart muscle' --rerank-model " + gguf + " --scoring-layer 11 --max-block-length 512");
+  EXPECT_EQ(too_long.exit_code, 5) << too_long.err;
+  EXPECT_NE(too_long.err.find("sliding window of 512"), std::string::npos) << too_long.err;
 }
 
 // Kill an ingest with SIGKILL part-way: every acknowledged batch must be there, no batch half there,
