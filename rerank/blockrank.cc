@@ -28,9 +28,13 @@ struct ChatFrame {
   const char* close;  // after the query block's text, before kAnswerPrefix
 };
 // Mistral v3 (the authors' rendering) by default; ChatML (SmolLM2, Qwen2) when the vocabulary has
-// <|im_start|>. No system turn: the templates' default system prompts are left out.
+// <|im_start|>; Gemma's turns when it has <start_of_turn>. No system turn: the templates' default system
+// prompts are left out.
 ChatFrame FrameFor(const model::Tokenizer& tokenizer) {
   if (tokenizer.PieceToId("<|im_start|>") >= 0) return {"<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"};
+  if (tokenizer.PieceToId("<start_of_turn>") >= 0) {
+    return {"<bos><start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n"};
+  }
   return {"<s>[INST] ", "[/INST] "};
 }
 

@@ -10,7 +10,8 @@
 //                answer the query:[/INST] Final Answer: " followed by the ids of "["
 // Models whose vocabulary has <|im_start|> (ChatML: SmolLM2, Qwen2) get the same text as one ChatML
 // user turn: "<|im_start|>user\n" in place of "<s>[INST] " and "<|im_end|>\n<|im_start|>assistant\n"
-// in place of "[/INST] ".
+// in place of "[/INST] "; Gemma's (<start_of_turn>) as "<bos><start_of_turn>user\n" ...
+// "<end_of_turn>\n<start_of_turn>model\n".
 // Positions: block 0 at 0..L0-1; every document block starts at L0; the query block at 16384 (with a
 // sliding-window model, e.g. Gemma 3, right after the longest document block, and the whole prompt must
 // lie within the window, so that the window never hides a key the attention below lets a row see).

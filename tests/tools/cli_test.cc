@@ -471,7 +471,9 @@ TEST(Cli, Gemma3ThroughEveryPath) {
     for (const auto& h : answer["hits"]) hits.emplace_back(h["id"], h["stages"]["rerank"]);
     return hits;
   };
-  const std::string decoupled = " --json --rerank-model " + gguf + " --scoring-layer 11 --query-in-instruction false";
+  // Blocks of 256 tokens: with the instruction and the query block, the prompt stays within the window.
+  const std::string decoupled =
+      " --json --rerank-model " + gguf + " --scoring-layer 11 --max-block-length 256 --query-in-instruction false";
   auto uncached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
   ASSERT_EQ(uncached.exit_code, 0) << uncached.err;
   const auto a = scores_of(uncached.out);
@@ -479,7 +481,7 @@ TEST(Cli, Gemma3ThroughEveryPath) {
   double sum = 0;
   for (const auto& [id, score] : a) sum += score;
   EXPECT_NEAR(sum, 1.0, 1e-3) << "one pass: the documents' attention shares sum to one";
-  auto index = Quarry("index " + dir + " --rerank-cache " + gguf + " --scoring-layer 11");
+  auto index = Quarry("index " + dir + " --rerank-cache " + gguf + " --scoring-layer 11 --max-block-length 256");
   ASSERT_EQ(index.exit_code, 0) << index.err;
   auto cached = Quarry("search " + dir + " 'heart muscle'" + decoupled);
   ASSERT_EQ(cached.exit_code, 0) << cached.err;
@@ -489,8 +491,8 @@ TEST(Cli, Gemma3ThroughEveryPath) {
     EXPECT_EQ(a[i].first, b[i].first) << i;
     EXPECT_NEAR(a[i].second, b[i].second, 1e-4) << i;
   }
-  // Blocks of 512 tokens put the query block past position 512: refused, naming the window.
-  auto too_long = Quarry("search " + dir + " 'heart muscle' --rerank-model " + gguf + " --scoring-layer 11 --max-block-length 512");
+  // The default blocks of 384 tokens put the query block's end past position 512: refused, naming the window.
+  auto too_long = Quarry("search " + dir + " 'heart muscle' --rerank-model " + gguf + " --scoring-layer 11");
   EXPECT_EQ(too_long.exit_code, 5) << too_long.err;
   EXPECT_NE(too_long.err.find("sliding window of 512"), std::string::npos) << too_long.err;
 }
