@@ -3,8 +3,8 @@
 #   scripts/fuzz.sh QUARRY_FUZZ_BINARY SECONDS [TARGET ...]   (default: every target)
 # Each target starts from its seeds: tests/data/fuzz/<target>/ (hand-written inputs and every input
 # that ever crashed it), inputs the writers make (QUARRY_FUZZ_SEEDS), and, when present, the checkpoint
-# files of ../shared/fixtures (read in place, never copied). Prints executions and coverage per target;
-# exits 1 if any target crashed (the crashing input is kept under $QUARRY_FUZZ_ARTIFACTS, default
+# files of ../shared/fixtures and the golden tokenizer.json files (read in place, never copied).
+# Prints executions and coverage per target; exits 1 if any target crashed (the crashing input is kept under $QUARRY_FUZZ_ARTIFACTS, default
 # build-sanitize/fuzz-artifacts, to be added to tests/data/fuzz/<target>/ once fixed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,7 @@ binary=$1 seconds=$2
 shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(beir msmarco jsonl queries_jsonl queries_tsv qrels run npy safetensors gguf config_json sentence_transformers vocab sp_model edges
+  targets=(beir msmarco jsonl queries_jsonl queries_tsv qrels run npy safetensors gguf tokenizer_json config_json sentence_transformers vocab sp_model edges
            wordnet json analyzer segment search manifest document_record block_cache resmem)
 fi
 artifacts=${QUARRY_FUZZ_ARTIFACTS:-$(dirname "$binary")/fuzz-artifacts}
@@ -31,6 +31,7 @@ for t in "${targets[@]}"; do
   case $t in
     sp_model) for f in "$shared"/*/tokenizer.model; do [ -f "$f" ] && mkdir -p "$tmp/shared-$t" && ln -sf "$f" "$tmp/shared-$t/$(basename "$(dirname "$f")")"; done ;;
     vocab) for f in "$shared"/*/vocab.txt; do [ -f "$f" ] && mkdir -p "$tmp/shared-$t" && ln -sf "$f" "$tmp/shared-$t/$(basename "$(dirname "$f")")"; done ;;
+    tokenizer_json) for f in "$root"/tests/data/golden/bpe/*/tokenizer.json; do [ -f "$f" ] && mkdir -p "$tmp/shared-$t" && ln -sf "$f" "$tmp/shared-$t/$(basename "$(dirname "$f")")"; done ;;
     config_json) for f in "$shared"/*/config.json; do [ -f "$f" ] && mkdir -p "$tmp/shared-$t" && ln -sf "$f" "$tmp/shared-$t/$(basename "$(dirname "$f")")"; done ;;
   esac
   [ -d "$tmp/shared-$t" ] && seeds+=("$tmp/shared-$t")
