@@ -106,17 +106,17 @@ std::string TrecEvalName(const Metric& m) {
 }
 
 double ScoreQuery(const Metric& metric, const std::vector<RunEntry>& ranked,
-                  const std::map<std::string, int>& judged) {
+                  const std::map<std::string, int>& judged, int relevance_level) {
   auto grade = [&](const std::string& doc) {
     auto it = judged.find(doc);
     return it == judged.end() ? 0 : it->second;
   };
+  auto relevant = [&](const std::string& doc) { return grade(doc) >= relevance_level; };
   size_t n_relevant = 0;
-  for (const auto& [doc, g] : judged) n_relevant += g > 0;
-  if (n_relevant == 0) return 0;
+  for (const auto& [doc, g] : judged) n_relevant += g >= relevance_level;
   const size_t depth = metric.k ? std::min(metric.k, ranked.size()) : ranked.size();
   switch (metric.kind) {
-    case MetricKind::kNdcg: {
+    case MetricKind::kNdcg: {  // the gains are the grades, whatever the relevance level
       double dcg = 0;
       for (size_t i = 0; i < depth; ++i) {
         const int g = grade(ranked[i].doc);
@@ -133,26 +133,26 @@ double ScoreQuery(const Metric& metric, const std::vector<RunEntry>& ranked,
     }
     case MetricKind::kRecall: {
       size_t hits = 0;
-      for (size_t i = 0; i < depth; ++i) hits += grade(ranked[i].doc) > 0;
-      return static_cast<double>(hits) / n_relevant;
+      for (size_t i = 0; i < depth; ++i) hits += relevant(ranked[i].doc);
+      return n_relevant ? static_cast<double>(hits) / n_relevant : 0;
     }
     case MetricKind::kMrr:
       for (size_t i = 0; i < depth; ++i) {
-        if (grade(ranked[i].doc) > 0) return 1.0 / (i + 1);
+        if (relevant(ranked[i].doc)) return 1.0 / (i + 1);
       }
       return 0;
     case MetricKind::kPrecision: {
       size_t hits = 0;
-      for (size_t i = 0; i < depth; ++i) hits += grade(ranked[i].doc) > 0;
+      for (size_t i = 0; i < depth; ++i) hits += relevant(ranked[i].doc);
       return static_cast<double>(hits) / metric.k;
     }
     case MetricKind::kMap: {
       double sum = 0;
       size_t hits = 0;
       for (size_t i = 0; i < depth; ++i) {
-        if (grade(ranked[i].doc) > 0) sum += static_cast<double>(++hits) / (i + 1);
+        if (relevant(ranked[i].doc)) sum += static_cast<double>(++hits) / (i + 1);
       }
-      return sum / n_relevant;
+      return n_relevant ? sum / n_relevant : 0;
     }
   }
   return 0;
@@ -177,7 +177,7 @@ Evaluation Evaluate(const Qrels& qrels, Run run, const std::vector<Metric>& metr
     const auto& ranked = it == run.end() ? empty : it->second;
     const auto& judged = qrels.at(ev.qids[q]);
     for (size_t m = 0; m < metrics.size(); ++m) {
-      ev.per_query[m][q] = ScoreQuery(metrics[m], ranked, judged);
+      ev.per_query[m][q] = ScoreQuery(metrics[m], ranked, judged, options.relevance_level);
       ev.mean[m] += ev.per_query[m][q];
     }
   }

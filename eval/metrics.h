@@ -9,8 +9,9 @@
 
 namespace quarry::eval {
 
-// `ranked` in trec_eval's order; `judged`: this query's judgements.
+// `ranked` in trec_eval's order; `judged`: this query's judgements; grades >= `relevance_level` are
+// relevant (nDCG's gains are every positive grade).
 double ScoreQuery(const Metric& metric, const std::vector<RunEntry>& ranked,
-                  const std::map<std::string, int>& judged);
+                  const std::map<std::string, int>& judged, int relevance_level = 1);
 
 }  // namespace quarry::eval

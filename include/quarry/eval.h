@@ -7,7 +7,8 @@
 //
 // Conventions (trec_eval's):
 //  - a run is ranked by score descending, ties by docid descending (SortRun);
-//  - relevant means grade > 0; unjudged documents are non-relevant;
+//  - relevant means grade >= the relevance level (1 by default; trec_eval -l): it decides Recall, P,
+//    MAP and MRR; nDCG's gains are the grades whatever the level. Unjudged documents are non-relevant;
 //  - the queries evaluated are those of the qrels (trec_eval -c): one with no run entries, or with
 //    no relevant document, scores 0;
 //  - nDCG@k: gain = grade, discount log2(rank + 1), ideal from the qrels' grades (ndcg_cut);
@@ -29,7 +30,7 @@
 namespace quarry::eval {
 
 // --- Relevance judgements: BEIR qrels TSV (query-id, corpus-id, score; header row) or TREC qrels
-// (qid iter docid grade). Grades > 0 are relevant (trec_eval's default level 1).
+// (qid iter docid grade). Grades >= EvalOptions::relevance_level are relevant (default 1, as trec_eval's).
 using Qrels = std::map<std::string, std::map<std::string, int>>;  // qid -> docid -> grade
 Result<Qrels> LoadQrels(const std::string& path);
 
@@ -107,6 +108,9 @@ struct Evaluation {
 struct EvalOptions {
   // Default: false. Drop run entries whose docid equals the qid (BEIR's ignore_identical_ids).
   bool ignore_self = false;
+  // Default: 1. The lowest grade that counts as relevant for Recall, P, MAP and MRR (trec_eval -l;
+  // MS MARCO's TREC DL tracks report recall and MAP at 2). nDCG is not affected. Must be >= 1.
+  int relevance_level = 1;
 };
 
 // `run` need not be sorted; it is ranked with SortRun's order here.

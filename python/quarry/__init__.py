@@ -76,18 +76,20 @@ def _run(run: Mapping[str, Ranking] | str) -> dict[str, list[tuple[str, float]]]
 
 
 def evaluate(qrels: Qrels | str, run: Mapping[str, Ranking] | str, metrics: str = "ndcg@10",
-             ignore_self: bool = False) -> Evaluation:
+             ignore_self: bool = False, relevance_level: int = 1) -> Evaluation:
     """Evaluates `run` against `qrels` with trec_eval's conventions (trec_eval -c: every judged query counts).
 
     qrels: {qid: {docid: grade}} or a qrels file. run: {qid: hits | [(docid, score)] | {docid: score}} or a
     TREC run file; ties are broken by docid descending, as trec_eval does. metrics: comma-separated, in
     Quarry's ("ndcg@10,recall@100,mrr@10,p@5,map") or trec_eval's ("ndcg_cut.10,recall.100,P.5,recip_rank")
     spelling. ignore_self drops hits whose docid equals the qid (BEIR's ignore_identical_ids).
+    relevance_level: the lowest grade that is relevant for recall, P, MAP and MRR (trec_eval -l,
+    pytrec_eval's relevance_level; TREC DL reports recall and MAP at 2); nDCG's gains are the grades.
     """
     if isinstance(qrels, str):
         qrels = load_qrels(qrels)
     judged = {str(q): {str(d): int(g) for d, g in docs.items()} for q, docs in qrels.items()}
-    return _quarry._evaluate(judged, _run(run), metrics, ignore_self)
+    return _quarry._evaluate(judged, _run(run), metrics, ignore_self, relevance_level)
 
 
 def write_run(path: str, run: Mapping[str, Ranking], tag: str = "quarry", sort: bool = True) -> None:

@@ -341,9 +341,15 @@ struct PyEvaluation {
   std::vector<std::string> qids;                                     // evaluated queries, qrels order
 };
 
-PyEvaluation Evaluate(const eval::Qrels& qrels, const PyRun& run, const std::string& metrics, bool ignore_self) {
+PyEvaluation Evaluate(const eval::Qrels& qrels, const PyRun& run, const std::string& metrics, bool ignore_self,
+                      int relevance_level) {
   const auto parsed = Unwrap(eval::ParseMetrics(metrics));
-  const eval::Evaluation ev = eval::Evaluate(qrels, ToRun(run), parsed, {.ignore_self = ignore_self});
+  if (relevance_level < 1) {
+    throw StatusError{Status::InvalidArgument("relevance_level must be at least 1 (got " +
+                                              std::to_string(relevance_level) + ")")};
+  }
+  const eval::Evaluation ev =
+      eval::Evaluate(qrels, ToRun(run), parsed, {.ignore_self = ignore_self, .relevance_level = relevance_level});
   PyEvaluation out;
   out.qids = ev.qids;
   for (size_t m = 0; m < ev.metrics.size(); ++m) {
@@ -700,7 +706,7 @@ NB_MODULE(_quarry, m) {
     if (sort) eval::SortRun(&r);
     Check(eval::WriteRun(path, r, tag));
   }, "path"_a, "run"_a, "tag"_a, "sort"_a);
-  m.def("_evaluate", &Evaluate, "qrels"_a, "run"_a, "metrics"_a, "ignore_self"_a);
+  m.def("_evaluate", &Evaluate, "qrels"_a, "run"_a, "metrics"_a, "ignore_self"_a, "relevance_level"_a);
 
   nb::class_<PyCollection>(m, "_Collection")
       .def(nb::init<const std::string&, bool, bool>(), "dir"_a, "create"_a, "read_only"_a)

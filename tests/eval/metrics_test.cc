@@ -51,6 +51,22 @@ TEST_F(Conventions, TableOfMetrics) {
   EXPECT_NEAR(Metric1("p@5", qrels_, run_), (0.4 + 0.2 + 0 + 0) / 4, 1e-12);
 }
 
+// trec_eval -l 2: only grade >= 2 is relevant for recall, MRR, MAP and P (q1's b alone; q2's x is not),
+// while nDCG's gains stay the grades (q2 still scores 1).
+TEST_F(Conventions, RelevanceLevelDecidesBinaryMeasuresNotNdcg) {
+  const EvalOptions level2{.relevance_level = 2};
+  const double ndcg3_q1 = (2 / std::log2(3.0) + 1 / std::log2(4.0)) / (2 + 1 / std::log2(3.0));
+  EXPECT_NEAR(Metric1("ndcg@3", qrels_, run_, level2), (ndcg3_q1 + 1) / 4, 1e-12);
+  EXPECT_NEAR(Metric1("recall@1", qrels_, run_, level2), 0.0, 1e-12);
+  EXPECT_NEAR(Metric1("recall@2", qrels_, run_, level2), 1.0 / 4, 1e-12);
+  EXPECT_NEAR(Metric1("mrr@10", qrels_, run_, level2), 0.5 / 4, 1e-12);
+  EXPECT_NEAR(Metric1("map", qrels_, run_, level2), 0.5 / 4, 1e-12);
+  EXPECT_NEAR(Metric1("p@2", qrels_, run_, level2), 0.5 / 4, 1e-12);
+  // Level 3: nothing is relevant; nDCG is unchanged.
+  EXPECT_EQ(Metric1("recall@10", qrels_, run_, {.relevance_level = 3}), 0.0);
+  EXPECT_NEAR(Metric1("ndcg@3", qrels_, run_, {.relevance_level = 3}), (ndcg3_q1 + 1) / 4, 1e-12);
+}
+
 // trec_eval -c: every query of the qrels, also one judged only non-relevant (the run's "extra" query
 // has no judgements and is not evaluated).
 TEST_F(Conventions, EvaluatesEveryJudgedQuery) {

@@ -22,13 +22,14 @@ MEASURES = {
 }
 
 
-def assert_agrees(qrels, run):
+def assert_agrees(qrels, run, relevance_level=1):
     """Per query and mean, every measure. trec_eval scores the queries of the run; quarry, like trec_eval -c,
     every judged query (the others score 0), so means are compared over the qrels' queries."""
     as_dicts = {q: {d: float(s) for d, s in entries} for q, entries in run.items()}
-    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {m for m, _ in MEASURES.values()})
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {m for m, _ in MEASURES.values()},
+                                               relevance_level=relevance_level)
     reference = evaluator.evaluate(as_dicts)
-    ours = quarry.evaluate(qrels, run, ",".join(MEASURES))
+    ours = quarry.evaluate(qrels, run, ",".join(MEASURES), relevance_level=relevance_level)
     assert ours.qids == sorted(qrels)
     for ours_name, (_, key) in zip(ours.metrics, MEASURES.values()):
         per = ours.per_query[ours_name]
@@ -46,6 +47,19 @@ def test_dl2019_bm25_run():
     run = quarry.load_run(str(data / "run.bm25.trec"))
     ours = assert_agrees(qrels, run)
     assert ours.mean["nDCG@10"] == pytest.approx(0.5058, abs=5e-5)  # the published Anserini BM25 figure
+
+
+def test_dl2019_at_relevance_level_2():
+    """TREC DL reports recall and MAP with grade >= 2 relevant (trec_eval -l 2); nDCG does not change."""
+    data = shared("datasets/trec-dl-2019-passage")
+    qrels = quarry.load_qrels(str(data / "qrels.txt"))
+    run = quarry.load_run(str(data / "run.bm25.trec"))
+    ours = assert_agrees(qrels, run, relevance_level=2)
+    level_1 = quarry.evaluate(qrels, run, "ndcg_cut.10,recall.100")
+    assert ours.mean["nDCG@10"] == level_1.mean["nDCG@10"]
+    assert ours.mean["Recall@100"] != level_1.mean["Recall@100"]
+    with pytest.raises(ValueError, match="relevance_level"):
+        quarry.evaluate(qrels, run, "map", relevance_level=0)
 
 
 def test_scifact_bm25_runs(scifact_dir, scifact_test_queries):
@@ -85,4 +99,5 @@ def test_graded_synthetic_qrels_with_unjudged_and_empty_queries():
     qrels["q_none_relevant"] = {"d001": 0}
     run = {q: [(d, rng.choice([1.0, 2.0, 2.5, 3.0])) for d in rng.sample(docs, 40)] for q in qrels}
     run["q_not_judged"] = [("d001", 1.0)]
-    assert_agrees(qrels, run)
+    for level in (1, 2, 3):
+        assert_agrees(qrels, run, relevance_level=level)

@@ -128,6 +128,12 @@ TEST(Cli, EvalPrintsTheRunsPublishedFigure) {
   auto j = nlohmann::json::parse(cmp.out);
   EXPECT_EQ(j["compare"]["metrics"]["nDCG@10"]["diff"], 0.0);
   EXPECT_EQ(j["compare"]["metrics"]["nDCG@10"]["p_randomization"], 1.0);
+  // trec_eval's -l 2 (TREC DL's recall and MAP): pytrec_eval with relevance_level=2 gives recall_100
+  // 0.491050 and map 0.247616 on this run (tests/python/test_eval.py compares every query); nDCG stays.
+  auto l2 = Quarry("eval --qrels " + ShellQuote(dl19 + "/qrels.txt") + " --run " + ShellQuote(dl19 + "/run.bm25.trec") +
+                   " -m ndcg_cut.10 -m recall.100 -m map -l 2");
+  ASSERT_EQ(l2.exit_code, 0) << l2.err;
+  EXPECT_EQ(l2.out, "metric       value\nnDCG@10      0.5058\nRecall@100   0.4910\nMAP          0.2476\nqueries      43\n");
 }
 
 TEST(Cli, EvalReproducesPyseriniOnSciFact) {

@@ -25,6 +25,7 @@ struct EvalArgs {
   std::string metrics = "ndcg@10,recall@100,mrr@10";
   std::vector<std::string> measures;  // -m, repeatable (trec_eval's spelling)
   size_t depth = 1000;
+  int relevance_level = 1;
   uint64_t permutations = 10000;
   bool per_query = false, json = false, ignore_self = false, resmem = false;
   RerankFlags rerank;
@@ -139,7 +140,7 @@ int RunEval(const EvalArgs& a) {
     }
   }
 
-  eval::EvalOptions options{.ignore_self = a.ignore_self};
+  eval::EvalOptions options{.ignore_self = a.ignore_self, .relevance_level = a.relevance_level};
   const eval::Evaluation ev = eval::Evaluate(*qrels, run, *metrics, options);
   std::optional<eval::Evaluation> other;
   if (!a.compare.empty()) {
@@ -149,6 +150,7 @@ int RunEval(const EvalArgs& a) {
   }
 
   nlohmann::json j = {{"run", run_name}, {"qrels", qrels_path}, {"queries", ev.qids.size()}};
+  if (a.relevance_level != 1) j["relevance_level"] = a.relevance_level;
   for (size_t m = 0; m < ev.metrics.size(); ++m) j["metrics"][ev.metrics[m].name] = ev.mean[m];
   std::vector<eval::PairedTest> tests;
   if (other) {
@@ -219,6 +221,11 @@ void AddEvalCommands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>* c
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-k,--k", a->depth, "hits retrieved per query (with --candidates: taken from the run)")->capture_default_str()->check(AtLeastOne());
   AddDeprecatedAlias(cmd, "--depth", "-k", &a->depth);
+  cmd->add_option("-l,--relevance-level", a->relevance_level,
+                  "lowest grade that is relevant for recall, P, MAP and MRR, as trec_eval's -l (TREC DL reports "
+                  "recall and MAP at 2); nDCG's gains are the grades")
+      ->capture_default_str()
+      ->check(AtLeastOne());
   cmd->add_flag("--per-query", a->per_query, "print each query's values and the means in trec_eval -q's layout");
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--resmem", a->resmem, "correct the retrieved scores with the collection's ResMem memory");
