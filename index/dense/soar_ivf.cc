@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 
+#include "common/thread_scratch.h"
 #include "model/kernels.h"
 
 namespace quarry {
@@ -219,8 +220,13 @@ Result<std::vector<std::vector<DenseHit>>> SoarIvf::Search(const std::vector<flo
     auto worse = [](const DenseHit& a, const DenseHit& b) { return a.score > b.score; };
     std::vector<DenseHit> heap;
     // A spilled row is in two lists; a per-thread stamp array (one epoch per query) skips its second copy.
-    thread_local std::vector<uint32_t> stamps;
-    thread_local uint32_t epoch = 0;
+    struct Stamps {
+      std::vector<uint32_t> stamps;
+      uint32_t epoch = 0;
+    };
+    Stamps& scratch = ThreadScratch<Stamps>();
+    std::vector<uint32_t>& stamps = scratch.stamps;
+    uint32_t& epoch = scratch.epoch;
     if (stamps.size() < ids_.size()) stamps.resize(ids_.size(), 0);
     if (++epoch == 0) {
       std::fill(stamps.begin(), stamps.end(), 0);

@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include "common/thread_scratch.h"
+
 namespace quarry {
 
 std::string LexicalText(const Document& doc) { return doc.title + " " + doc.text; }
@@ -213,13 +215,21 @@ class TermIter {
   PostingsBlock buf_;
 };
 
+// Per-thread scoring buffers (ThreadScratch), all zero between calls.
+struct ScoringScratch {
+  std::vector<double> acc;       // SearchExhaustive: a score per doc number of the segment
+  std::vector<DocNum> touched;   // ... and the doc numbers it touched
+  std::vector<double> window_scores = std::vector<double>(4096, 0.0);  // SearchMaxScore: an inner window
+  std::vector<uint64_t> window_seen = std::vector<uint64_t>(4096 / 64, 0);
+};
+
 // Scores every posting of one segment.
 void SearchExhaustive(std::vector<TermIter>& terms, const Segment& segment, const DeadDocs* dead, TopK* top,
                       LexicalSearchStats* stats) {
-  // Per-thread accumulators, all zero between calls. A BM25 score is always > 0 (idf > 0), so a zero
-  // accumulator means "not yet touched".
-  thread_local std::vector<double> acc;
-  thread_local std::vector<DocNum> touched;
+  // A BM25 score is always > 0 (idf > 0), so a zero accumulator means "not yet touched".
+  ScoringScratch& scratch = ThreadScratch<ScoringScratch>();
+  std::vector<double>& acc = scratch.acc;
+  std::vector<DocNum>& touched = scratch.touched;
   if (acc.size() < segment.n_docnums()) acc.resize(segment.n_docnums(), 0.0);
   touched.clear();
   const DocNum base = segment.base();
@@ -250,8 +260,10 @@ void SearchMaxScore(std::vector<TermIter>& terms, const Segment& segment, const 
                     LexicalSearchStats* stats) {
   const size_t m = terms.size();
   constexpr uint64_t kInner = 4096;
-  thread_local std::vector<double> window_scores(kInner, 0.0);
-  thread_local std::vector<uint64_t> window_seen(kInner / 64, 0);
+  ScoringScratch& scratch = ThreadScratch<ScoringScratch>();
+  std::vector<double>& window_scores = scratch.window_scores;
+  std::vector<uint64_t>& window_seen = scratch.window_seen;
+  static_assert(kInner == 4096, "ScoringScratch's window sizes");
   std::vector<uint32_t> order(m);  // terms by ascending window bound
   for (uint32_t i = 0; i < m; ++i) order[i] = i;
   std::vector<float> bound(m);

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/thread_scratch.h"
+
 namespace quarry {
 
 static_assert(std::endian::native == std::endian::little, "segments are little-endian");
@@ -210,7 +212,12 @@ Status SegmentWriter::AddTerm(std::string_view term, std::span<const std::pair<D
   const uint32_t n_blocks = (df + kBlockSize - 1) / kBlockSize;
   const uint64_t data_offset = flushed_ + buffer_.size() - kHeaderSize;
   Entry e{data_offset, static_cast<uint32_t>(term_bytes_.size()), df, 0.0f, 0};
-  thread_local std::string blocks, skips;
+  struct Scratch {
+    std::string blocks, skips;
+  };
+  Scratch& scratch = ThreadScratch<Scratch>();
+  std::string& blocks = scratch.blocks;
+  std::string& skips = scratch.skips;
   blocks.clear();
   skips.clear();
   DocNum docs[kBlockSize];
