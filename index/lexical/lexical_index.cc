@@ -215,12 +215,15 @@ class TermIter {
   PostingsBlock buf_;
 };
 
+// SearchMaxScore scores the essential terms in inner windows of this many doc numbers.
+constexpr uint64_t kInnerWindow = 4096;
+
 // Per-thread scoring buffers (ThreadScratch), all zero between calls.
 struct ScoringScratch {
   std::vector<double> acc;       // SearchExhaustive: a score per doc number of the segment
   std::vector<DocNum> touched;   // ... and the doc numbers it touched
-  std::vector<double> window_scores = std::vector<double>(4096, 0.0);  // SearchMaxScore: an inner window
-  std::vector<uint64_t> window_seen = std::vector<uint64_t>(4096 / 64, 0);
+  std::vector<double> window_scores = std::vector<double>(kInnerWindow, 0.0);  // SearchMaxScore
+  std::vector<uint64_t> window_seen = std::vector<uint64_t>(kInnerWindow / 64, 0);
 };
 
 // Scores every posting of one segment.
@@ -259,11 +262,10 @@ void SearchExhaustive(std::vector<TermIter>& terms, const Segment& segment, cons
 void SearchMaxScore(std::vector<TermIter>& terms, const Segment& segment, const DeadDocs* dead, TopK* top,
                     LexicalSearchStats* stats) {
   const size_t m = terms.size();
-  constexpr uint64_t kInner = 4096;
+  constexpr uint64_t kInner = kInnerWindow;
   ScoringScratch& scratch = ThreadScratch<ScoringScratch>();
   std::vector<double>& window_scores = scratch.window_scores;
   std::vector<uint64_t>& window_seen = scratch.window_seen;
-  static_assert(kInner == 4096, "ScoringScratch's window sizes");
   std::vector<uint32_t> order(m);  // terms by ascending window bound
   for (uint32_t i = 0; i < m; ++i) order[i] = i;
   std::vector<float> bound(m);
