@@ -60,16 +60,19 @@ Result<std::vector<BlockRankDocument>> RerankDocuments(const Store& store, const
   return docs;
 }
 
-Result<std::vector<double>> ScoreHits(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker,
-                                      std::string_view query, const std::vector<SearchHit>& hits,
-                                      const std::string& cache_config) {
+// BlockRank scores of `hits` at each of `layers`, from cached document blocks when the ranker is
+// decoupled and the collection's caches were made with the same model and options.
+Result<std::vector<std::vector<double>>> ScoreHitsAtLayers(const Store& store, const Store::Snapshot* snap,
+                                                           const BlockRanker& ranker, std::string_view query,
+                                                           const std::vector<SearchHit>& hits,
+                                                           const std::string& cache_config, const std::vector<int>& layers) {
   QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(store, snap, hits));
   bool cached = false;
   if (!ranker.options().query_in_instruction) {
     QUARRY_ASSIGN_OR_RETURN(auto stored_config, store.Get(kCfMeta, kMetaRerankCache, snap));
     cached = stored_config && *stored_config == cache_config;
   }
-  if (!cached) return ranker.Score(std::string(query), docs);
+  if (!cached) return ranker.ScoreAtLayers(std::string(query), docs, layers);
   std::vector<BlockCache> caches(hits.size());
   for (size_t i = 0; i < hits.size(); ++i) {
     QUARRY_ASSIGN_OR_RETURN(auto bytes, store.Get(kCfRerankCache, EncodeFixed32BE(hits[i].doc), snap));
@@ -86,7 +89,15 @@ Result<std::vector<double>> ScoreHits(const Store& store, const Store::Snapshot*
   }
   std::vector<const BlockCache*> ptrs;
   for (const auto& c : caches) ptrs.push_back(&c);
-  return ranker.ScoreCached(std::string(query), ptrs);
+  return ranker.ScoreCachedAtLayers(std::string(query), ptrs, layers);
+}
+
+Result<std::vector<double>> ScoreHits(const Store& store, const Store::Snapshot* snap, const BlockRanker& ranker,
+                                      std::string_view query, const std::vector<SearchHit>& hits,
+                                      const std::string& cache_config) {
+  QUARRY_ASSIGN_OR_RETURN(auto per_layer,
+                          ScoreHitsAtLayers(store, snap, ranker, query, hits, cache_config, {ranker.options().scoring_layer}));
+  return std::move(per_layer[0]);
 }
 
 }  // namespace
@@ -135,22 +146,35 @@ Result<std::vector<std::vector<double>>> Reranking::ScoresAtLayers(std::string_v
                                                                           const std::vector<std::string>& ids,
                                                                           const std::vector<int>& layers) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
+  std::string cache_config;
+  {
+    std::lock_guard lock(impl_->index_mu);
+    cache_config = impl_->reranker_cache_config;
+  }
   QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
-  QUARRY_ASSIGN_OR_RETURN(const auto docs, RerankDocuments(*impl_->store, /*snap=*/nullptr, hits));
-  return ranker->ScoreAtLayers(std::string(query), docs, layers);
+  return ScoreHitsAtLayers(*impl_->store, /*snap=*/nullptr, *ranker, query, hits, cache_config, layers);
 }
 
 Result<uint64_t> Reranking::BuildCache(const std::string& model_dir, const RerankOptions& options_in,
-                                              bool half_precision) {
+                                       bool half_precision, const std::function<void(uint64_t, uint64_t)>& progress) {
   QUARRY_RETURN_IF_ERROR(impl_->RequireWritable());
   RerankOptions options = options_in;
   options.query_in_instruction = false;  // caches exist only in the decoupled mode
   QUARRY_ASSIGN_OR_RETURN(auto ranker, BlockRanker::Load(model_dir, options));
   std::lock_guard lock(impl_->write_mu);
   Store& store = *impl_->store;
-  rocksdb::WriteBatch batch;
-  batch.DeleteRange(store.cf(kCfRerankCache), EncodeFixed32BE(0), EncodeFixed32BE(UINT32_MAX));
+  // The old caches and their config go first; the new config is written after the last cache, so a
+  // build that stops half way leaves caches without a config, which no search uses (and check reports).
+  rocksdb::WriteBatch clear;
+  clear.Delete(store.cf(kCfMeta), kMetaRerankCache);
+  clear.DeleteRange(store.cf(kCfRerankCache), EncodeFixed32BE(0), EncodeFixed32BE(UINT32_MAX));
+  QUARRY_RETURN_IF_ERROR(store.Write(&clear, /*sync=*/true));
+  // Caches are written a few documents at a time: one is megabytes, and a corpus of them never sits in
+  // memory.
+  constexpr size_t kDocsPerWrite = 8;
+  const uint64_t total = impl_->n_docs;
   uint64_t n = 0;
+  rocksdb::WriteBatch batch;
   Status failed;
   QUARRY_RETURN_IF_ERROR(store.ForEachDocument([&](DocNum docnum, const Document& doc) {
     auto cache = ranker->EncodeDocument({doc.title, doc.text, doc.id});
@@ -160,22 +184,26 @@ Result<uint64_t> Reranking::BuildCache(const std::string& model_dir, const Reran
     }
     batch.Put(store.cf(kCfRerankCache), EncodeFixed32BE(docnum),
               EncodeBlockCache(*cache, half_precision ? CacheDType::kF16 : CacheDType::kF32));
-    ++n;
-    return true;
+    if (++n % kDocsPerWrite == 0) {
+      failed = store.Write(&batch, /*sync=*/false);
+      batch.Clear();
+      if (progress) progress(n, total);
+    }
+    return failed.ok();
   }));
   QUARRY_RETURN_IF_ERROR(failed);
-  // The config is written with the caches, so a half-built cache is never taken for a complete one.
-  batch.Put(store.cf(kCfMeta), kMetaRerankCache, RerankCacheConfig(model_dir, options));
-  QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/true));
+  if (batch.Count() > 0) QUARRY_RETURN_IF_ERROR(store.Write(&batch, /*sync=*/false));
+  if (progress) progress(n, total);
+  rocksdb::WriteBatch done;
+  done.Put(store.cf(kCfMeta), kMetaRerankCache, RerankCacheConfig(model_dir, options));
+  QUARRY_RETURN_IF_ERROR(store.Write(&done, /*sync=*/true));
   return n;
 }
 
 Status CheckRerankCaches(const Store& store, const Store::Snapshot* snap,
                          const std::unordered_map<DocNum, std::string>& docs, CheckReport* report) {
-  uint64_t n_caches = 0;
   std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ReadOptionsAt(snap), store.cf(kCfRerankCache)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ++n_caches;
     if (it->key().size() != 4) {
       AddProblem(report, "rerank_cache: key of " + std::to_string(it->key().size()) + " bytes");
       continue;
@@ -188,8 +216,8 @@ Status CheckRerankCaches(const Store& store, const Store::Snapshot* snap,
     if (!decoded.ok()) AddProblem(report, "rerank_cache: doc " + std::to_string(d) + ": " + decoded.status().message());
   }
   QUARRY_RETURN_IF_ERROR(FromRocks(it->status(), store.dir() + ": scan rerank_cache"));
-  QUARRY_ASSIGN_OR_RETURN(auto cache_config, store.Get(kCfMeta, kMetaRerankCache, snap));
-  if (n_caches > 0 && !cache_config) AddProblem(report, "rerank_cache: caches without meta rerank_cache.config");
+  // Caches without a config are what a cache build that was stopped leaves: no search reads them, and
+  // the next build replaces them. Not a problem.
   return Status::Ok();
 }
 

@@ -178,6 +178,17 @@ Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_
   return std::make_unique<BlockRanker>(std::move(model), std::move(tokenizer), adjusted);
 }
 
+Status BlockRanker::CheckLayers(const std::vector<int>& layers) const {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i] < 0 || layers[i] > options_.scoring_layer || (i > 0 && layers[i] <= layers[i - 1])) {
+      return Status::InvalidArgument("blockrank: scoring layers must ascend within 0.." + std::to_string(options_.scoring_layer) +
+                                     " (the layers loaded)");
+    }
+  }
+  if (layers.empty()) return Status::InvalidArgument("blockrank: no scoring layer");
+  return Status::Ok();
+}
+
 Status BlockRanker::CheckWindow(const BlockRankPrompt& prompt) const {
   const int window = model_->config().sliding_window;
   if (window <= 0) return Status::Ok();
@@ -210,12 +221,7 @@ Result<std::vector<BlockRankScores>> BlockRanker::ScorePromptAtLayers(const Bloc
   const auto& c = model_->config();
   const size_t m = prompt.blocks.size();
   if (m < (prompt.calibrated ? 4u : 3u)) return Status::InvalidArgument("blockrank: a prompt needs at least one document");
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i] < 0 || layers[i] > options_.scoring_layer || (i > 0 && layers[i] <= layers[i - 1])) {
-      return Status::InvalidArgument("blockrank: scoring layers must ascend within 0.." + std::to_string(options_.scoring_layer) +
-                                     " (the layers loaded)");
-    }
-  }
+  QUARRY_RETURN_IF_ERROR(CheckLayers(layers));
   std::vector<int32_t> ids, positions;
   for (size_t b = 0; b < m; ++b) {
     ids.insert(ids.end(), prompt.blocks[b].begin(), prompt.blocks[b].end());
@@ -298,23 +304,22 @@ Result<std::vector<std::vector<double>>> BlockRanker::ScoreAtLayers(const std::s
 namespace quarry {
 
 BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
-                                 const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const {
+                                 const std::vector<const BlockCache*>& context, const std::vector<int>& hidden_layers,
+                                 std::vector<std::vector<float>>* hidden) const {
   const auto& c = model_->config();
   const size_t n = ids.size(), d = c.head_dim;
   const size_t heads = c.n_heads, kv_heads = c.n_kv_heads, q_dim = heads * d, kv_dim = kv_heads * d;
-  const int L = options_.scoring_layer;
+  const int last = hidden ? hidden_layers.back() : options_.scoring_layer;  // layers [0, last) run
   BlockCache cache;
   cache.n_tokens = n;
   std::vector<float> x = model_->Embed(ids), q(n * q_dim), attn(n * q_dim);
-  for (int l = 0; l <= L; ++l) {
-    if (l == L && hidden) break;
-    std::vector<float> k(n * kv_dim);
-    if (l == L) {
-      model_->QueryKeyValue(l, x.data(), n, positions.data(), nullptr, k.data(), nullptr);
-      cache.k.push_back(std::move(k));
-      break;
+  size_t next_hidden = 0;
+  for (int l = 0;; ++l) {
+    for (; hidden && next_hidden < hidden_layers.size() && hidden_layers[next_hidden] == l; ++next_hidden) {
+      hidden->push_back(x);
     }
-    std::vector<float> v(n * kv_dim);
+    if (l == last) break;
+    std::vector<float> k(n * kv_dim), v(n * kv_dim);
     model_->QueryKeyValue(l, x.data(), n, positions.data(), q.data(), k.data(), v.data());
     // This block sees every context block fully and itself causally; the caches are read in place.
     std::vector<model::KvSegment> segments;
@@ -322,10 +327,16 @@ BlockCache BlockRanker::RunBlock(const std::vector<int32_t>& ids, const std::vec
     segments.push_back({k.data(), v.data(), n});
     model::SegmentAttention(q.data(), n, segments, 0, heads, kv_heads, d, attn.data());
     model_->FinishLayer(l, x.data(), n, attn.data());
-    cache.k.push_back(std::move(k));
-    cache.v.push_back(std::move(v));
+    if (!hidden) {
+      cache.k.push_back(std::move(k));
+      cache.v.push_back(std::move(v));
+    }
   }
-  if (hidden) *hidden = std::move(x);
+  if (!hidden) {  // the keys at the scoring layer
+    std::vector<float> k(n * kv_dim);
+    model_->QueryKeyValue(last, x.data(), n, positions.data(), nullptr, k.data(), nullptr);
+    cache.k.push_back(std::move(k));
+  }
   return cache;
 }
 
@@ -336,7 +347,7 @@ Result<std::shared_ptr<const BlockCache>> BlockRanker::InstructionCache() const 
   std::lock_guard lock(instruction_mu_);
   if (!instruction_cache_) {
     const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, "", {{"", "", ""}}, options_);
-    instruction_cache_ = std::make_shared<BlockCache>(RunBlock(p.blocks[0], p.positions[0], {}, nullptr));
+    instruction_cache_ = std::make_shared<BlockCache>(RunBlock(p.blocks[0], p.positions[0], {}));
   }
   return instruction_cache_;
 }
@@ -344,7 +355,7 @@ Result<std::shared_ptr<const BlockCache>> BlockRanker::InstructionCache() const 
 Result<BlockCache> BlockRanker::EncodeDocument(const BlockRankDocument& doc) const {
   QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
   const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, "", {doc}, options_);
-  return RunBlock(p.blocks[1], p.positions[1], {instruction.get()}, nullptr);
+  return RunBlock(p.blocks[1], p.positions[1], {instruction.get()});
 }
 
 bool BlockRanker::CacheFits(const BlockCache& cache) const {
@@ -363,36 +374,65 @@ bool BlockRanker::CacheFits(const BlockCache& cache) const {
 
 Result<std::vector<double>> BlockRanker::ScoreCached(const std::string& query,
                                                      const std::vector<const BlockCache*>& docs) const {
-  if (docs.empty()) return std::vector<double>{};
-  QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
-  const auto& c = model_->config();
+  QUARRY_ASSIGN_OR_RETURN(auto per_layer, ScoreCachedAtLayers(query, docs, {options_.scoring_layer}));
+  return std::move(per_layer[0]);
+}
+
+Result<std::vector<std::vector<double>>> BlockRanker::ScoreCachedAtLayers(const std::string& query,
+                                                                          const std::vector<const BlockCache*>& docs,
+                                                                          const std::vector<int>& layers) const {
+  QUARRY_RETURN_IF_ERROR(CheckLayers(layers));
+  std::vector<std::vector<double>> out(layers.size());
+  if (docs.empty()) return out;
   for (const BlockCache* doc : docs) {
     if (!CacheFits(*doc)) return Status::InvalidArgument("blockrank: a document cache does not fit this model and options");
   }
+  // Windows as ScoreAtLayers cuts them.
+  const size_t window = options_.window == 0 ? docs.size() : options_.window;
+  for (size_t begin = 0; begin < docs.size(); begin += window) {
+    const std::vector<const BlockCache*> part(docs.begin() + begin, docs.begin() + std::min(docs.size(), begin + window));
+    QUARRY_ASSIGN_OR_RETURN(auto scores, ScoreCachedPass(query, part, layers));
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const auto& s = docs.size() <= window ? scores[l].doc_scores : scores[l].anchored_scores;
+      out[l].insert(out[l].end(), s.begin(), s.end());
+    }
+  }
+  return out;
+}
+
+Result<std::vector<BlockRankScores>> BlockRanker::ScoreCachedPass(const std::string& query,
+                                                                  const std::vector<const BlockCache*>& docs,
+                                                                  const std::vector<int>& layers) const {
+  QUARRY_ASSIGN_OR_RETURN(auto instruction, InstructionCache());
+  const auto& c = model_->config();
   const BlockRankPrompt p = BuildBlockRankPrompt(*tokenizer_, query, {{"", "", ""}}, options_);
   QUARRY_RETURN_IF_ERROR(CheckWindow(p));
   std::vector<const BlockCache*> context = {instruction.get()};
   context.insert(context.end(), docs.begin(), docs.end());
-  std::vector<std::pair<const float*, size_t>> doc_keys;
-  for (const BlockCache* doc : docs) doc_keys.emplace_back(doc->k.back().data(), doc->n_tokens);
-  std::vector<BlockRankScores> by_query;  // the query's, then the content-free query's
+  std::vector<std::vector<BlockRankScores>> by_query;  // [the query's, the content-free query's][layer]
   for (size_t b = p.query_block(); b < p.blocks.size(); ++b) {
     const std::vector<int32_t>& ids = p.blocks[b];
     const std::vector<int32_t>& positions = p.positions[b];
-    std::vector<float> x;
-    RunBlock(ids, positions, context, &x);
-    // The signal tokens' queries at the scoring layer.
+    std::vector<std::vector<float>> hidden;
+    RunBlock(ids, positions, context, layers, &hidden);
+    // The signal tokens' queries at each scoring layer, over that layer's cached keys.
     const size_t H = c.hidden_size, d = c.head_dim, heads = c.n_heads, n = ids.size();
     const size_t n_signal = std::min<size_t>(options_.n_signal, n), first = n - n_signal;
     std::vector<float> q(n_signal * heads * d);
-    model_->QueryKeyValue(options_.scoring_layer, x.data() + first * H, n_signal, positions.data() + first, q.data(),
-                          nullptr, nullptr);
-    by_query.emplace_back();
-    ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k.back().data(),
-                  instruction->n_tokens, &by_query.back());
+    by_query.emplace_back(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+      model_->QueryKeyValue(layers[l], hidden[l].data() + first * H, n_signal, positions.data() + first, q.data(),
+                            nullptr, nullptr);
+      std::vector<std::pair<const float*, size_t>> doc_keys;
+      for (const BlockCache* doc : docs) doc_keys.emplace_back(doc->k[layers[l]].data(), doc->n_tokens);
+      ScoreFromKeys(q.data(), n_signal, heads, c.n_kv_heads, d, doc_keys, instruction->k[layers[l]].data(),
+                    instruction->n_tokens, &by_query.back()[l]);
+    }
   }
-  if (by_query.size() == 2) Calibrate(by_query[1], &by_query[0]);
-  return std::move(by_query[0].doc_scores);
+  if (by_query.size() == 2) {
+    for (size_t l = 0; l < layers.size(); ++l) Calibrate(by_query[1][l], &by_query[0][l]);
+  }
+  return std::move(by_query[0]);
 }
 
 std::string EncodeBlockCache(const BlockCache& cache, CacheDType dtype) {

@@ -88,7 +88,7 @@ struct BlockRankScores {
 class BlockRanker {
  public:
   // `model_dir`: a Hugging Face Mistral/Llama/Qwen2 checkpoint directory with tokenizer.model, or a
-  // GGUF file (architectures llama, qwen2) with its own tokenizer.
+  // GGUF file (architectures llama, qwen2, gemma3) with its own tokenizer.
   static Result<std::unique_ptr<BlockRanker>> Load(const std::string& model_dir, const BlockRankOptions& options = {});
   BlockRanker(std::unique_ptr<model::LlamaModel> model, std::unique_ptr<model::Tokenizer> tokenizer,
               BlockRankOptions options);
@@ -114,6 +114,11 @@ class BlockRanker {
   // Scores with cached document blocks: only the query block is computed. Same scores as Score() of
   // the same documents in decoupled mode (within float rounding).
   Result<std::vector<double>> ScoreCached(const std::string& query, const std::vector<const BlockCache*>& docs) const;
+  // ScoreCached at each of `layers` (ascending, each at most the scoring layer) from one pass of the
+  // query block: what ScoreAtLayers gives for the same documents in decoupled mode.
+  Result<std::vector<std::vector<double>>> ScoreCachedAtLayers(const std::string& query,
+                                                               const std::vector<const BlockCache*>& docs,
+                                                               const std::vector<int>& layers) const;
 
   const model::LlamaModel& model() const { return *model_; }
   const model::Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -127,14 +132,22 @@ class BlockRanker {
   mutable std::shared_ptr<const BlockCache> instruction_cache_;  // decoupled mode, computed once
 
   Result<std::shared_ptr<const BlockCache>> InstructionCache() const;
-  // Runs layers 0..L-1 over `ids` (one block at `positions`) whose rows see every block of `context`
-  // fully and themselves causally. Without `hidden`: returns the block's cache (keys at L too). With it:
-  // stores the hidden state after layer L-1 there and skips the keys at L (a query block needs none).
+  // InvalidArgument unless `layers` ascend within 0..scoring layer.
+  Status CheckLayers(const std::vector<int>& layers) const;
   // For a model with a sliding window: InvalidArgument when some position of the prompt is beyond it,
   // where the window would hide keys the block-sparse attention lets a row see.
   Status CheckWindow(const BlockRankPrompt& prompt) const;
+  // Runs one block (`ids` at `positions`) through the layers; its rows see every block of `context`
+  // fully and themselves causally. Without `hidden`: returns the block's cache (layers 0..L-1, and the
+  // keys at L). With it: runs only up to the deepest of `hidden_layers` (ascending) and stores there,
+  // for each, the rows' hidden state entering that layer; returns an empty cache (a query block needs
+  // none).
   BlockCache RunBlock(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
-                      const std::vector<const BlockCache*>& context, std::vector<float>* hidden) const;
+                      const std::vector<const BlockCache*>& context, const std::vector<int>& hidden_layers = {},
+                      std::vector<std::vector<float>>* hidden = nullptr) const;
+  // One pass of ScoreCachedAtLayers over `docs`.
+  Result<std::vector<BlockRankScores>> ScoreCachedPass(const std::string& query, const std::vector<const BlockCache*>& docs,
+                                                       const std::vector<int>& layers) const;
 };
 
 }  // namespace quarry

@@ -260,15 +260,17 @@ class Reranking {
   // from cached blocks in the decoupled mode. NotFound names an id the collection lacks.
   Result<std::vector<double>> Scores(std::string_view query, const std::vector<std::string>& ids) const;
   // Scores at each of `layers` (ascending, none deeper than the reranker's scoring layer) from one pass
-  // per window: for choosing a scoring layer. Never uses the decoupled caches.
+  // per window: for choosing a scoring layer; from cached blocks as Scores() does.
   Result<std::vector<std::vector<double>>> ScoresAtLayers(std::string_view query, const std::vector<std::string>& ids,
                                                           const std::vector<int>& layers) const;
   // Decoupled document caches: encodes every document's BlockRank block (keys and values up to the
   // scoring layer, the prompt without the query) once and stores them in the collection; reranking
   // with the same model and options (query_in_instruction = false) then computes only the query block.
-  // `half_precision` stores f16 (half the bytes, scores within ~2e-4) instead of exact f32.
-  // Returns the number of documents encoded.
-  Result<uint64_t> BuildCache(const std::string& model_dir, const RerankOptions& options, bool half_precision = false);
+  // `half_precision` stores f16 (half the bytes, scores within ~2e-4) instead of exact f32. Documents
+  // are encoded a few at a time and written as they come (`progress(done, total)` after each batch);
+  // until the build completes no search uses the caches. Returns the number of documents encoded.
+  Result<uint64_t> BuildCache(const std::string& model_dir, const RerankOptions& options, bool half_precision = false,
+                              const std::function<void(uint64_t, uint64_t)>& progress = {});
 
  private:
   friend class Collection;

@@ -3,7 +3,7 @@
 // maximum length in tokens, as sentence-transformers' SentenceTransformer.encode computes them. The
 // checkpoint is BERT-family (WordPiece, bidirectional; [CLS] or mean pooling) or Llama-family
 // (SentencePiece with <s>, causal; last-token or mean pooling), told apart by config.json's model_type,
-// or a GGUF decoder file (llama, qwen2: its own tokenizer, BOS as its tokenizer.ggml.add_bos_token says);
+// or a GGUF decoder file (llama, qwen2, gemma3: its own tokenizer, BOS as its tokenizer.ggml.add_bos_token says);
 // a sentence-transformers directory (modules.json) is read as that library reads it.
 // Thread-safe: Encode may run from many threads; batches are encoded in parallel (oneTBB).
 #pragma once

@@ -182,9 +182,24 @@ TEST(Collection, RerankCacheGivesTheUncachedScores) {
   const SearchOptions search{.k = 8, .hydrate = false, .rerank = true};
   auto uncached = c->Search("heart cholesterol", search);
   ASSERT_TRUE(uncached.ok()) << uncached.status().ToString();
-  auto built = c->rerank().BuildCache(model, options);
+  const std::vector<std::string> ids = {"d5", "d1", "d7"};
+  auto layers_uncached = c->rerank().ScoresAtLayers("heart cholesterol", ids, {0, 2});
+  ASSERT_TRUE(layers_uncached.ok()) << layers_uncached.status().ToString();
+  std::vector<uint64_t> progress;
+  auto built = c->rerank().BuildCache(model, options, false, [&](uint64_t done, uint64_t total) {
+    EXPECT_EQ(total, 8u);
+    progress.push_back(done);
+  });
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   EXPECT_EQ(*built, 8u);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), 8u);
+  // Several layers from the caches: the uncached scores.
+  auto layers_cached = c->rerank().ScoresAtLayers("heart cholesterol", ids, {0, 2});
+  ASSERT_TRUE(layers_cached.ok()) << layers_cached.status().ToString();
+  for (size_t l = 0; l < 2; ++l) {
+    for (size_t i = 0; i < ids.size(); ++i) EXPECT_NEAR((*layers_cached)[l][i], (*layers_uncached)[l][i], 1e-5) << l << " " << i;
+  }
   SearchTimings timings;
   auto cached = c->Search("heart cholesterol", search, &timings);
   ASSERT_TRUE(cached.ok()) << cached.status().ToString();

@@ -209,6 +209,54 @@ TEST(BlockRankCache, CachedScoresEqualUncachedScoresInDecoupledMode) {
   EXPECT_FALSE(DecodeBlockCache(EncodeBlockCache(caches[0], CacheDType::kF32).substr(0, 50)).ok());
 }
 
+// Scoring several layers from the caches, with and without calibration, in one pass or in windows,
+// must give the uncached decoupled scores.
+TEST(BlockRankCache, CachedLayersEqualTheUncachedComputation) {
+  QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
+  QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_false.json");
+  const auto g = ReadGolden(golden_path);
+  const auto docs = GoldenDocuments(g, true);
+  const std::string query = g["query"];
+  const std::vector<int> layers = {0, 2, 3};
+  for (const bool calibrate : {false, true}) {
+    for (const size_t window : {size_t{0}, size_t{2}}) {
+      BlockRankOptions options;
+      options.scoring_layer = 3;
+      options.max_block_length = 128;
+      options.query_in_instruction = false;
+      options.calibrate = calibrate;
+      options.window = window;
+      auto ranker = BlockRanker::Load(model_dir, options);
+      ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
+      std::vector<BlockCache> caches;
+      for (const auto& doc : docs) {
+        auto c = (*ranker)->EncodeDocument(doc);
+        ASSERT_TRUE(c.ok()) << c.status().ToString();
+        caches.push_back(std::move(*c));
+      }
+      std::vector<const BlockCache*> ptrs;
+      for (const auto& c : caches) ptrs.push_back(&c);
+      auto cached = (*ranker)->ScoreCachedAtLayers(query, ptrs, layers);
+      auto uncached = (*ranker)->ScoreAtLayers(query, docs, layers);
+      ASSERT_TRUE(cached.ok() && uncached.ok()) << cached.status().ToString() << uncached.status().ToString();
+      ASSERT_EQ(cached->size(), layers.size());
+      for (size_t l = 0; l < layers.size(); ++l) {
+        ASSERT_EQ((*cached)[l].size(), docs.size());
+        for (size_t d = 0; d < docs.size(); ++d) {
+          EXPECT_NEAR((*cached)[l][d], (*uncached)[l][d], 1e-5)
+              << "layer " << layers[l] << " doc " << d << " calibrate " << calibrate << " window " << window;
+        }
+      }
+      // The deepest layer alone is ScoreCached.
+      auto single = (*ranker)->ScoreCached(query, ptrs);
+      ASSERT_TRUE(single.ok());
+      EXPECT_EQ(*single, cached->back());
+      EXPECT_FALSE((*ranker)->ScoreCachedAtLayers(query, ptrs, {2, 1}).ok()) << "layers must ascend";
+      EXPECT_FALSE((*ranker)->ScoreCachedAtLayers(query, ptrs, {4}).ok()) << "beyond the layers loaded";
+    }
+  }
+}
+
 // Several scoring layers from one pass give what one pass per layer gives.
 TEST(BlockRankLayers, OnePassScoresEveryLayerAsSeparatePassesDo) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");

@@ -5,6 +5,7 @@
 // quarry import-vectors DIR FILE.npy --ids IDS: store vectors computed elsewhere.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -107,7 +108,14 @@ int Index(const IndexArgs& a) {
   }
   if (!a.rerank.model.empty()) {
     const auto start = std::chrono::steady_clock::now();
-    auto n = (*c)->rerank().BuildCache(a.rerank.model, a.rerank.options, a.half);
+    const bool tty = isatty(STDERR_FILENO);
+    auto n = (*c)->rerank().BuildCache(a.rerank.model, a.rerank.options, a.half, [&](uint64_t done, uint64_t total) {
+      if (!tty) return;
+      const double elapsed = SecondsSince(start);
+      std::fprintf(stderr, "\rencoded %llu / %llu document blocks, %.1f s left   ", static_cast<unsigned long long>(done),
+                   static_cast<unsigned long long>(total), done ? elapsed * double(total - std::min(done, total)) / done : 0.0);
+    });
+    if (tty) std::fprintf(stderr, "\n");
     if (!n.ok()) return Fail(n.status());
     const double seconds = SecondsSince(start);
     out["rerank_cache"] = {{"documents", *n}, {"scoring_layer", a.rerank.options.scoring_layer},

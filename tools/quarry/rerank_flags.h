@@ -18,7 +18,7 @@ struct RerankFlags {
 // --query-in-instruction, --calibrate, --bf16-activations; `model_flag` names the model option
 // (`quarry index` calls it "--rerank-cache").
 inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& model_flag = "--rerank-model") {
-  cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model, or a GGUF file (llama, qwen2)");
+  cmd->add_option(model_flag, f->model, "BlockRank model: a Mistral/Llama checkpoint directory with tokenizer.model, or a GGUF file (llama, qwen2, gemma3)");
   cmd->add_option("--rerank-depth", f->options.depth, "candidates reranked per query")->capture_default_str();
   cmd->add_option("--scoring-layer", f->options.scoring_layer, "0-based layer whose attention gives the scores")
       ->capture_default_str();
