@@ -840,12 +840,27 @@ NB_MODULE(_quarry, m) {
         const size_t n = s.size();
         return ToNumpy(std::move(s), {n});
       }, "query"_a, "ids"_a, "BlockRank scores of the listed documents for the query (float64 array).")
-      .def("build_rerank_cache", [](PyCollection& p, const std::string& model, bool half_precision, QUARRY_RERANK_PARAMS) {
+      .def("rerank_scores_at_layers", [](const PyCollection& p, std::string_view query, const std::vector<std::string>& ids,
+                                         const std::vector<int>& layers) {
+        auto c = p.c();
+        auto s = Unwrap(WithoutGil([&] { return c->rerank().ScoresAtLayers(query, ids, layers); }));
+        std::vector<double> flat;
+        for (const auto& row : s) flat.insert(flat.end(), row.begin(), row.end());
+        return ToNumpy(std::move(flat), {layers.size(), ids.size()});
+      }, "query"_a, "ids"_a, "layers"_a,
+         "BlockRank scores at each of `layers` (ascending, none deeper than the loaded scoring layer) from one "
+         "pass: a float64 array [layers, ids].")
+      .def("build_rerank_cache", [](PyCollection& p, const std::string& model, bool half_precision, nb::object progress,
+                                    QUARRY_RERANK_PARAMS) {
         auto c = p.c();
         const RerankOptions o = QUARRY_RERANK_OPTIONS;
-        return Unwrap(WithoutGil([&] { return c->rerank().BuildCache(model, o, half_precision); }));
-      }, "model"_a, "half_precision"_a = false, QUARRY_RERANK_ARGS,
-         "Encodes and stores every document's BlockRank block once (decoupled caches); returns the count.")
+        std::optional<nb::python_error> callback_error;
+        auto on_progress = GuardedCallback<uint64_t, uint64_t>(progress, &callback_error);
+        return Unwrap(WithoutGil([&] { return c->rerank().BuildCache(model, o, half_precision, on_progress); },
+                                 &callback_error));
+      }, "model"_a, "half_precision"_a = false, "progress"_a.none() = nb::none(), QUARRY_RERANK_ARGS,
+         "Encodes and stores every document's BlockRank block once (decoupled caches), calling progress(done, "
+         "total) as it goes; returns the count.")
       .def("_build_resmem", [](PyCollection& p, const Training& training, size_t k, float sigma, float temperature,
                                float lambda, size_t depth, std::string_view neighbours) {
         auto c = p.c();

@@ -196,6 +196,27 @@ def test_rerank_scores_and_search_with_rerank(tmp_path):
             c.rerank_scores("heart", ["t0", "nope"])
 
 
+def test_rerank_layers_and_decoupled_caches(tmp_path):
+    model = shared("fixtures/tiny-mistral")
+    with quarry.Collection(str(tmp_path / "c"), create=True) as c:
+        c.ingest(TINY_DOCS)
+        options = dict(scoring_layer=3, max_block_length=64, query_in_instruction=False)
+        c.load_reranker(str(model), **options)
+        ids = [h.id for h in c.search("heart cholesterol", 4)]
+        uncached = c.rerank_scores_at_layers("heart cholesterol", ids, [1, 3])
+        assert uncached.dtype == np.float64 and uncached.shape == (2, len(ids))
+        np.testing.assert_allclose(uncached[1], c.rerank_scores("heart cholesterol", ids), atol=1e-12)
+        progress = []
+        n = c.build_rerank_cache(str(model), progress=lambda done, total: progress.append((done, total)), **options)
+        assert n == len(TINY_DOCS) and progress and progress[-1] == (n, n)
+        c.load_reranker(str(model), **options)
+        np.testing.assert_allclose(c.rerank_scores_at_layers("heart cholesterol", ids, [1, 3]), uncached, atol=1e-5)
+        with pytest.raises(quarry.InvalidArgumentError, match="ascend"):
+            c.rerank_scores_at_layers("heart cholesterol", ids, [3, 1])
+        with pytest.raises(ZeroDivisionError):
+            c.build_rerank_cache(str(model), progress=lambda done, total: 1 / 0, **options)
+
+
 def test_resmem_corrects_towards_training_judgements(tmp_path):
     with quarry.Collection(str(tmp_path / "c"), create=True) as c:
         c.ingest(TINY_DOCS)
