@@ -54,24 +54,35 @@ layers_of() {
   esac
 }
 
-# Candidates: SciFact from Quarry's BM25 (equal to Lucene's, README), DL 2019 Anserini's run.bm25.trec;
-# a DL 2019 collection holds only the passages of that run's top 100.
+# Candidates: SciFact from Quarry's BM25 (equal to Lucene's, README), DL 2019 Anserini's run.bm25.trec.
+# A dataset's collection holds only the documents among its run's top max(depths): the caches of no
+# other document are ever read.
 if [ ! -s "$work/scifact-bm25.run" ]; then
   rm -rf "$work/scifact-bm25"
   "$quarry" ingest "$work/scifact-bm25" --beir "$scifact" >&2
   "$quarry" eval "$work/scifact-bm25" --beir "$scifact" --split test -k 100 --run-out "$work/scifact-bm25.run" >&2
 fi
-if [ ! -s "$work/dl19-top100.tsv" ]; then
-  awk '$4 <= 100 { print $3 }' "$dl19/run.bm25.trec" | sort -u > "$work/dl19-top100.ids"
-  awk -F'\t' 'NR == FNR { keep[$1] = 1; next } ($1 in keep)' "$work/dl19-top100.ids" "$dl19/collection.tsv" \
-    > "$work/dl19-top100.tsv"
-fi
 declare -A bm25_run=([scifact]=$work/scifact-bm25.run [dl19]=$dl19/run.bm25.trec)
 declare -A queries=([scifact]=$scifact/queries.jsonl [dl19]=$dl19/queries.tsv)
 declare -A qrels=([scifact]=$scifact/qrels/test.tsv [dl19]=$dl19/qrels.txt)
-ingest() {  # ingest DATASET DIR
-  if [ "$1" = scifact ]; then "$quarry" ingest "$2" --beir "$scifact" >&2
-  else "$quarry" ingest "$2" --msmarco "$work/dl19-top100.tsv" >&2; fi
+depths=${QUARRY_EVAL_DEPTHS:-20 100}
+pool_depth=$(printf '%s\n' $depths | sort -n | tail -1)
+ingest() {  # ingest DATASET DIR: the documents of the dataset's candidate pool
+  local pool=$work/$1-top$pool_depth
+  if [ ! -s "$pool.ids" ]; then
+    awk -v d="$pool_depth" '$4 <= d { print $3 }' "${bm25_run[$1]}" | sort -u > "$pool.ids"
+  fi
+  if [ "$1" = scifact ]; then
+    python3 -c '
+import json, sys
+keep = set(open(sys.argv[1]).read().split())
+for line in open(sys.argv[2]):
+    if json.loads(line)["_id"] in keep: sys.stdout.write(line)' "$pool.ids" "$scifact/corpus.jsonl" > "$pool.jsonl"
+    "$quarry" ingest "$2" --beir "$pool.jsonl" >&2
+  else
+    awk -F'\t' 'NR == FNR { keep[$1] = 1; next } ($1 in keep)' "$pool.ids" "$dl19/collection.tsv" > "$pool.tsv"
+    "$quarry" ingest "$2" --msmarco "$pool.tsv" >&2
+  fi
 }
 
 # The random baseline: each query's top DEPTH in a seeded shuffle (Python's random.Random(42)).
@@ -101,7 +112,7 @@ for model in "${models[@]}"; do
   deepest=${layers##*,}
   rerank=(--rerank-model "$gguf" --max-block-length 128 --query-in-instruction false --scoring-layers "$layers")
   for ds in ${QUARRY_EVAL_DATASETS:-scifact dl19}; do
-    dir=$work/$ds-$model
+    dir=$work/$ds-top$pool_depth-$model
     if [ ! -f "$dir.cached" ]; then
       rm -rf "$dir"
       ingest "$ds" "$dir"
@@ -143,7 +154,7 @@ EOF
       rm -rf "$work/dl19-nocache"
       log "$model: $(cat "$work/runs/check-$model.json")"
     fi
-    for depth in ${QUARRY_EVAL_DEPTHS:-20 100}; do
+    for depth in $depths; do
       random=$(shuffled "$ds" "$depth")
       for setting in plain calibrated; do
         out=$work/runs/$ds-$model-top$depth-$setting
