@@ -164,7 +164,7 @@ Result<uint64_t> Reranking::BuildCache(const std::string& model_dir, const Reran
   std::lock_guard lock(impl_->write_mu);
   Store& store = *impl_->store;
   // The old caches and their config go first; the new config is written after the last cache, so a
-  // build that stops half way leaves caches without a config, which no search uses (and check reports).
+  // build that stops half way leaves caches without a config, which no search uses (check accepts them).
   rocksdb::WriteBatch clear;
   clear.Delete(store.cf(kCfMeta), kMetaRerankCache);
   clear.DeleteRange(store.cf(kCfRerankCache), EncodeFixed32BE(0), EncodeFixed32BE(UINT32_MAX));
