@@ -10,6 +10,7 @@
 
 #include "common/coding.h"
 #include "engine/collection_impl.h"
+#include "model/int8_gemm.h"
 
 namespace quarry {
 
@@ -42,6 +43,7 @@ std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions&
                       {"max_block_length", options.max_block_length}};
   // Only when set, so that caches made before the option existed still match the exact arithmetic.
   if (options.bf16_activations) j["bf16_activations"] = true;
+  if (options.quantized_activations && model::HasInt8Dot()) j["quantized_activations"] = true;
   return j.dump();
 }
 

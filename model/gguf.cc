@@ -505,4 +505,6 @@ Result<std::vector<float>> GgufFile::ToF32(const GgufTensor& t) const {
 
 uint64_t GgufFile::file_bytes() const { return file_->size(); }
 
+void GgufFile::ReleasePages(const void* p, size_t n) const { file_->ReleasePages(p, n); }
+
 }  // namespace quarry::model

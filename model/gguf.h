@@ -80,6 +80,8 @@ class GgufFile {
   Result<std::vector<float>> ToF32(const GgufTensor& t) const;
   const std::map<std::string, GgufTensor>& tensors() const { return tensors_; }
   uint64_t file_bytes() const;
+  // Drops the resident pages of a part of the file read once and copied (MappedFile::ReleasePages).
+  void ReleasePages(const void* p, size_t n) const;
 
  private:
   GgufFile() = default;

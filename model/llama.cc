@@ -161,6 +161,25 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path, co
       QUARRY_RETURN_IF_ERROR(load(b + "post_ffw_norm.weight", {H}, &L.post_mlp_norm));
     }
   }
+  if (options.quantized_activations && HasInt8Dot()) {
+    // Layer matrices and an untied head (the embeddings' rows are read as float32, so they stay).
+    std::vector<Weight*> matrices;
+    if (!m->lm_head_.SameStorage(m->embed_)) matrices.push_back(&m->lm_head_);
+    for (Layer& L : m->layers_) {
+      for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) matrices.push_back(w);
+    }
+    for (Weight* w : matrices) {
+      if (!w->blocks || !w->row_bytes) continue;
+      const GgmlBlock block = GgmlBlockOf(w->ggml_type);
+      const size_t cols = w->row_bytes / block.bytes * block.elements, rows = w->size / cols;
+      std::unique_ptr<Int8Panels> packed = PackInt8Panels(w->ggml_type, w->blocks, w->row_bytes, rows, cols);
+      if (!packed) continue;  // another type: widened per panel as before
+      if (w->owned_blocks.empty()) m->gguf_->ReleasePages(w->blocks, rows * w->row_bytes);
+      w->int8 = std::move(packed);
+      w->blocks = nullptr;
+      w->owned_blocks = {};
+    }
+  }
   if (options.bf16_activations) {
     for (Weight* w : {&m->embed_, &m->lm_head_}) w->bf16_activations = true;
     for (Layer& L : m->layers_) {

@@ -55,6 +55,14 @@ class MappedFile {
   const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the resident pages wholly inside [p, p + n) (a part of the mapping read once and copied):
+  // they leave the process's resident set and are read from the file again if touched.
+  void ReleasePages(const void* p, size_t n) const {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t last = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
 
  private:
   MappedFile() = default;

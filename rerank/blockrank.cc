@@ -167,7 +167,8 @@ Result<std::unique_ptr<BlockRanker>> BlockRanker::Load(const std::string& model_
   // Only the layers up to the scoring layer run, and never the LM head: load nothing else.
   QUARRY_ASSIGN_OR_RETURN(auto model,
                           model::LlamaModel::Load(model_dir, {.n_layers = options.scoring_layer + 1, .head = false,
-                                                                     .bf16_activations = options.bf16_activations}));
+                                                                     .bf16_activations = options.bf16_activations,
+                                                                     .quantized_activations = options.quantized_activations}));
   QUARRY_ASSIGN_OR_RETURN(auto tokenizer, model::LoadTokenizer(model_dir));
   if (options.n_signal < 1) return Status::InvalidArgument("blockrank: n_signal must be at least 1");
   BlockRankOptions adjusted = options;

@@ -5,8 +5,10 @@
 # of 3); peak RSS against the bytes of the weights as each system holds them.
 # Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
 # BF16-DOT with bf16-rounded activations on AVX512-BF16, as llama.cpp computes BF16) and the GGUF files
-# (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied: no quantized
-# GEMM yet). llama.cpp is llama-cpp-python compiled from
+# (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied, exact float32
+# arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for AVX512-VNNI int8 dot products with activations
+# quantized per 32 values as llama.cpp quantizes them: LoadOptions::quantized_activations). llama.cpp is
+# llama-cpp-python compiled from
 # its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,
 # ~15 minutes on 2 cores) on GGUF files of the same weights written by tools/bench/llama_cpp_peer.py.
 # Both print the last token's top logit: equal models give equal ones. Needs ~5 GiB under $TMPDIR;
@@ -31,7 +33,10 @@ rm -rf "$tmp/bf16"
 for type in F32 BF16 Q8_0 Q4_0; do
   "${peer[@]}" convert "$tmp/f32" "$tmp/$type.gguf" "$type"
   "${peer[@]}" bench "$tmp/$type.gguf" "$type" "${lengths[@]}" | tee -a "$out"
-  case $type in Q8_0 | Q4_0) "$bench" "$tmp/$type.gguf" "$type" "${lengths[@]}" | tee -a "$out" ;; esac
+  case $type in Q8_0 | Q4_0)
+    "$bench" "$tmp/$type.gguf" "$type" "${lengths[@]}" | tee -a "$out"
+    "$bench" "$tmp/$type.gguf" "$type-INT8" "${lengths[@]}" | tee -a "$out" ;;
+  esac
   rm -f "$tmp/$type.gguf"
 done
 python3 - "$out" <<'PY'
@@ -51,8 +56,8 @@ for line in open(sys.argv[1]):  # JSON lines from bench_model and llama_cpp_peer
 print("\n== prompt processing, tokens/s: Quarry / llama.cpp (ratio); same run, same weights")
 lengths = sorted({k[2] for k in speed})
 print(f"{'precision':9} {'threads':>7} " + " ".join(f"{str(n) + ' tokens':>24}" for n in lengths))
-for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q4_0"]:
-    peer = dtype.split("-")[0]  # BF16-DOT is compared with llama.cpp's BF16
+for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q8_0-INT8", "Q4_0", "Q4_0-INT8"]:
+    peer = dtype.split("-")[0]  # BF16-DOT is compared with llama.cpp's BF16, Q8_0-INT8 with its Q8_0
     for threads in (1, 2):
         cells = []
         for n in lengths:
@@ -60,7 +65,7 @@ for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q4_0"]:
             cells.append(f"{q:7.1f} / {l:7.1f} ({q / l:4.2f}x)" if q and l else "-")
         print(f"{dtype:9} {threads:>7} " + " ".join(f"{c:>24}" for c in cells))
 print("\n== peak RSS, MiB (Quarry: weights as held / peak; llama.cpp: peak, weights mapped from the file)")
-for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q4_0"]:
+for dtype in ["F32", "BF16", "BF16-DOT", "Q8_0", "Q8_0-INT8", "Q4_0", "Q4_0-INT8"]:
     q, l = rss.get(("quarry", dtype), ("-", "-")), rss.get(("llama.cpp", dtype.split("-")[0]), ("-", "-"))
     print(f"{dtype:9} Quarry {q[1]:>6} / {q[0]:>6}   llama.cpp {l[0]:>6}")
 print("\n== last token's top logit (id, value): the two systems compute the same model")

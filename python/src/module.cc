@@ -217,7 +217,7 @@ SearchOptions MakeSearchOptions(size_t k, std::string_view mode, std::string_vie
 
 RerankOptions MakeRerankOptions(int scoring_layer, int n_signal, size_t max_block_length, int32_t query_position,
                                 size_t window, bool query_in_instruction, bool calibrate, bool bf16_activations,
-                                size_t depth) {
+                                bool quantized_activations, size_t depth) {
   RerankOptions o;
   o.scoring_layer = scoring_layer;
   o.n_signal = n_signal;
@@ -227,19 +227,20 @@ RerankOptions MakeRerankOptions(int scoring_layer, int n_signal, size_t max_bloc
   o.query_in_instruction = query_in_instruction;
   o.calibrate = calibrate;
   o.bf16_activations = bf16_activations;
+  o.quantized_activations = quantized_activations;
   o.depth = depth;
   return o;
 }
 #define QUARRY_RERANK_ARGS                                                                                   \
   nb::kw_only(), "scoring_layer"_a = 20, "n_signal"_a = 2, "max_block_length"_a = 384,                      \
       "query_position"_a = 16384, "window"_a = 0, "query_in_instruction"_a = true, "calibrate"_a = false,   \
-      "bf16_activations"_a = false, "depth"_a = 100
+      "bf16_activations"_a = false, "quantized_activations"_a = false, "depth"_a = 100
 #define QUARRY_RERANK_PARAMS                                                                                 \
   int scoring_layer, int n_signal, size_t max_block_length, int32_t query_position, size_t window,          \
-      bool query_in_instruction, bool calibrate, bool bf16_activations, size_t depth
+      bool query_in_instruction, bool calibrate, bool bf16_activations, bool quantized_activations, size_t depth
 #define QUARRY_RERANK_OPTIONS                                                                                \
   MakeRerankOptions(scoring_layer, n_signal, max_block_length, query_position, window, query_in_instruction, \
-                    calibrate, bf16_activations, depth)
+                    calibrate, bf16_activations, quantized_activations, depth)
 
 ResMemOptions MakeResMemOptions(size_t k, float sigma, float temperature, float lambda, size_t depth,
                                 std::string_view neighbours) {

@@ -11,6 +11,8 @@
 #include "model/attention.h"
 #include "model/bert.h"
 #include "model/config.h"
+#include "model/gguf.h"
+#include "model/int8_gemm.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
 #include "model/sp_tokenizer.h"
@@ -301,6 +303,121 @@ TEST(Kernels, Bf16DotLinearIsTheExactProductOfBf16RoundedActivations) {
     }
     ExpectClose(got, want, 1e-4, 1e-5, "n " + std::to_string(c.n) + " in " + std::to_string(c.in));
   }
+}
+
+// X quantized as llama.cpp's quantize_row_q8_0 does (the reference for QuantizeRowsQ8): per 32 values,
+// d = amax / 127 as float16, q = x * (127 / amax) rounded to nearest even.
+void QuantizeQ8Reference(const float* x, size_t in, std::vector<int8_t>* q, std::vector<float>* d) {
+  for (size_t b = 0; b < in / 32; ++b) {
+    float amax = 0;
+    for (size_t k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[32 * b + k]));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (size_t k = 0; k < 32; ++k) q->push_back(static_cast<int8_t>(std::nearbyint(x[32 * b + k] * id)));
+    d->push_back(F16ToF32(F32ToF16(amax / 127.0f)));
+  }
+}
+
+// One ggml block of a 32-element type from unsigned quants u (value d (u - offset) + m), written as
+// ggml lays it out: scale, min (Q4_1, Q5_1), fifth bits (Q5_0, Q5_1: bit k of element k), then the
+// quants (Q8_0 as int8 u - 128; 4-bit pairs: element k low nibble, element k + 16 high nibble).
+std::vector<uint8_t> GgmlBlock32(GgmlType type, const int* u, uint16_t d, uint16_t m) {
+  std::vector<uint8_t> block(2);
+  std::memcpy(block.data(), &d, 2);
+  if (type == GgmlType::kQ8_0) {
+    for (int k = 0; k < 32; ++k) block.push_back(static_cast<uint8_t>(static_cast<int8_t>(u[k] - 128)));
+    return block;
+  }
+  if (type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1) block.resize(4), std::memcpy(block.data() + 2, &m, 2);
+  if (type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1) {
+    uint32_t qh = 0;
+    for (int k = 0; k < 32; ++k) qh |= uint32_t(u[k] >> 4) << k;
+    const size_t at = block.size();
+    block.resize(at + 4);
+    std::memcpy(block.data() + at, &qh, 4);
+  }
+  for (int k = 0; k < 16; ++k) block.push_back(static_cast<uint8_t>((u[k] & 0x0F) | (u[k + 16] & 0x0F) << 4));
+  return block;
+}
+
+TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
+  if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  // Reference, per 32-element block: X quantized as above (llama.cpp's Q8_0), and d_w d_x sum((u - offset)
+  // q_x), plus m_w s_x for the types with a min, s_x = float16(d_x sum(q_x)) with d_x before its rounding
+  // (llama.cpp's Q8_1), summed in double. The kernel's block sums are exact integers, so only its float32
+  // sums over blocks differ. The blocks are also checked against gguf.cc's DequantizeRow (itself equal
+  // to gguf-py's). Shapes cover row and panel tails (rows not a multiple of 4, outputs not a multiple of
+  // 16 or 32), an all-zero block of X, and a single block.
+  struct Type { GgmlType type; int bits, offset; bool has_min; };
+  struct Case { size_t n, in, out; };
+  for (const Type t : {Type{GgmlType::kQ8_0, 8, 128, false}, Type{GgmlType::kQ5_0, 5, 16, false},
+                       Type{GgmlType::kQ5_1, 5, 0, true}, Type{GgmlType::kQ4_0, 4, 8, false},
+                       Type{GgmlType::kQ4_1, 4, 0, true}}) {
+    for (const Case c : {Case{7, 96, 37}, Case{130, 512, 70}, Case{1, 32, 5}}) {
+      const std::string what = GgmlTypeName(uint32_t(t.type)) + " n " + std::to_string(c.n) + " in " + std::to_string(c.in);
+      const size_t blocks = c.in / 32;
+      std::vector<uint8_t> w;
+      std::vector<int> wu(c.out * c.in);
+      std::vector<float> wd(c.out * blocks), wm(c.out * blocks);
+      uint32_t seed = 11;
+      auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+      for (size_t j = 0; j < c.out; ++j) {
+        for (size_t b = 0; b < blocks; ++b) {
+          const uint16_t d = F32ToF16(0.001f * float(1 + next() % 50)), m = F32ToF16(-0.01f * float(next() % 40));
+          int* u = wu.data() + j * c.in + 32 * b;
+          for (int k = 0; k < 32; ++k) u[k] = int(next() % (1u << t.bits));  // Q8_0: -128 (u = 0) too
+          const std::vector<uint8_t> block = GgmlBlock32(t.type, u, d, m);
+          float values[32];
+          ASSERT_TRUE(DequantizeRow(uint32_t(t.type), block.data(), values, 32)) << what;
+          for (int k = 0; k < 32; ++k) {
+            ASSERT_EQ(values[k], F16ToF32(d) * float(u[k] - t.offset) + (t.has_min ? F16ToF32(m) : 0.0f)) << what;
+          }
+          w.insert(w.end(), block.begin(), block.end());
+          wd[j * blocks + b] = F16ToF32(d), wm[j * blocks + b] = t.has_min ? F16ToF32(m) : 0.0f;
+        }
+      }
+      const size_t block_bytes = w.size() / (c.out * blocks);
+      const auto packed = PackInt8Panels(uint32_t(t.type), w.data(), blocks * block_bytes, c.out, c.in);
+      ASSERT_NE(packed, nullptr) << what;
+      const size_t padded = (c.out + 15) / 16 * 16 * blocks;  // blocks of the last panel's padding rows too
+      EXPECT_EQ(packed->bytes(), padded * ((t.bits == 4 ? 16 : 32) + (t.has_min ? 4 : 2))) << what;
+      std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out), want(c.n * c.out);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099)) * (1.0f + float(i % 7));
+      for (size_t i = 0; i < 32 && c.in > 32; ++i) x[32 + i] = 0.0f;  // an all-zero block (d = 0)
+      for (size_t i = 0; i < c.out; ++i) bias[i] = 0.1f * float(i);
+      LinearInt8(x.data(), c.n, c.in, *packed, c.out, bias.data(), got.data());
+      const Int8Rows rows = QuantizeRowsQ8(x.data(), c.n, c.in);
+      for (size_t r = 0; r < c.n; ++r) {
+        std::vector<int8_t> xq;
+        std::vector<float> xd;
+        QuantizeQ8Reference(x.data() + r * c.in, c.in, &xq, &xd);
+        std::vector<float> xs;  // Q8_1's s
+        for (size_t b = 0; b < blocks; ++b) {
+          ASSERT_EQ(rows.d[r * blocks + b], xd[b]) << what << " row " << r << " block " << b;
+          int32_t sum = 0;
+          float amax = 0;
+          for (size_t k = 0; k < 32; ++k) {
+            ASSERT_EQ(rows.q[r * c.in + 32 * b + k], xq[32 * b + k]) << what << " row " << r << " element " << 32 * b + k;
+            sum += xq[32 * b + k];
+            amax = std::max(amax, std::fabs(x[r * c.in + 32 * b + k]));
+          }
+          ASSERT_EQ(rows.sum[r * blocks + b], sum) << what << " row " << r << " block " << b;
+          xs.push_back(F16ToF32(F32ToF16(amax / 127.0f * float(sum))));
+          ASSERT_EQ(rows.s[r * blocks + b], xs[b]) << what << " row " << r << " block " << b;
+        }
+        for (size_t j = 0; j < c.out; ++j) {
+          double total = bias[j];
+          for (size_t b = 0; b < blocks; ++b) {
+            int64_t dot = 0;
+            for (size_t k = 0; k < 32; ++k) dot += int64_t{wu[j * c.in + 32 * b + k] - t.offset} * xq[32 * b + k];
+            total += double(wd[j * blocks + b]) * xd[b] * double(dot) + double(wm[j * blocks + b]) * xs[b];
+          }
+          want[r * c.out + j] = float(total);
+        }
+      }
+      ExpectClose(got, want, 1e-4, 1e-5, what);
+    }
+  }
+  EXPECT_EQ(PackInt8Panels(uint32_t(GgmlType::kQ4_K), nullptr, 0, 1, 256), nullptr) << "K-quants are not repacked";
 }
 
 TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {

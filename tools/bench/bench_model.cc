@@ -3,7 +3,8 @@
 // FFN 4864, vocab 32768 -- the shape of the llama.cpp peer figures in ../shared/DESIGN.md).
 // Usage: bench_model WORK_DIR [f32|bf16|bf16-dot] [tokens...]   (writes WORK_DIR's checkpoint if absent;
 //        bf16-dot: the bf16 checkpoint with bf16-rounded activations, LoadOptions::bf16_activations)
-//        bench_model FILE.gguf LABEL [tokens...]        (a GGUF file, e.g. tools/bench/llama_cpp_peer.py's)
+//        bench_model FILE.gguf LABEL [tokens...]        (a GGUF file, e.g. tools/bench/llama_cpp_peer.py's;
+//        a LABEL ending in -INT8, e.g. Q8_0-INT8: LoadOptions::quantized_activations)
 // Prints one JSON object per line (tools/bench/llama_cpp_peer.py prints the same records for llama.cpp):
 //   {"system":"quarry","dtype":D,"tokens":N,"last_argmax":I,"last_max":X}     the last token's top logit
 //   {"system":"quarry","dtype":D,"tokens":N,"threads":T,"median_s":S,"tok_per_s":R}   per (tokens, threads)
@@ -61,7 +62,10 @@ int main(int argc, char** argv) {
       return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
     }
   }
-  auto model = LlamaModel::Load(path, {.bf16_activations = bf16_dot});
+  // LABEL ending in -INT8 (a GGUF file's Q8_0, Q4_0, ...): 8-bit activations and int8 dot products
+  // (LoadOptions::quantized_activations), llama.cpp's arithmetic.
+  const bool int8 = label.size() > 5 && label.substr(label.size() - 5) == "-INT8";
+  auto model = LlamaModel::Load(path, {.bf16_activations = bf16_dot, .quantized_activations = int8});
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
   const double weight_mib = (*model)->weight_bytes() / 1048576.0;
   const double file_mib = std::filesystem::file_size(file) / 1048576.0;

@@ -1,0 +1,54 @@
+// Y = X W^T for GGUF weights of the 32-element block types (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) with X
+// quantized to 8 bits per 32-element block, as llama.cpp multiplies them (its Q8_0 and Q8_1
+// activations: d = max|x| / 127 stored as float16, q = x * 127 / max|x| rounded to nearest even, and for
+// the types with a min s = d sum(q) as float16), on AVX512-VNNI int8 dot products (vpdpbusd: 64
+// products an instruction, 4x the float32 FMA's). Results differ from the float32 path on the
+// dequantized weights by X's rounding (half a step of max|x| / 127 per element), as llama.cpp's do. The
+// K-quants (256-element super-blocks, Q8_K activations) are not covered: they stay on the widening path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+namespace quarry::model {
+
+// A matrix repacked for LinearInt8: panels of 16 output rows; per panel and 32-element block, the 16
+// rows' float16 scales (and mins), and quants laid out so that one 64-byte load holds 4 consecutive
+// elements of each of the 16 rows (the vpdpbusd operand). Quants are unsigned, a weight is
+// scale * (u - offset) + min: Q8_0's q + 128 and Q5_0's and Q5_1's 5-bit values one byte each; Q4_0's
+// and Q4_1's nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles).
+// The 4-bit and 8-bit types keep their GGUF bytes per weight; the 5-bit ones take 8 bits.
+struct Int8Panels {
+  bool four_bit = false;
+  int offset = 0;  // 128 (Q8_0), 16 (Q5_0), 8 (Q4_0), 0 (Q4_1, Q5_1: they have mins)
+  size_t rows = 0, cols = 0, panels = 0, blocks = 0;
+  size_t block_bytes = 0;  // quant bytes of one panel's block: 512 (8-bit) or 256 (4-bit)
+  std::unique_ptr<uint8_t[], decltype(&std::free)> quants{nullptr, &std::free};  // 64-byte aligned
+  std::vector<uint16_t> scales;  // [panels][blocks][16] float16
+  std::vector<uint16_t> mins;    // the same for Q4_1 and Q5_1; empty otherwise
+  size_t bytes() const { return panels * blocks * block_bytes + (scales.size() + mins.size()) * sizeof(uint16_t); }
+};
+
+bool HasInt8Dot();  // this CPU has AVX512-VNNI (and AVX512-BW)
+// Repacks `rows` rows of `cols` elements (a multiple of 32) stored as ggml blocks of `ggml_type` (Q8_0,
+// Q5_0, Q5_1, Q4_0 or Q4_1), `row_bytes` apart. Returns null for another type.
+std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* blocks, size_t row_bytes, size_t rows,
+                                           size_t cols);
+// Y[n, out] = X[n, in] W^T (+ bias[out]) for W = `w` (out x in). Only where HasInt8Dot().
+void LinearInt8(const float* x, size_t n, size_t in, const Int8Panels& w, size_t out, const float* bias, float* y);
+
+// X's rows quantized as LinearInt8 quantizes them (exposed for tests): per 32-element block of each
+// row, q[32] (int8), d (the float16 scale, widened), the sum of q, and s (Q8_1's float16 of d * sum
+// with d before its rounding to float16, widened).
+struct Int8Rows {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> sum;
+  std::vector<float> s;
+};
+Int8Rows QuantizeRowsQ8(const float* x, size_t n, size_t in);
+
+}  // namespace quarry::model
