@@ -134,7 +134,8 @@ float Half(const uint8_t* p) {
   return F16ToF32(h);
 }
 
-// Scale and min of sub-block j of a Q4_K/Q5_K super-block: 6 bits each, packed into 12 bytes.
+}  // namespace
+
 void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
@@ -144,8 +145,6 @@ void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
     *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
 }
-
-}  // namespace
 
 std::string GgmlTypeName(uint32_t type) {
   switch (static_cast<GgmlType>(type)) {

@@ -102,6 +102,8 @@ struct GgmlBlock {
   size_t bytes = 0;
 };
 GgmlBlock GgmlBlockOf(uint32_t type);
+// Scale and min of sub-block j (< 8) of a Q4_K/Q5_K super-block: 6 bits each, packed in its 12 bytes.
+void ScaleMinK4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);
 
 // True when `path` names a regular file that starts with the GGUF magic.
 bool IsGgufFile(const std::string& path);

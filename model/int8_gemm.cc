@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "model/gguf.h"
+#include "model/safetensors.h"
 
 namespace quarry::model {
 
@@ -46,8 +47,8 @@ QUARRY_VNNI_TARGET void Tile(const Int8Rows& x, size_t in, size_t row, const Int
   #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) xq[i] = x.q.data() + (row + i) * in;
   const uint8_t* wq[NR];
-  const uint16_t* ws[NR];
-  const uint16_t* wm[NR];
+  const float* ws[NR];
+  const float* wm[NR];
   #pragma GCC unroll 4
   for (int j = 0; j < NR; ++j) {
     wq[j] = w.quants.get() + (panel + j) * blocks * w.block_bytes;
@@ -105,8 +106,8 @@ QUARRY_VNNI_TARGET void Tile(const Int8Rows& x, size_t in, size_t row, const Int
     __m512 scale[NR], min[NR];
     #pragma GCC unroll 4
     for (int j = 0; j < NR; ++j) {
-      scale[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws[j] + b * kPanel)));
-      if constexpr (kMins) min[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wm[j] + b * kPanel)));
+      scale[j] = _mm512_loadu_ps(ws[j] + b * kPanel);
+      if constexpr (kMins) min[j] = _mm512_loadu_ps(wm[j] + b * kPanel);
     }
     #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
@@ -141,37 +142,69 @@ template <bool kFourBit, bool kMins>
 constexpr const TileFn* kTileTable[kMaxRows] = {kTiles<1, kFourBit, kMins>, kTiles<2, kFourBit, kMins>,
                                                 kTiles<3, kFourBit, kMins>, kTiles<4, kFourBit, kMins>};
 
-// One ggml block of a 32-element type as unsigned quants u[32], a float16 scale d and min m (0 bits
-// without one): the block's values are d (u - offset) + m. Layouts as ggml's dequantize_row_* (and
-// gguf.cc's DequantizeRow).
+// The ggml types LinearInt8 takes: bytes per ggml block (32 elements, or a 256-element super-block of 8
+// sub-blocks of 32 for the K-quants), the quants' offset, whether they fit 4 bits, whether blocks have
+// a min.
 struct BlockFormat {
-  size_t bytes;
+  size_t elements, bytes;
   int offset;
   bool four_bit, has_min;
 };
 bool FormatOf(uint32_t type, BlockFormat* f) {
   switch (static_cast<GgmlType>(type)) {
-    case GgmlType::kQ8_0: *f = {34, 128, false, false}; return true;
-    case GgmlType::kQ4_0: *f = {18, 8, true, false}; return true;
-    case GgmlType::kQ4_1: *f = {20, 0, true, true}; return true;
-    case GgmlType::kQ5_0: *f = {22, 16, false, false}; return true;
-    case GgmlType::kQ5_1: *f = {24, 0, false, true}; return true;
+    case GgmlType::kQ8_0: *f = {32, 34, 128, false, false}; return true;
+    case GgmlType::kQ4_0: *f = {32, 18, 8, true, false}; return true;
+    case GgmlType::kQ4_1: *f = {32, 20, 0, true, true}; return true;
+    case GgmlType::kQ5_0: *f = {32, 22, 16, false, false}; return true;
+    case GgmlType::kQ5_1: *f = {32, 24, 0, false, true}; return true;
+    case GgmlType::kQ4_K: *f = {256, 144, 0, true, true}; return true;
+    case GgmlType::kQ5_K: *f = {256, 176, 0, false, true}; return true;
     default: return false;
   }
 }
-void UnpackBlock(uint32_t type, const uint8_t* block, uint8_t* u, uint16_t* d, uint16_t* m) {
+
+// The 32-element block `b` of a row of `type` (ggml's layouts, as gguf.cc's DequantizeRow reads them)
+// as unsigned quants u[32], a scale and a min: its values are scale * (u - offset) + min.
+void UnpackBlock(uint32_t type, const uint8_t* row, size_t b, uint8_t* u, float* scale, float* min) {
   const GgmlType t = static_cast<GgmlType>(type);
-  std::memcpy(d, block, 2);
-  *m = 0;
+  BlockFormat f;
+  FormatOf(type, &f);
+  auto half = [](const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return F16ToF32(h);
+  };
+  if (t == GgmlType::kQ4_K || t == GgmlType::kQ5_K) {
+    // Super-block: d, dmin (float16), 12 bytes of 6-bit sub-block scales and mins, (Q5_K: 32 bytes of
+    // fifth bits), 128 bytes of nibbles: 64-element chunk c holds sub-blocks 2c (low nibbles) and 2c + 1
+    // (high nibbles) of the same 32 bytes. Values d sc q - dmin m (both products exact in float32).
+    const uint8_t* x = row + b / 8 * f.bytes;
+    const int sub = static_cast<int>(b % 8), chunk = sub / 2;
+    uint8_t sc, mn;
+    ScaleMinK4(sub, x + 4, &sc, &mn);
+    *scale = half(x) * sc, *min = -(half(x + 2) * mn);
+    const bool five = t == GgmlType::kQ5_K;
+    const uint8_t* qh = x + 16;
+    const uint8_t* ql = x + 16 + (five ? 32 : 0) + 32 * chunk;
+    const int shift = sub % 2 == 0 ? 0 : 4;
+    for (size_t k = 0; k < kBlock; ++k) {
+      const int high = five && (qh[k] >> sub & 1) ? 16 : 0;
+      u[k] = static_cast<uint8_t>(((ql[k] >> shift) & 0x0F) + high);
+    }
+    return;
+  }
+  const uint8_t* x = row + b * f.bytes;
+  *scale = half(x);
+  *min = 0;
   if (t == GgmlType::kQ8_0) {
-    for (size_t k = 0; k < kBlock; ++k) u[k] = static_cast<uint8_t>(static_cast<int8_t>(block[2 + k]) + 128);
+    for (size_t k = 0; k < kBlock; ++k) u[k] = static_cast<uint8_t>(static_cast<int8_t>(x[2 + k]) + 128);
     return;
   }
   size_t at = 2;
-  if (t == GgmlType::kQ4_1 || t == GgmlType::kQ5_1) std::memcpy(m, block + at, 2), at += 2;
+  if (t == GgmlType::kQ4_1 || t == GgmlType::kQ5_1) *min = half(x + at), at += 2;
   uint32_t qh = 0;  // Q5_0 and Q5_1: each element's fifth bit
-  if (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1) std::memcpy(&qh, block + at, 4), at += 4;
-  const uint8_t* qs = block + at;
+  if (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1) std::memcpy(&qh, x + at, 4), at += 4;
+  const uint8_t* qs = x + at;
   for (size_t k = 0; k < kBlock / 2; ++k) {  // element k: qs[k]'s low nibble; element k + 16: its high one
     u[k] = static_cast<uint8_t>((qs[k] & 0x0F) | (((qh >> k) << 4) & 0x10));
     u[k + 16] = static_cast<uint8_t>((qs[k] >> 4) | ((qh >> (k + 12)) & 0x10));
@@ -224,7 +257,7 @@ Int8Rows QuantizeRowsQ8(const float* x, size_t n, size_t in) {
 std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* src, size_t row_bytes, size_t rows,
                                            size_t cols) {
   BlockFormat format;
-  if (!FormatOf(ggml_type, &format) || cols % kBlock != 0) return nullptr;
+  if (!FormatOf(ggml_type, &format) || cols % format.elements != 0) return nullptr;
   auto p = std::make_unique<Int8Panels>();
   p->four_bit = format.four_bit;
   p->offset = format.offset;
@@ -240,11 +273,11 @@ std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* sr
   if (format.has_min) p->mins.assign(p->scales.size(), 0);
   tbb::parallel_for(size_t{0}, p->panels, [&](size_t panel) {
     uint8_t u[kBlock];
-    uint16_t d, m;
+    float d, m;
     for (size_t r = panel * kPanel; r < std::min(rows, (panel + 1) * kPanel); ++r) {
       const size_t lane = r % kPanel;
       for (size_t b = 0; b < p->blocks; ++b) {
-        UnpackBlock(ggml_type, src + r * row_bytes + b * format.bytes, u, &d, &m);
+        UnpackBlock(ggml_type, src + r * row_bytes, b, u, &d, &m);
         const size_t at = (panel * p->blocks + b) * kPanel + lane;
         p->scales[at] = d;
         if (format.has_min) p->mins[at] = m;

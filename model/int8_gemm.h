@@ -1,10 +1,12 @@
-// Y = X W^T for GGUF weights of the 32-element block types (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) with X
-// quantized to 8 bits per 32-element block, as llama.cpp multiplies them (its Q8_0 and Q8_1
-// activations: d = max|x| / 127 stored as float16, q = x * 127 / max|x| rounded to nearest even, and for
-// the types with a min s = d sum(q) as float16), on AVX512-VNNI int8 dot products (vpdpbusd: 64
+// Y = X W^T for GGUF weights of the 32-element block types (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) and the
+// K-quants with 32-element sub-blocks (Q4_K, Q5_K), with X quantized to 8 bits per 32-element block as
+// llama.cpp quantizes it (its Q8_0 and Q8_1 activations: d = max|x| / 127 stored as float16, q = x *
+// 127 / max|x| rounded to nearest even, and for the types with a min s = d sum(q) as float16), on
+// AVX512-VNNI int8 dot products (vpdpbusd: 64
 // products an instruction, 4x the float32 FMA's). Results differ from the float32 path on the
-// dequantized weights by X's rounding (half a step of max|x| / 127 per element), as llama.cpp's do. The
-// K-quants (256-element super-blocks, Q8_K activations) are not covered: they stay on the widening path.
+// dequantized weights by X's rounding (half a step of max|x| / 127 per element), as llama.cpp's do.
+// llama.cpp quantizes X for Q4_K and Q5_K per 256 values instead (Q8_K: one float32 scale), which
+// rounds coarser; Q6_K (16-element sub-blocks) and other types are not taken.
 #pragma once
 
 #include <cstddef>
@@ -16,25 +18,27 @@
 namespace quarry::model {
 
 // A matrix repacked for LinearInt8: panels of 16 output rows; per panel and 32-element block, the 16
-// rows' float16 scales (and mins), and quants laid out so that one 64-byte load holds 4 consecutive
+// rows' float32 scales (and mins), and quants laid out so that one 64-byte load holds 4 consecutive
 // elements of each of the 16 rows (the vpdpbusd operand). Quants are unsigned, a weight is
-// scale * (u - offset) + min: Q8_0's q + 128 and Q5_0's and Q5_1's 5-bit values one byte each; Q4_0's
-// and Q4_1's nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles).
-// The 4-bit and 8-bit types keep their GGUF bytes per weight; the 5-bit ones take 8 bits.
+// scale * (u - offset) + min: Q8_0's q + 128 and the 5-bit types' values one byte each; the 4-bit
+// types' nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles). Per
+// weight: 4.5 bits for Q4_0 (its GGUF blocks: 4.5), 5 for Q4_1 and Q4_K (5, 4.5), 9 for Q5_0 (5.5),
+// 10 for Q5_1 and Q5_K (6, 5.5), 9 for Q8_0 (8.5).
 struct Int8Panels {
   bool four_bit = false;
-  int offset = 0;  // 128 (Q8_0), 16 (Q5_0), 8 (Q4_0), 0 (Q4_1, Q5_1: they have mins)
+  int offset = 0;  // 128 (Q8_0), 16 (Q5_0), 8 (Q4_0), 0 (the types with mins)
   size_t rows = 0, cols = 0, panels = 0, blocks = 0;
   size_t block_bytes = 0;  // quant bytes of one panel's block: 512 (8-bit) or 256 (4-bit)
   std::unique_ptr<uint8_t[], decltype(&std::free)> quants{nullptr, &std::free};  // 64-byte aligned
-  std::vector<uint16_t> scales;  // [panels][blocks][16] float16
-  std::vector<uint16_t> mins;    // the same for Q4_1 and Q5_1; empty otherwise
-  size_t bytes() const { return panels * blocks * block_bytes + (scales.size() + mins.size()) * sizeof(uint16_t); }
+  std::vector<float> scales;  // [panels][blocks][16]
+  std::vector<float> mins;    // the same for the types with mins (Q4_1, Q5_1, Q4_K, Q5_K); empty otherwise
+  size_t bytes() const { return panels * blocks * block_bytes + (scales.size() + mins.size()) * sizeof(float); }
 };
 
 bool HasInt8Dot();  // this CPU has AVX512-VNNI (and AVX512-BW)
-// Repacks `rows` rows of `cols` elements (a multiple of 32) stored as ggml blocks of `ggml_type` (Q8_0,
-// Q5_0, Q5_1, Q4_0 or Q4_1), `row_bytes` apart. Returns null for another type.
+// Repacks `rows` rows of `cols` elements (a whole number of ggml blocks) stored as ggml blocks of
+// `ggml_type` (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K or Q5_K), `row_bytes` apart. Returns null for another
+// type.
 std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* blocks, size_t row_bytes, size_t rows,
                                            size_t cols);
 // Y[n, out] = X[n, in] W^T (+ bias[out]) for W = `w` (out x in). Only where HasInt8Dot().

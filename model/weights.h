@@ -3,7 +3,7 @@
 // place from the mapping: bfloat16 (`keep_bf16`), or a GGUF matrix in its own ggml blocks (F16 and
 // quantized types). Linear widens panels of those as it goes, so results equal the float32 path's on
 // the widened (dequantized) weights, for the memory of the stored form. A matrix of a 32-element block
-// type (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1) may instead be repacked for int8 dot products with quantized
+// type (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, and Q4_K and Q5_K's sub-blocks) may instead be repacked for int8 dot products with quantized
 // activations (`int8`: LinearInt8, llama.cpp's arithmetic).
 #pragma once
 

@@ -339,6 +339,35 @@ std::vector<uint8_t> GgmlBlock32(GgmlType type, const int* u, uint16_t d, uint16
   return block;
 }
 
+// One Q4_K or Q5_K super-block of 256 quants u (4 or 5 bits), with 6-bit scales sc[8] and mins mn[8]
+// of its 32-element sub-blocks (values d sc u - dmin mn), as ggml lays it out: d, dmin, the 12 bytes of
+// scales and mins (j < 4 in the low 6 bits of bytes j and j + 4; j >= 4 split into a nibble of byte
+// j + 4 and the top 2 bits of bytes j - 4 and j), (Q5_K: bit s of qh[k] = the fifth bit of element k of
+// sub-block s), then 4 chunks of 32 bytes: sub-block 2c in the low nibbles, 2c + 1 in the high ones.
+std::vector<uint8_t> GgmlSuperBlock(GgmlType type, const int* u, const int* sc, const int* mn, uint16_t d,
+                                    uint16_t dmin) {
+  const bool five = type == GgmlType::kQ5_K;
+  std::vector<uint8_t> block(16 + (five ? 32 : 0) + 128, 0);
+  std::memcpy(block.data(), &d, 2);
+  std::memcpy(block.data() + 2, &dmin, 2);
+  uint8_t* scales = block.data() + 4;
+  for (int j = 0; j < 4; ++j) {
+    scales[j] = static_cast<uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);
+    scales[j + 4] = static_cast<uint8_t>(mn[j] | (mn[j + 4] >> 4) << 6);
+    scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0x0F) | (mn[j + 4] & 0x0F) << 4);
+  }
+  uint8_t* qh = block.data() + 16;
+  uint8_t* qs = block.data() + 16 + (five ? 32 : 0);
+  for (int sub = 0; sub < 8; ++sub) {
+    for (int k = 0; k < 32; ++k) {
+      const int v = u[32 * sub + k];
+      qs[32 * (sub / 2) + k] |= static_cast<uint8_t>((v & 0x0F) << (sub % 2 == 0 ? 0 : 4));
+      if (five) qh[k] |= static_cast<uint8_t>((v >> 4) << sub);
+    }
+  }
+  return block;
+}
+
 TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
   if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
   // Reference, per 32-element block: X quantized as above (llama.cpp's Q8_0), and d_w d_x sum((u - offset)
@@ -347,40 +376,56 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
   // sums over blocks differ. The blocks are also checked against gguf.cc's DequantizeRow (itself equal
   // to gguf-py's). Shapes cover row and panel tails (rows not a multiple of 4, outputs not a multiple of
   // 16 or 32), an all-zero block of X, and a single block.
-  struct Type { GgmlType type; int bits, offset; bool has_min; };
+  struct Type { GgmlType type; int bits, offset; bool has_min, k_quant; };
   struct Case { size_t n, in, out; };
-  for (const Type t : {Type{GgmlType::kQ8_0, 8, 128, false}, Type{GgmlType::kQ5_0, 5, 16, false},
-                       Type{GgmlType::kQ5_1, 5, 0, true}, Type{GgmlType::kQ4_0, 4, 8, false},
-                       Type{GgmlType::kQ4_1, 4, 0, true}}) {
-    for (const Case c : {Case{7, 96, 37}, Case{130, 512, 70}, Case{1, 32, 5}}) {
+  for (const Type t : {Type{GgmlType::kQ8_0, 8, 128, false, false}, Type{GgmlType::kQ5_0, 5, 16, false, false},
+                       Type{GgmlType::kQ5_1, 5, 0, true, false}, Type{GgmlType::kQ4_0, 4, 8, false, false},
+                       Type{GgmlType::kQ4_1, 4, 0, true, false}, Type{GgmlType::kQ4_K, 4, 0, true, true},
+                       Type{GgmlType::kQ5_K, 5, 0, true, true}}) {
+    const std::vector<Case> cases = t.k_quant ? std::vector<Case>{{7, 256, 37}, {130, 512, 70}}
+                                              : std::vector<Case>{{7, 96, 37}, {130, 512, 70}, {1, 32, 5}};
+    for (const Case c : cases) {
       const std::string what = GgmlTypeName(uint32_t(t.type)) + " n " + std::to_string(c.n) + " in " + std::to_string(c.in);
-      const size_t blocks = c.in / 32;
+      const size_t blocks = c.in / 32, per_block = t.k_quant ? 256 : 32;  // ggml's block: 8 sub-blocks for K
       std::vector<uint8_t> w;
       std::vector<int> wu(c.out * c.in);
-      std::vector<float> wd(c.out * blocks), wm(c.out * blocks);
+      std::vector<float> wd(c.out * blocks), wm(c.out * blocks);  // each 32-element block's scale and min
       uint32_t seed = 11;
-      auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+      // The generator's high bits: its low 4 bits repeat every 16 draws, which would make a block's
+      // halves (and a super-block's sub-blocks) equal and hide a swapped nibble.
+      auto next = [&] { return (seed = seed * 1664525u + 1013904223u) >> 12; };
       for (size_t j = 0; j < c.out; ++j) {
-        for (size_t b = 0; b < blocks; ++b) {
+        for (size_t b = 0; b < c.in / per_block; ++b) {
           const uint16_t d = F32ToF16(0.001f * float(1 + next() % 50)), m = F32ToF16(-0.01f * float(next() % 40));
-          int* u = wu.data() + j * c.in + 32 * b;
-          for (int k = 0; k < 32; ++k) u[k] = int(next() % (1u << t.bits));  // Q8_0: -128 (u = 0) too
-          const std::vector<uint8_t> block = GgmlBlock32(t.type, u, d, m);
-          float values[32];
-          ASSERT_TRUE(DequantizeRow(uint32_t(t.type), block.data(), values, 32)) << what;
-          for (int k = 0; k < 32; ++k) {
-            ASSERT_EQ(values[k], F16ToF32(d) * float(u[k] - t.offset) + (t.has_min ? F16ToF32(m) : 0.0f)) << what;
+          int* u = wu.data() + j * c.in + per_block * b;
+          for (size_t k = 0; k < per_block; ++k) u[k] = int(next() % (1u << t.bits));  // Q8_0: -128 (u = 0) too
+          std::vector<uint8_t> block;
+          if (t.k_quant) {
+            int sc[8], mn[8];
+            for (int sub = 0; sub < 8; ++sub) sc[sub] = int(next() % 64), mn[sub] = int(next() % 64);
+            block = GgmlSuperBlock(t.type, u, sc, mn, d, F32ToF16(0.002f));
+            for (int sub = 0; sub < 8; ++sub) {
+              wd[j * blocks + 8 * b + sub] = F16ToF32(d) * float(sc[sub]);
+              wm[j * blocks + 8 * b + sub] = -(F16ToF32(F32ToF16(0.002f)) * float(mn[sub]));
+            }
+          } else {
+            block = GgmlBlock32(t.type, u, d, m);
+            wd[j * blocks + b] = F16ToF32(d), wm[j * blocks + b] = t.has_min ? F16ToF32(m) : 0.0f;
+          }
+          float values[256];
+          ASSERT_TRUE(DequantizeRow(uint32_t(t.type), block.data(), values, int64_t(per_block))) << what;
+          for (size_t k = 0; k < per_block; ++k) {
+            const size_t at = j * blocks + (per_block * b + k) / 32;
+            ASSERT_EQ(values[k], wd[at] * float(u[k] - t.offset) + wm[at]) << what << " element " << k;
           }
           w.insert(w.end(), block.begin(), block.end());
-          wd[j * blocks + b] = F16ToF32(d), wm[j * blocks + b] = t.has_min ? F16ToF32(m) : 0.0f;
         }
       }
-      const size_t block_bytes = w.size() / (c.out * blocks);
-      const auto packed = PackInt8Panels(uint32_t(t.type), w.data(), blocks * block_bytes, c.out, c.in);
+      const auto packed = PackInt8Panels(uint32_t(t.type), w.data(), w.size() / c.out, c.out, c.in);
       ASSERT_NE(packed, nullptr) << what;
       const size_t padded = (c.out + 15) / 16 * 16 * blocks;  // blocks of the last panel's padding rows too
-      EXPECT_EQ(packed->bytes(), padded * ((t.bits == 4 ? 16 : 32) + (t.has_min ? 4 : 2))) << what;
-      std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out), want(c.n * c.out);
+      EXPECT_EQ(packed->bytes(), padded * ((t.bits == 4 ? 16 : 32) + (t.has_min ? 8 : 4))) << what;
+      std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out);
       for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099)) * (1.0f + float(i % 7));
       for (size_t i = 0; i < 32 && c.in > 32; ++i) x[32 + i] = 0.0f;  // an all-zero block (d = 0)
       for (size_t i = 0; i < c.out; ++i) bias[i] = 0.1f * float(i);
@@ -405,19 +450,26 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
           ASSERT_EQ(rows.s[r * blocks + b], xs[b]) << what << " row " << r << " block " << b;
         }
         for (size_t j = 0; j < c.out; ++j) {
-          double total = bias[j];
+          // The kernel rounds each block's factor d_w d_x and adds one float32 term per block (and one
+          // per min): the standard bound of a float32 sum of 2 blocks + 2 terms, (2 blocks + 2) eps
+          // sum |term|, which exceeds the result's own rounding where terms cancel. A wrong quant or
+          // scale moves a result by a whole term.
+          double total = bias[j], magnitude = std::fabs(bias[j]);
           for (size_t b = 0; b < blocks; ++b) {
             int64_t dot = 0;
             for (size_t k = 0; k < 32; ++k) dot += int64_t{wu[j * c.in + 32 * b + k] - t.offset} * xq[32 * b + k];
-            total += double(wd[j * blocks + b]) * xd[b] * double(dot) + double(wm[j * blocks + b]) * xs[b];
+            const double term = double(wd[j * blocks + b]) * xd[b] * double(dot), min_term = double(wm[j * blocks + b]) * xs[b];
+            total += term + min_term;
+            magnitude += std::fabs(term) + std::fabs(min_term);
           }
-          want[r * c.out + j] = float(total);
+          const double g = got[r * c.out + j];
+          ASSERT_LE(std::fabs(g - total), double(2 * blocks + 2) * 6e-8 * magnitude + 1e-6) << what << " row " << r << " column " << j
+                                                                        << ": " << g << ", want " << total;
         }
       }
-      ExpectClose(got, want, 1e-4, 1e-5, what);
     }
   }
-  EXPECT_EQ(PackInt8Panels(uint32_t(GgmlType::kQ4_K), nullptr, 0, 1, 256), nullptr) << "K-quants are not repacked";
+  EXPECT_EQ(PackInt8Panels(uint32_t(GgmlType::kQ6_K), nullptr, 0, 1, 256), nullptr) << "Q6_K is not repacked";
 }
 
 TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {
