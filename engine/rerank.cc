@@ -43,7 +43,8 @@ std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions&
                       {"max_block_length", options.max_block_length}};
   // Only when set, so that caches made before the option existed still match the exact arithmetic.
   if (options.bf16_activations) j["bf16_activations"] = true;
-  if (options.quantized_activations && model::HasInt8Dot()) j["quantized_activations"] = true;
+  // Only where the option changes the arithmetic: a GGUF file (its quantized matrices) on a VNNI CPU.
+  if (options.quantized_activations && single_file && model::HasInt8Dot()) j["quantized_activations"] = true;
   return j.dump();
 }
 

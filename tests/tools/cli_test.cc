@@ -17,6 +17,7 @@
 
 #include "quarry/eval.h"
 #include "quarry/collection.h"
+#include "model/int8_gemm.h"
 #include "storage/store.h"
 #include "tests/test_util.h"
 
@@ -414,6 +415,37 @@ TEST(Cli, RealGgufModelThroughEveryPath) {
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].first, b[i].first) << i;
     EXPECT_NEAR(a[i].second, b[i].second, 1e-4) << i;
+  }
+
+  // --quantized-activations (8-bit activations, int8 dot products): scores move by the activations'
+  // rounding only; caches built with it serve it, and the float32 reranker does not read them (their
+  // config differs), so each gets its own uncached scores back.
+  if (model::HasInt8Dot()) {
+    const std::string quantized = decoupled + " --quantized-activations";
+    auto q_uncached = Quarry("search " + dir + " 'heart muscle'" + quantized);  // the float32 caches do not serve it
+    ASSERT_EQ(q_uncached.exit_code, 0) << q_uncached.err;
+    auto q_index = Quarry("index " + dir + " --rerank-cache " + gguf + " --scoring-layer 10 --quantized-activations");
+    ASSERT_EQ(q_index.exit_code, 0) << q_index.err;
+    auto q_cached = Quarry("search " + dir + " 'heart muscle'" + quantized);
+    auto float_again = Quarry("search " + dir + " 'heart muscle'" + decoupled);
+    ASSERT_EQ(q_cached.exit_code, 0) << q_cached.err;
+    ASSERT_EQ(float_again.exit_code, 0) << float_again.err;
+    const auto qa = hits_of(q_uncached.out), qb = hits_of(q_cached.out), fa = hits_of(float_again.out);
+    ASSERT_EQ(qa.size(), a.size());
+    ASSERT_EQ(qb.size(), a.size());
+    ASSERT_EQ(fa.size(), a.size());
+    std::map<std::string, double> float_score(a.begin(), a.end());
+    double moved = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(qa[i].first, qb[i].first) << i;
+      EXPECT_NEAR(qa[i].second, qb[i].second, 1e-4) << i;
+      EXPECT_EQ(fa[i].first, a[i].first) << i;
+      EXPECT_NEAR(fa[i].second, a[i].second, 1e-4) << i;
+      moved = std::max(moved, std::fabs(qa[i].second - float_score.at(qa[i].first)));
+    }
+    EXPECT_GT(moved, 0.0) << "8-bit activations should not give the float32 scores exactly";
+    EXPECT_LT(moved, 0.02) << "attention shares moved by more than the activations' rounding explains";
+    std::printf("quantized activations: largest attention-share change %.2e\n", moved);
   }
 
   // The shell, with the reranker on.
