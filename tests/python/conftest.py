@@ -35,6 +35,14 @@ def shared(relative: str) -> Path:
     return path
 
 
+def fetched_model(name: str) -> Path:
+    """A model scripts/models.sh fetched (under $QUARRY_MODELS, default ~/.cache/quarry/models), or a skip."""
+    path = Path(os.environ.get("QUARRY_MODELS", Path.home() / ".cache/quarry/models")) / name
+    if not path.exists():
+        pytest.skip(f"needs {path} (scripts/models.sh {name})")
+    return path
+
+
 @pytest.fixture
 def tiny(tmp_path):
     c = quarry.Collection(str(tmp_path / "tiny"), create=True)

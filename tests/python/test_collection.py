@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import quarry
-from conftest import TINY_DOCS, shared, write_jsonl
+from conftest import TINY_DOCS, fetched_model, shared, write_jsonl
 
 
 def test_ingest_get_delete_round_trip(tiny):
@@ -215,6 +215,21 @@ def test_rerank_layers_and_decoupled_caches(tmp_path):
             c.rerank_scores_at_layers("heart cholesterol", ids, [3, 1])
         with pytest.raises(ZeroDivisionError):
             c.build_rerank_cache(str(model), progress=lambda done, total: 1 / 0, **options)
+
+
+def test_quantized_activations_move_scores_little(tmp_path):
+    gguf = fetched_model("SmolLM2-135M-Instruct-Q4_1") / "model.gguf"
+    with quarry.Collection(str(tmp_path / "c"), create=True) as c:
+        c.ingest(TINY_DOCS)
+        options = dict(scoring_layer=10, max_block_length=64, query_in_instruction=False)
+        ids = [h.id for h in c.search("heart cholesterol", 4)]
+        c.load_reranker(str(gguf), **options)
+        exact = c.rerank_scores("heart cholesterol", ids)
+        c.load_reranker(str(gguf), quantized_activations=True, **options)
+        quantized = c.rerank_scores("heart cholesterol", ids)
+        # 8-bit activations (int8 dot products where the CPU has AVX512-VNNI; otherwise the same float32
+        # arithmetic): attention shares within their rounding (the CLI test measures 3.3e-3 at most).
+        np.testing.assert_allclose(quantized, exact, atol=0.02)
 
 
 def test_resmem_corrects_towards_training_judgements(tmp_path):
