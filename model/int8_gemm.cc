@@ -2,8 +2,9 @@
 // walks k one 32-element block at a time: per block, each (row, panel) pair sums q_x * u_w exactly in
 // int32 lanes (one lane per output row: 8 vpdpbusd on 4-element groups, the row's 4 activation bytes
 // broadcast), starting from -offset * sum(q_x) so that the weights' offset cancels; then the block's
-// sums are widened and added to float32 accumulators times scale_w * d_x. That is llama.cpp's
-// arithmetic per block (float(isum) * (d_w * d_x), summed in float), in another order.
+// sums are widened and added to float32 accumulators times scale_w * d_x (plus min_w * s_x for the
+// types with mins). That is llama.cpp's arithmetic per block (float(isum) * (d_w * d_x) + m_w * s_x,
+// summed in float), in another order.
 #include "model/int8_gemm.h"
 
 #include <immintrin.h>

@@ -21,9 +21,9 @@ namespace quarry::model {
 // rows' float32 scales (and mins), and quants laid out so that one 64-byte load holds 4 consecutive
 // elements of each of the 16 rows (the vpdpbusd operand). Quants are unsigned, a weight is
 // scale * (u - offset) + min: Q8_0's q + 128 and the 5-bit types' values one byte each; the 4-bit
-// types' nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles). Per
-// weight: 4.5 bits for Q4_0 (its GGUF blocks: 4.5), 5 for Q4_1 and Q4_K (5, 4.5), 9 for Q5_0 (5.5),
-// 10 for Q5_1 and Q5_K (6, 5.5), 9 for Q8_0 (8.5).
+// types' nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles). Bits
+// per weight (the GGUF blocks'): Q4_0 5 (4.5), Q4_1 and Q4_K 6 (5, 4.5), Q5_0 9 (5.5), Q5_1 and Q5_K 10
+// (6, 5.5), Q8_0 9 (8.5).
 struct Int8Panels {
   bool four_bit = false;
   int offset = 0;  // 128 (Q8_0), 16 (Q5_0), 8 (Q4_0), 0 (the types with mins)

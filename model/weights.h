@@ -2,9 +2,9 @@
 // F32, otherwise converted once, F16 and BF16 widening exactly, and owned); or, for matrices, used in
 // place from the mapping: bfloat16 (`keep_bf16`), or a GGUF matrix in its own ggml blocks (F16 and
 // quantized types). Linear widens panels of those as it goes, so results equal the float32 path's on
-// the widened (dequantized) weights, for the memory of the stored form. A matrix of a 32-element block
-// type (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, and Q4_K and Q5_K's sub-blocks) may instead be repacked for int8 dot products with quantized
-// activations (`int8`: LinearInt8, llama.cpp's arithmetic).
+// the widened (dequantized) weights, for the memory of the stored form. A matrix of 32-element blocks
+// (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1; Q4_K and Q5_K's sub-blocks) may instead be repacked for int8 dot
+// products with quantized activations (`int8`: LinearInt8, llama.cpp's arithmetic).
 #pragma once
 
 #include <cstring>
@@ -33,8 +33,8 @@ struct Weight {
   // A bf16 matrix multiplied by bf16-rounded activations (LinearBf16Dot) where the CPU can; otherwise,
   // and by default, by float32 activations with exact float32 results.
   bool bf16_activations = false;
-  // A matrix repacked for LinearInt8 (LoadOptions::quantized_activations); `blocks` is then
-  // null (the forward never reads the GGUF blocks again) and so is every other form.
+  // A matrix repacked for LinearInt8 (LoadOptions::quantized_activations); `blocks` is then null (the
+  // forward never reads the GGUF blocks again), and so is every other form.
   std::shared_ptr<const Int8Panels> int8;
 
   // `keep_bf16`: a BF16 tensor stays BF16 (only Linear, RowToF32 and bytes() may read it then).
