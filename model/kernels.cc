@@ -11,7 +11,9 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "model/safetensors.h"
@@ -91,27 +93,6 @@ void LinearInto(const float* x, size_t n, size_t in, const float* w, size_t out,
   }
 }
 
-// Reusable float32 buffers for widened weight panels. A pool, not thread_local: a thread waiting in a
-// oneTBB parallel_for may run another task that calls Linear, so a buffer is held per call.
-class PanelPool {
- public:
-  std::vector<float> Take() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (free_.empty()) return {};
-    std::vector<float> buffer = std::move(free_.back());
-    free_.pop_back();
-    return buffer;
-  }
-  void Give(std::vector<float> buffer) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_.push_back(std::move(buffer));
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::vector<float>> free_;
-};
-
 }  // namespace
 
 void Linear(const float* x, size_t n, size_t in, const float* w, size_t out, const float* bias, float* y) {
@@ -127,16 +108,13 @@ void LinearWidened(const float* x, size_t n, size_t in, size_t out, const float*
   // Panels of W's rows (output features), at most kPanelFloats widened, go through the float32 path.
   // The cost is one pass over the panel per call, against n multiply-adds per weight in the GEMM.
   constexpr size_t kPanelFloats = size_t{4} << 20;  // 16 MiB
-  static PanelPool pool;
   const size_t panel_rows = std::clamp<size_t>(kPanelFloats / std::max<size_t>(in, 1), 16, std::max<size_t>(out, 16));
-  std::vector<float> panel = pool.Take();
-  panel.resize(std::min(out, panel_rows) * in);
+  ScratchFloats panel(std::min(out, panel_rows) * in, /*zeroed=*/false);  // every row is widened into
   for (size_t r0 = 0; r0 < out; r0 += panel_rows) {
     const size_t rows = std::min(out, r0 + panel_rows) - r0;
     ParallelBlocks(rows, 16, [&](size_t first, size_t last) { widen(r0 + first, last - first, panel.data() + first * in); });
     LinearInto(x, n, in, panel.data(), rows, bias ? bias + r0 : nullptr, y + r0, out);
   }
-  pool.Give(std::move(panel));
 }
 
 void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y) {
@@ -251,6 +229,57 @@ void ApplyRope(float* x, size_t n, size_t n_heads, size_t head_dim, const int* p
 void AddInPlace(float* x, const float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] += y[i];
 }
+
+namespace {
+
+// Buffers given back, for the next ScratchFloats. A pool, not thread_local: a thread waiting in a oneTBB
+// parallel_for may run another task that takes one, so a buffer is held per object.
+class ScratchPool {
+ public:
+  // The smallest kept buffer of at least n floats, or else a new one (the largest kept is dropped, so
+  // the pool follows the sizes in use).
+  std::pair<std::unique_ptr<float[]>, size_t> Take(size_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t best = free_.size(), largest = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i) {
+      const size_t c = free_[i].second;
+      if (c >= n && (best == free_.size() || c < free_[best].second)) best = i;
+      if (largest == free_.size() || c > free_[largest].second) largest = i;
+    }
+    if (best == free_.size()) {
+      if (largest != free_.size()) free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(largest));
+      return {std::unique_ptr<float[]>(new float[std::max<size_t>(n, 1)]), n};
+    }
+    auto buffer = std::move(free_[best]);
+    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+    return buffer;
+  }
+  void Give(std::unique_ptr<float[]> buffer, size_t capacity) {
+    constexpr size_t kMaxKeptFloats = size_t{16} << 20;  // 64 MiB
+    constexpr size_t kMaxKept = 32;
+    if (capacity > kMaxKeptFloats) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() < kMaxKept) free_.emplace_back(std::move(buffer), capacity);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<std::unique_ptr<float[]>, size_t>> free_;
+};
+
+ScratchPool& Scratch() {
+  static ScratchPool* pool = new ScratchPool();  // never destroyed: buffers may be given back at exit
+  return *pool;
+}
+
+}  // namespace
+
+ScratchFloats::ScratchFloats(size_t n, bool zeroed) : size_(n) {
+  std::tie(buffer_, capacity_) = Scratch().Take(n);
+  if (zeroed) std::fill(buffer_.get(), buffer_.get() + n, 0.0f);
+}
+
+ScratchFloats::~ScratchFloats() { Scratch().Give(std::move(buffer_), capacity_); }
 
 
 }  // namespace quarry::model

@@ -216,12 +216,12 @@ void LlamaModel::QueryKeyValue(int l, const float* x, size_t n, const int32_t* p
   const auto& c = config_;
   const Layer& L = layers_[l];
   const size_t H = c.hidden_size, d = c.head_dim, q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
-  std::vector<float> h(n * H);
+  ScratchFloats h(n * H);
   RmsNorm(x, n, H, L.attn_norm.data, c.norm_eps, h.data());
   // Gemma 3 normalises every head (a row of d) before RoPE.
   auto head_norm = [&](float* m, size_t n_heads, const Weight& w) {
     if (!c.qk_norm) return;
-    std::vector<float> normed(n * n_heads * d);
+    ScratchFloats normed(n * n_heads * d);
     RmsNorm(m, n * n_heads, d, w.data, c.norm_eps, normed.data());
     std::copy(normed.begin(), normed.end(), m);
   };
@@ -242,7 +242,7 @@ void LlamaModel::FinishLayer(int l, float* x, size_t n, const float* attn) const
   const auto& c = config_;
   const Layer& L = layers_[l];
   const size_t H = c.hidden_size, F = c.intermediate_size, q_dim = size_t(c.n_heads) * c.head_dim;
-  std::vector<float> h(n * H), o(n * H);
+  ScratchFloats h(n * H), o(n * H);
   // Adds `out` to the residual stream, through Gemma 3's norm of a block's output when it has one.
   auto add = [&](const Weight& post_norm) {
     if (c.sandwich_norm) {
@@ -255,7 +255,7 @@ void LlamaModel::FinishLayer(int l, float* x, size_t n, const float* attn) const
   Linear(attn, n, q_dim, L.wo, H, nullptr, o.data());
   add(L.post_attn_norm);
   RmsNorm(x, n, H, L.mlp_norm.data, c.norm_eps, h.data());
-  std::vector<float> gate(n * F), up(n * F);
+  ScratchFloats gate(n * F), up(n * F);
   Linear(h.data(), n, H, L.w_gate, F, nullptr, gate.data());
   Linear(h.data(), n, H, L.w_up, F, nullptr, up.data());
   if (c.hidden_act == "gelu_tanh") {
@@ -273,7 +273,7 @@ void LlamaModel::RunLayer(int l, std::vector<float>* x_io, const std::vector<int
   const size_t n = positions.size(), d = c.head_dim;
   const size_t q_dim = size_t(c.n_heads) * d, kv_dim = size_t(c.n_kv_heads) * d;
   std::vector<float>& x = *x_io;
-  std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim);
+  ScratchFloats q(n * q_dim), k(n * kv_dim), v(n * kv_dim), attn(n * q_dim);
   QueryKeyValue(l, x.data(), n, positions.data(), q.data(), k.data(), v.data());
   std::vector<size_t> rows(n);
   for (size_t i = 0; i < n; ++i) rows[i] = i;
