@@ -128,13 +128,13 @@ Status ReadValue(Reader* r, uint32_t t, GgufValue* v, const char* what) {
   return Status::Ok();
 }
 
-float Half(const uint8_t* p) {
+}  // namespace
+
+float F16At(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return F16ToF32(h);
 }
-
-}  // namespace
 
 void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
@@ -210,7 +210,7 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
     case GgmlType::kQ4_1:
       for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
         const bool has_min = type == uint32_t(GgmlType::kQ4_1);
-        const float d = Half(x), m = has_min ? Half(x + 2) : 0.0f;
+        const float d = F16At(x), m = has_min ? F16At(x + 2) : 0.0f;
         const int offset = has_min ? 0 : 8;
         const uint8_t* qs = x + (has_min ? 4 : 2);
         for (int j = 0; j < kQK / 2; ++j) {
@@ -223,7 +223,7 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
     case GgmlType::kQ5_1:
       for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
         const bool has_min = type == uint32_t(GgmlType::kQ5_1);
-        const float d = Half(x), m = has_min ? Half(x + 2) : 0.0f;
+        const float d = F16At(x), m = has_min ? F16At(x + 2) : 0.0f;
         const int offset = has_min ? 0 : 16;
         uint32_t qh;
         std::memcpy(&qh, x + (has_min ? 4 : 2), 4);
@@ -237,7 +237,7 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
       return true;
     case GgmlType::kQ8_0:
       for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
-        const float d = Half(x);
+        const float d = F16At(x);
         const int8_t* qs = reinterpret_cast<const int8_t*>(x + 2);
         for (int j = 0; j < kQK; ++j) y[j] = qs[j] * d;
       }
@@ -246,7 +246,7 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
     case GgmlType::kQ5_K:
       for (int64_t i = 0; i < nb; ++i, x += blk.bytes) {
         const bool five = type == uint32_t(GgmlType::kQ5_K);
-        const float d = Half(x), dmin = Half(x + 2);
+        const float d = F16At(x), dmin = F16At(x + 2);
         const uint8_t* scales = x + 4;
         const uint8_t* qh = x + 16;                       // Q5_K only
         const uint8_t* ql = x + 16 + (five ? kQK_K / 8 : 0);
@@ -267,7 +267,7 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
         const uint8_t* ql = x;
         const uint8_t* qh = x + kQK_K / 2;
         const int8_t* sc = reinterpret_cast<const int8_t*>(x + kQK_K / 2 + kQK_K / 4);
-        const float d = Half(x + kQK_K / 2 + kQK_K / 4 + kQK_K / 16);
+        const float d = F16At(x + kQK_K / 2 + kQK_K / 4 + kQK_K / 16);
         for (int part = 0; part < kQK_K; part += 128, y += 128, ql += 64, qh += 32, sc += 8) {
           for (int l = 0; l < 32; ++l) {
             const int is = l / 16;

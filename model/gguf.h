@@ -102,6 +102,8 @@ struct GgmlBlock {
   size_t bytes = 0;
 };
 GgmlBlock GgmlBlockOf(uint32_t type);
+// The float16 stored (unaligned) at p, widened: a block's scale.
+float F16At(const uint8_t* p);
 // Scale and min of sub-block j (< 8) of a Q4_K/Q5_K super-block: 6 bits each, packed in its 12 bytes.
 void ScaleMinK4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);
 

@@ -50,12 +50,12 @@ struct LoadOptions {
   // no longer equals Hugging Face's float32 one (activations keep 8 significant bits). Off: BF16
   // weights give the float32 forward's results exactly.
   bool bf16_activations = false;
-  // Default: false. Multiply a GGUF file's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K and Q5_K matrices by
-  // activations quantized to 8 bits per 32-element block (llama.cpp's Q8_0 and Q8_1), with AVX512-VNNI
-  // int8 dot products where the CPU has them (model/int8_gemm.h): about 3x faster; the matrices are
-  // repacked at load (the file's pages released), and each product rounds X by up to half of
-  // max|x| / 127 per block, as llama.cpp's does. Q6_K and other types stay as without it. Off: the
-  // dequantized weights times float32 activations.
+  // Default: false. Multiply a GGUF file's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K matrices
+  // by activations quantized to 8 bits per 32-element block (llama.cpp's Q8_0 and Q8_1), with int8 dot
+  // products (AVX512-VNNI, or AVX2 with the same results) where the CPU has them (model/int8_gemm.h):
+  // about 3x faster on AVX512-VNNI; the matrices are repacked at load (the file's pages released), and
+  // each product rounds X by up to half of max|x| / 127 per block, as llama.cpp's does. Other types stay
+  // as without it. Off: the dequantized weights times float32 activations.
   bool quantized_activations = false;
 };
 

@@ -3,8 +3,8 @@
 // place from the mapping: bfloat16 (`keep_bf16`), or a GGUF matrix in its own ggml blocks (F16 and
 // quantized types). Linear widens panels of those as it goes, so results equal the float32 path's on
 // the widened (dequantized) weights, for the memory of the stored form. A matrix of 32-element blocks
-// (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1; Q4_K and Q5_K's sub-blocks) may instead be repacked for int8 dot
-// products with quantized activations (`int8`: LinearInt8, llama.cpp's arithmetic).
+// (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1; the sub-blocks of Q4_K, Q5_K and Q6_K) may instead be repacked for
+// int8 dot products with quantized activations (`int8`: LinearInt8, llama.cpp's arithmetic).
 #pragma once
 
 #include <cstring>

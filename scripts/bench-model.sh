@@ -6,7 +6,7 @@
 # Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
 # BF16-DOT with bf16-rounded activations on AVX512-BF16, as llama.cpp computes BF16) and the GGUF files
 # (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied, exact float32
-# arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for AVX512-VNNI int8 dot products with activations
+# arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for int8 dot products (AVX512-VNNI) with activations
 # quantized per 32 values as llama.cpp quantizes them: LoadOptions::quantized_activations). llama.cpp is
 # llama-cpp-python compiled from
 # its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,

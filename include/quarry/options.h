@@ -108,10 +108,11 @@ struct RerankOptions {
   // dot products, as llama.cpp computes BF16; where the CPU lacks them, the exact path runs): about
   // 1.7x the speed, scores no longer equal to the float32 forward's (see docs/design.md, Kernels).
   bool bf16_activations = false;
-  // Default: false. Multiply a GGUF model's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K and Q5_K matrices by
-  // activations quantized to 8 bits per 32 values (AVX512-VNNI int8 dot products, as llama.cpp computes
-  // them; where the CPU lacks them, the float32 path runs): about 3x the speed of those matrices'
-  // products, scores within the activations' rounding of the float32 ones (docs/design.md, Kernels).
+  // Default: false. Multiply a GGUF model's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K matrices by
+  // activations quantized to 8 bits per 32 values (int8 dot products on AVX512-VNNI or AVX2, as
+  // llama.cpp computes them; where the CPU has neither, the float32 path runs): about 3x the speed of
+  // those matrices' products on AVX512-VNNI, scores within the activations' rounding of the float32
+  // ones (docs/design.md, Kernels).
   bool quantized_activations = false;
   // Default: 100. Candidates reranked per query; the rest of the list follows unchanged.
   size_t depth = 100;

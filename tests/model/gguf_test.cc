@@ -484,7 +484,7 @@ TEST_P(RealDecoder, LogitsAndGreedyContinuationsMatchLlamaCpp) {
 // vs 0.58-6.0), or within kLlamaCppTolerance.
 TEST_P(RealDecoder, QuantizedActivationsKeepLlamaCppsLogits) {
   QUARRY_REQUIRE_MODEL(dir, GetParam());
-  if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX512-VNNI";
   auto golden = Golden(GetParam());
   ASSERT_TRUE(golden);
   auto exact = LlamaModel::Load(dir + "/model.gguf");

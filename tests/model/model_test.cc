@@ -368,20 +368,43 @@ std::vector<uint8_t> GgmlSuperBlock(GgmlType type, const int* u, const int* sc, 
   return block;
 }
 
+// One Q6_K super-block of 256 6-bit quants u with int8 scales sc[16] of its 16-element sub-blocks (values
+// d sc (u - 32)), as ggml lays it out: 128 bytes of low nibbles (128-element half p, 32-element part s:
+// ql[64 p + 32 (s % 2) + k], the high nibble for s >= 2), 64 bytes of high 2-bit pairs (bits 2s of
+// qh[32 p + k]), the 16 scales, d.
+std::vector<uint8_t> GgmlQ6KBlock(const int* u, const int* sc, uint16_t d) {
+  std::vector<uint8_t> block(210, 0);
+  for (int p = 0; p < 2; ++p) {
+    for (int s = 0; s < 4; ++s) {
+      for (int k = 0; k < 32; ++k) {
+        const int v = u[128 * p + 32 * s + k];
+        block[64 * p + 32 * (s % 2) + k] |= static_cast<uint8_t>((v & 0x0F) << (s < 2 ? 0 : 4));
+        block[128 + 32 * p + k] |= static_cast<uint8_t>((v >> 4) << (2 * s));
+      }
+    }
+  }
+  for (int j = 0; j < 16; ++j) block[192 + j] = static_cast<uint8_t>(static_cast<int8_t>(sc[j]));
+  std::memcpy(block.data() + 208, &d, 2);
+  return block;
+}
+
 TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
-  if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
-  // Reference, per 32-element block: X quantized as above (llama.cpp's Q8_0), and d_w d_x sum((u - offset)
-  // q_x), plus m_w s_x for the types with a min, s_x = float16(d_x sum(q_x)) with d_x before its rounding
-  // (llama.cpp's Q8_1), summed in double. The kernel's block sums are exact integers, so only its float32
-  // sums over blocks differ. The blocks are also checked against gguf.cc's DequantizeRow (itself equal
-  // to gguf-py's). Shapes cover row and panel tails (rows not a multiple of 4, outputs not a multiple of
-  // 16 or 32), an all-zero block of X, and a single block.
+  if (!HasInt8Dot()) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX512-VNNI";
+  // Reference, per 16-element half block: X quantized as above (llama.cpp's Q8_0), and d_w d_x sum((u -
+  // offset) q_x), plus m_w s_x per 32-element block for the types with a min, s_x = float16(d_x sum(q_x))
+  // with d_x before its rounding (llama.cpp's Q8_1), summed in double. The kernel's block sums are exact
+  // integers, so only its float32 sums over blocks differ. The blocks are also checked against gguf.cc's
+  // DequantizeRow (itself equal to gguf-py's). Shapes cover row and panel tails (rows not a multiple of
+  // 4, outputs not a multiple of 8, 16 or 32), an all-zero block of X, and a single block. Every kernel
+  // the CPU has runs (AVX2 on any AVX512-VNNI CPU too), and they must agree bit for bit.
+  std::vector<Int8Kernel> kernels = {Int8Kernel::kAvx2};
+  if (BestInt8Kernel() == Int8Kernel::kAvx512Vnni) kernels.push_back(Int8Kernel::kAvx512Vnni);
   struct Type { GgmlType type; int bits, offset; bool has_min, k_quant; };
   struct Case { size_t n, in, out; };
   for (const Type t : {Type{GgmlType::kQ8_0, 8, 128, false, false}, Type{GgmlType::kQ5_0, 5, 16, false, false},
                        Type{GgmlType::kQ5_1, 5, 0, true, false}, Type{GgmlType::kQ4_0, 4, 8, false, false},
                        Type{GgmlType::kQ4_1, 4, 0, true, false}, Type{GgmlType::kQ4_K, 4, 0, true, true},
-                       Type{GgmlType::kQ5_K, 5, 0, true, true}}) {
+                       Type{GgmlType::kQ5_K, 5, 0, true, true}, Type{GgmlType::kQ6_K, 6, 32, false, true}}) {
     const std::vector<Case> cases = t.k_quant ? std::vector<Case>{{7, 256, 37}, {130, 512, 70}}
                                               : std::vector<Case>{{7, 96, 37}, {130, 512, 70}, {1, 32, 5}};
     for (const Case c : cases) {
@@ -389,7 +412,7 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
       const size_t blocks = c.in / 32, per_block = t.k_quant ? 256 : 32;  // ggml's block: 8 sub-blocks for K
       std::vector<uint8_t> w;
       std::vector<int> wu(c.out * c.in);
-      std::vector<float> wd(c.out * blocks), wm(c.out * blocks);  // each 32-element block's scale and min
+      std::vector<float> wd(c.out * blocks * 2), wm(c.out * blocks);  // each half block's scale, each block's min
       uint32_t seed = 11;
       // The generator's high bits: its low 4 bits repeat every 16 draws, which would make a block's
       // halves (and a super-block's sub-blocks) equal and hide a swapped nibble.
@@ -399,24 +422,29 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
           const uint16_t d = F32ToF16(0.001f * float(1 + next() % 50)), m = F32ToF16(-0.01f * float(next() % 40));
           int* u = wu.data() + j * c.in + per_block * b;
           for (size_t k = 0; k < per_block; ++k) u[k] = int(next() % (1u << t.bits));  // Q8_0: -128 (u = 0) too
+          float* half_scale = wd.data() + (j * blocks + per_block / 32 * b) * 2;
           std::vector<uint8_t> block;
-          if (t.k_quant) {
+          if (t.type == GgmlType::kQ6_K) {
+            int sc[16];
+            for (int h = 0; h < 16; ++h) sc[h] = int(next() % 256) - 128, half_scale[h] = F16ToF32(d) * float(sc[h]);
+            block = GgmlQ6KBlock(u, sc, d);
+          } else if (t.k_quant) {
             int sc[8], mn[8];
             for (int sub = 0; sub < 8; ++sub) sc[sub] = int(next() % 64), mn[sub] = int(next() % 64);
             block = GgmlSuperBlock(t.type, u, sc, mn, d, F32ToF16(0.002f));
             for (int sub = 0; sub < 8; ++sub) {
-              wd[j * blocks + 8 * b + sub] = F16ToF32(d) * float(sc[sub]);
+              half_scale[2 * sub] = half_scale[2 * sub + 1] = F16ToF32(d) * float(sc[sub]);
               wm[j * blocks + 8 * b + sub] = -(F16ToF32(F32ToF16(0.002f)) * float(mn[sub]));
             }
           } else {
             block = GgmlBlock32(t.type, u, d, m);
-            wd[j * blocks + b] = F16ToF32(d), wm[j * blocks + b] = t.has_min ? F16ToF32(m) : 0.0f;
+            half_scale[0] = half_scale[1] = F16ToF32(d), wm[j * blocks + b] = t.has_min ? F16ToF32(m) : 0.0f;
           }
           float values[256];
           ASSERT_TRUE(DequantizeRow(uint32_t(t.type), block.data(), values, int64_t(per_block))) << what;
           for (size_t k = 0; k < per_block; ++k) {
             const size_t at = j * blocks + (per_block * b + k) / 32;
-            ASSERT_EQ(values[k], wd[at] * float(u[k] - t.offset) + wm[at]) << what << " element " << k;
+            ASSERT_EQ(values[k], wd[2 * at + k % 32 / 16] * float(u[k] - t.offset) + wm[at]) << what << " element " << k;
           }
           w.insert(w.end(), block.begin(), block.end());
         }
@@ -424,13 +452,18 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
       const auto packed = PackInt8Panels(uint32_t(t.type), w.data(), w.size() / c.out, c.out, c.in);
       ASSERT_NE(packed, nullptr) << what;
       const size_t padded = (c.out + 15) / 16 * 16 * blocks;  // blocks of the last panel's padding rows too
-      EXPECT_EQ(packed->bytes(), padded * ((t.bits == 4 ? 16 : 32) + (t.has_min ? 8 : 4))) << what;
-      std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out);
+      const size_t scale_bytes = t.type == GgmlType::kQ6_K ? 8 : t.has_min ? 8 : 4;
+      EXPECT_EQ(packed->bytes(), padded * ((t.bits == 4 ? 16 : 32) + scale_bytes)) << what;
+      std::vector<float> x(c.n * c.in), bias(c.out);
       for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099)) * (1.0f + float(i % 7));
       for (size_t i = 0; i < 32 && c.in > 32; ++i) x[32 + i] = 0.0f;  // an all-zero block (d = 0)
       for (size_t i = 0; i < c.out; ++i) bias[i] = 0.1f * float(i);
-      LinearInt8(x.data(), c.n, c.in, *packed, c.out, bias.data(), got.data());
       const Int8Rows rows = QuantizeRowsQ8(x.data(), c.n, c.in);
+      std::vector<std::vector<float>> got;
+      for (const Int8Kernel kernel : kernels) {
+        got.emplace_back(c.n * c.out);
+        LinearInt8(x.data(), c.n, c.in, *packed, c.out, bias.data(), got.back().data(), kernel);
+      }
       for (size_t r = 0; r < c.n; ++r) {
         std::vector<int8_t> xq;
         std::vector<float> xd;
@@ -438,38 +471,48 @@ TEST(Kernels, Int8LinearIsLlamaCppsBlockArithmetic) {
         std::vector<float> xs;  // Q8_1's s
         for (size_t b = 0; b < blocks; ++b) {
           ASSERT_EQ(rows.d[r * blocks + b], xd[b]) << what << " row " << r << " block " << b;
-          int32_t sum = 0;
+          int32_t sums[2] = {0, 0};
           float amax = 0;
           for (size_t k = 0; k < 32; ++k) {
             ASSERT_EQ(rows.q[r * c.in + 32 * b + k], xq[32 * b + k]) << what << " row " << r << " element " << 32 * b + k;
-            sum += xq[32 * b + k];
+            sums[k / 16] += xq[32 * b + k];
             amax = std::max(amax, std::fabs(x[r * c.in + 32 * b + k]));
           }
-          ASSERT_EQ(rows.sum[r * blocks + b], sum) << what << " row " << r << " block " << b;
-          xs.push_back(F16ToF32(F32ToF16(amax / 127.0f * float(sum))));
+          ASSERT_EQ(rows.half_sums[(r * blocks + b) * 2], sums[0]) << what << " row " << r << " block " << b;
+          ASSERT_EQ(rows.half_sums[(r * blocks + b) * 2 + 1], sums[1]) << what << " row " << r << " block " << b;
+          xs.push_back(F16ToF32(F32ToF16(amax / 127.0f * float(sums[0] + sums[1]))));
           ASSERT_EQ(rows.s[r * blocks + b], xs[b]) << what << " row " << r << " block " << b;
         }
         for (size_t j = 0; j < c.out; ++j) {
-          // The kernel rounds each block's factor d_w d_x and adds one float32 term per block (and one
-          // per min): the standard bound of a float32 sum of 2 blocks + 2 terms, (2 blocks + 2) eps
-          // sum |term|, which exceeds the result's own rounding where terms cancel. A wrong quant or
+          // The kernel rounds each half block's factor d_w d_x and adds one float32 term per half block
+          // (and one per min): the standard bound of a float32 sum of 3 blocks + 2 terms, (3 blocks + 2)
+          // eps sum |term|, which exceeds the result's own rounding where terms cancel. A wrong quant or
           // scale moves a result by a whole term.
           double total = bias[j], magnitude = std::fabs(bias[j]);
           for (size_t b = 0; b < blocks; ++b) {
-            int64_t dot = 0;
-            for (size_t k = 0; k < 32; ++k) dot += int64_t{wu[j * c.in + 32 * b + k] - t.offset} * xq[32 * b + k];
-            const double term = double(wd[j * blocks + b]) * xd[b] * double(dot), min_term = double(wm[j * blocks + b]) * xs[b];
-            total += term + min_term;
-            magnitude += std::fabs(term) + std::fabs(min_term);
+            for (size_t h = 0; h < 2; ++h) {
+              int64_t dot = 0;
+              for (size_t k = 16 * h; k < 16 * h + 16; ++k) dot += int64_t{wu[j * c.in + 32 * b + k] - t.offset} * xq[32 * b + k];
+              const double term = double(wd[(j * blocks + b) * 2 + h]) * xd[b] * double(dot);
+              total += term, magnitude += std::fabs(term);
+            }
+            const double min_term = double(wm[j * blocks + b]) * xs[b];
+            total += min_term, magnitude += std::fabs(min_term);
           }
-          const double g = got[r * c.out + j];
-          ASSERT_LE(std::fabs(g - total), double(2 * blocks + 2) * 6e-8 * magnitude + 1e-6) << what << " row " << r << " column " << j
-                                                                        << ": " << g << ", want " << total;
+          for (size_t k = 0; k < kernels.size(); ++k) {
+            const double g = got[k][r * c.out + j];
+            ASSERT_LE(std::fabs(g - total), double(3 * blocks + 2) * 6e-8 * magnitude + 1e-6)
+                << what << " kernel " << int(kernels[k]) << " row " << r << " column " << j << ": " << g << ", want " << total;
+          }
         }
+      }
+      for (size_t k = 1; k < kernels.size(); ++k) {
+        ASSERT_EQ(std::memcmp(got[0].data(), got[k].data(), got[0].size() * sizeof(float)), 0)
+            << what << ": the AVX2 and AVX512-VNNI kernels differ";
       }
     }
   }
-  EXPECT_EQ(PackInt8Panels(uint32_t(GgmlType::kQ6_K), nullptr, 0, 1, 256), nullptr) << "Q6_K is not repacked";
+  EXPECT_EQ(PackInt8Panels(uint32_t(GgmlType::kQ3_K), nullptr, 0, 1, 256), nullptr) << "Q3_K is not repacked";
 }
 
 TEST(Attention, TiledGemmPathEqualsTheRowByRowPath) {

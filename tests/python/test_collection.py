@@ -227,7 +227,7 @@ def test_quantized_activations_move_scores_little(tmp_path):
         exact = c.rerank_scores("heart cholesterol", ids)
         c.load_reranker(str(gguf), quantized_activations=True, **options)
         quantized = c.rerank_scores("heart cholesterol", ids)
-        # 8-bit activations (int8 dot products where the CPU has AVX512-VNNI; otherwise the same float32
+        # 8-bit activations (int8 dot products where the CPU has AVX2 or AVX512-VNNI; otherwise the same float32
         # arithmetic): attention shares within their rounding (the CLI test measures 3.3e-3 at most).
         np.testing.assert_allclose(quantized, exact, atol=0.02)
 
