@@ -11,7 +11,6 @@
 #include "common/coding.h"
 #include "engine/collection_impl.h"
 #include "model/int8_gemm.h"
-#include "model/kernels.h"
 
 namespace quarry {
 
@@ -43,10 +42,9 @@ std::string RerankCacheConfig(const std::string& model_dir, const RerankOptions&
                       {"scoring_layer", options.scoring_layer},
                       {"max_block_length", options.max_block_length}};
   // Only when set, so that caches made before the option existed still match the exact arithmetic.
-  // Each only where it changes the arithmetic: bf16 activations on an AVX512-BF16 CPU (elsewhere the
-  // exact path runs); quantized activations for a GGUF file (its quantized matrices) on a CPU with int8
-  // dot products (AVX512-VNNI and AVX2 give the same results).
-  if (options.bf16_activations && model::HasBf16Dot()) j["bf16_activations"] = true;
+  // Quantized activations only where they change the arithmetic: a GGUF file (its quantized matrices)
+  // on a CPU with int8 dot products (AVX512-VNNI and AVX2 give the same results).
+  if (options.bf16_activations) j["bf16_activations"] = true;
   if (options.quantized_activations && single_file && model::HasInt8Dot()) j["quantized_activations"] = true;
   return j.dump();
 }

@@ -1,4 +1,5 @@
-// Y = X W^T with W in bfloat16 and X rounded to bfloat16, on AVX512-BF16 dot products (vdpbf16ps:
+// Y = X W^T with W in bfloat16 and X rounded to bfloat16 (model/kernels.h), on AVX512-BF16 dot
+// products where the CPU has them (vdpbf16ps:
 // 32 bf16 products a cycle into 16 float32 sums). The layout is the checkpoint's own: each output
 // feature's weights are a contiguous row, so tiles of 4 activation rows by 4 weight rows walk k
 // together, each pair of 32-element loads feeding one instruction per (row, feature), and the 16
@@ -127,7 +128,16 @@ bool HasBf16Dot() {
   return supported;
 }
 
-void LinearBf16Dot(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y) {
+void LinearBf16Dot(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y,
+                   Bf16Kernel kernel) {
+  if (kernel == Bf16Kernel::kWidened) {
+    ScratchFloats rounded(n * in, false);
+    tbb::parallel_for(size_t{0}, n, [&](size_t r) {
+      for (size_t p = r * in; p < (r + 1) * in; ++p) rounded[p] = Bf16ToF32(F32ToBf16(x[p]));
+    });
+    LinearBf16(rounded.data(), n, in, w, out, bias, y);
+    return;
+  }
   std::vector<uint16_t> xb(n * in);
   tbb::parallel_for(size_t{0}, n, [&](size_t r) { RoundToBf16(x + r * in, in, xb.data() + r * in); });
   // Tasks of up to 64 weight rows by enough activation rows to stay within ~512 KiB, so both operands

@@ -27,11 +27,16 @@ void LinearWidened(const float* x, size_t n, size_t in, size_t out, const float*
 // The same with W stored as bfloat16 (used in place, e.g. from a mapped checkpoint): panels of W are
 // widened to float32 (exactly) and multiplied as above, so results equal Linear on the widened W.
 void LinearBf16(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);
-// The same with X rounded to bfloat16 and AVX512-BF16 dot products (model/bf16_gemm.cc), as
-// llama.cpp multiplies BF16 weights: ~1.7x the float32 GEMM's rate here, but results differ from the
-// float32 path by X's rounding (relative 2^-9 per element). Only where HasBf16Dot().
-void LinearBf16Dot(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y);
+// The same with X rounded to bfloat16 (nearest even), as llama.cpp multiplies BF16 weights: results
+// differ from the float32 path by X's rounding (relative 2^-9 per element). The products are exact in
+// float32 either way; `kernel` sums them with AVX512-BF16 dot products (model/bf16_gemm.cc; ~1.7x the
+// float32 GEMM's rate here) or, on any CPU, by LinearBf16 on the rounded X (OpenBLAS, whose AVX512 or
+// AVX2 kernels are chosen at run time): the same values up to float32 summation order.
+enum class Bf16Kernel { kWidened, kAvx512Bf16 };
 bool HasBf16Dot();  // this CPU has AVX512-BF16 (and AVX512-BW)
+inline Bf16Kernel BestBf16Kernel() { return HasBf16Dot() ? Bf16Kernel::kAvx512Bf16 : Bf16Kernel::kWidened; }
+void LinearBf16Dot(const float* x, size_t n, size_t in, const uint16_t* w, size_t out, const float* bias, float* y,
+                   Bf16Kernel kernel = BestBf16Kernel());
 // out[i] = w[i] widened to float32 (exact).
 void Bf16RowsToF32(const uint16_t* w, size_t count, float* out);
 // Each row: x * rsqrt(mean(x^2) + eps) * weight (HF LlamaRMSNorm, in float32).

@@ -45,10 +45,11 @@ struct LoadOptions {
   // Default: true. Load the LM head (BlockRank and embedders never use it). The final norm is loaded
   // with the last layer and applied after it.
   bool head = true;
-  // Default: false. Multiply BF16 matrices by activations rounded to bf16, with AVX512-BF16 dot
-  // products where the CPU has them (llama.cpp's BF16 arithmetic): about 2x faster, but the forward
-  // no longer equals Hugging Face's float32 one (activations keep 8 significant bits). Off: BF16
-  // weights give the float32 forward's results exactly.
+  // Default: false. Multiply BF16 matrices by activations rounded to bf16 (llama.cpp's BF16
+  // arithmetic), with AVX512-BF16 dot products where the CPU has them (about 2x faster; elsewhere the
+  // same products through OpenBLAS, no faster), but the forward no longer equals Hugging Face's float32
+  // one (activations keep 8 significant bits). Off: BF16 weights give the float32 forward's results
+  // exactly.
   bool bf16_activations = false;
   // Default: false. Multiply a GGUF file's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K matrices
   // by activations quantized to 8 bits per 32-element block (llama.cpp's Q8_0 and Q8_1), with int8 dot

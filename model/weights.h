@@ -30,8 +30,8 @@ struct Weight {
   size_t row_bytes = 0;
   std::vector<uint8_t> owned_blocks;  // blocks that had to be copied (rows permuted)
   size_t size = 0;
-  // A bf16 matrix multiplied by bf16-rounded activations (LinearBf16Dot) where the CPU can; otherwise,
-  // and by default, by float32 activations with exact float32 results.
+  // A bf16 matrix multiplied by bf16-rounded activations (LinearBf16Dot); by default, by float32
+  // activations with exact float32 results.
   bool bf16_activations = false;
   // A matrix repacked for LinearInt8 (LoadOptions::quantized_activations); `blocks` is then null (the
   // forward never reads the GGUF blocks again), and so is every other form.
@@ -82,7 +82,7 @@ struct Weight {
 inline void Linear(const float* x, size_t n, size_t in, const Weight& w, size_t out, const float* bias, float* y) {
   if (w.int8) {
     LinearInt8(x, n, in, *w.int8, out, bias, y);
-  } else if (w.bf16 && w.bf16_activations && HasBf16Dot()) {
+  } else if (w.bf16 && w.bf16_activations) {
     LinearBf16Dot(x, n, in, w.bf16, out, bias, y);
   } else if (w.bf16) {
     LinearBf16(x, n, in, w.bf16, out, bias, y);

@@ -4,7 +4,7 @@
 # heads, FFN 4864, vocab 32768): F32, BF16, Q8_0 and Q4_0; 128 and 512 tokens; 1 and 2 threads (median
 # of 3); peak RSS against the bytes of the weights as each system holds them.
 # Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
-# BF16-DOT with bf16-rounded activations on AVX512-BF16, as llama.cpp computes BF16) and the GGUF files
+# BF16-DOT with bf16-rounded activations, on AVX512-BF16 where present, as llama.cpp computes BF16) and the GGUF files
 # (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied, exact float32
 # arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for int8 dot products (AVX512-VNNI) with activations
 # quantized per 32 values as llama.cpp quantizes them: LoadOptions::quantized_activations). llama.cpp is

@@ -104,9 +104,10 @@ struct RerankOptions {
   // ("N/A") gives it. The content-free query is one more query block in the same pass, seeing what the
   // real one sees but not it (a few dozen tokens more).
   bool calibrate = false;
-  // Default: false. Multiply the model's BF16 matrices by activations rounded to bf16 (AVX512-BF16
-  // dot products, as llama.cpp computes BF16; where the CPU lacks them, the exact path runs): about
-  // 1.7x the speed, scores no longer equal to the float32 forward's (see docs/design.md, Kernels).
+  // Default: false. Multiply the model's BF16 matrices by activations rounded to bf16, as llama.cpp
+  // computes BF16 (AVX512-BF16 dot products: about 1.7x the speed; CPUs without them get the same
+  // products through OpenBLAS, no faster): scores no longer equal to the float32 forward's (see
+  // docs/design.md, Kernels).
   bool bf16_activations = false;
   // Default: false. Multiply a GGUF model's Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K matrices by
   // activations quantized to 8 bits per 32 values (int8 dot products on AVX512-VNNI or AVX2, as

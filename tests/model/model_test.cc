@@ -92,7 +92,7 @@ TEST(MistralForward, ReproducesTransformersCausalForward) {
   }
 }
 
-// With bf16-rounded activations (LoadOptions::bf16_activations, where the CPU has AVX512-BF16) the
+// With bf16-rounded activations (LoadOptions::bf16_activations) the
 // forward is llama.cpp's BF16 arithmetic, not HF's float32 one: every projection's input keeps 8
 // significant bits (relative 2^-9), and the tiny random model's hidden size (64) averages little of
 // that away. So the test bounds the drift from the float32 golden, not its digits: logits within a
@@ -100,7 +100,6 @@ TEST(MistralForward, ReproducesTransformersCausalForward) {
 TEST(MistralForward, Bf16ActivationsStayCloseToTheFloat32Forward) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/mistral_causal.json");
-  if (!HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   auto model = LlamaModel::Load(model_dir, {.bf16_activations = true});
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const auto golden = ReadJson(golden_path);
@@ -282,10 +281,12 @@ TEST(Kernels, Bf16LinearEqualsTheFloat32LinearOnTheWidenedWeights) {
 }
 
 TEST(Kernels, Bf16DotLinearIsTheExactProductOfBf16RoundedActivations) {
-  if (!HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
-  // Reference: X rounded to bf16 (nearest even), times the bf16 W, summed in double. The kernel's
-  // products are exact in float32, so only its float32 sums differ. Shapes cover k, row and column
-  // tails (k not a multiple of 32; rows and columns not multiples of 4 or of a task).
+  // Reference: X rounded to bf16 (nearest even), times the bf16 W, summed in double. The kernels'
+  // products are exact in float32, so only their float32 sums differ. Shapes cover k, row and column
+  // tails (k not a multiple of 32; rows and columns not multiples of 4 or of a task). Every kernel the
+  // CPU has runs: OpenBLAS on the rounded X everywhere, AVX512-BF16 where present.
+  std::vector<Bf16Kernel> kernels = {Bf16Kernel::kWidened};
+  if (HasBf16Dot()) kernels.push_back(Bf16Kernel::kAvx512Bf16);
   struct Case { size_t n, in, out; };
   for (const Case c : {Case{7, 100, 13}, Case{300, 2048, 70}, Case{1, 33, 5}}) {
     std::vector<uint16_t> w(c.out * c.in);
@@ -293,7 +294,6 @@ TEST(Kernels, Bf16DotLinearIsTheExactProductOfBf16RoundedActivations) {
     std::vector<float> x(c.n * c.in), bias(c.out), got(c.n * c.out), want(c.n * c.out);
     for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7f * float(i % 4099)) * 3.0f;
     for (size_t i = 0; i < c.out; ++i) bias[i] = 0.1f * float(i);
-    LinearBf16Dot(x.data(), c.n, c.in, w.data(), c.out, bias.data(), got.data());
     for (size_t r = 0; r < c.n; ++r) {
       for (size_t j = 0; j < c.out; ++j) {
         double sum = bias[j];
@@ -301,7 +301,10 @@ TEST(Kernels, Bf16DotLinearIsTheExactProductOfBf16RoundedActivations) {
         want[r * c.out + j] = float(sum);
       }
     }
-    ExpectClose(got, want, 1e-4, 1e-5, "n " + std::to_string(c.n) + " in " + std::to_string(c.in));
+    for (const Bf16Kernel kernel : kernels) {
+      LinearBf16Dot(x.data(), c.n, c.in, w.data(), c.out, bias.data(), got.data(), kernel);
+      ExpectClose(got, want, 1e-4, 1e-5, "kernel " + std::to_string(int(kernel)) + " n " + std::to_string(c.n));
+    }
   }
 }
 

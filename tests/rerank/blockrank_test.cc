@@ -295,7 +295,6 @@ TEST(BlockRankLayers, OnePassScoresEveryLayerAsSeparatePassesDo) {
 TEST(BlockRankBf16, ActivationsRoundedToBf16MoveScoresLittle) {
   QUARRY_REQUIRE_SHARED(model_dir, "fixtures/tiny-mistral");
   QUARRY_REQUIRE_SHARED(golden_path, "fixtures/golden/blockrank_hf_tokenizers_legacy_true.json");
-  if (!model::HasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   const auto g = ReadGolden(golden_path);
   const auto docs = GoldenDocuments(g, true);
   BlockRankOptions exact_options;

@@ -186,7 +186,8 @@ int Mistral7b(const std::string& dir, size_t n, bool bf16_activations) {
     if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
     std::printf("mistral-7b shape, bf16, %d layers loaded: %.2f GiB of weights; %s\n", (*model)->n_loaded_layers(),
                 (*model)->weight_bytes() / 1073741824.0,
-                bf16_activations && model::HasBf16Dot() ? "bf16 activations (AVX512-BF16)" : "exact float32 arithmetic");
+                !bf16_activations ? "exact float32 arithmetic"
+                : model::HasBf16Dot() ? "bf16 activations (AVX512-BF16)" : "bf16 activations (OpenBLAS)");
     BlockRanker ranker(std::move(*model), nullptr, options);
     std::mt19937 rng(3);
     const BlockRankPrompt prompt = RandomPrompt(n, 128, shape.vocab, rng);

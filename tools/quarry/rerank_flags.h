@@ -32,7 +32,7 @@ inline void AddRerankFlags(CLI::App* cmd, RerankFlags* f, const std::string& mod
   cmd->add_flag("--calibrate", f->options.calibrate,
                 "subtract the scores a content-free query (\"N/A\") gives each document (Chen et al. 2024)");
   cmd->add_flag("--bf16-activations", f->options.bf16_activations,
-                "multiply bf16 weights by bf16-rounded activations (AVX512-BF16; ~1.7x faster, not the float32 scores)");
+                "multiply bf16 weights by bf16-rounded activations (~1.7x faster on AVX512-BF16, not the float32 scores)");
   cmd->add_flag("--quantized-activations", f->options.quantized_activations,
                 "multiply a GGUF file's Q8_0/Q5_0/Q5_1/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K weights by 8-bit activations (int8 dot "
                 "products, as llama.cpp; ~3x faster on AVX512-VNNI, not the float32 scores)");
