@@ -4,12 +4,13 @@
 # heads, FFN 4864, vocab 32768): F32, BF16, Q8_0 and Q4_0; 128 and 512 tokens; 1 and 2 threads (median
 # of 3); peak RSS against the bytes of the weights as each system holds them.
 # Quarry reads the safetensors checkpoints (F32; BF16 used in place, exact float32 arithmetic, and as
-# BF16-DOT with bf16-rounded activations, on AVX512-BF16 where present, as llama.cpp computes BF16) and the GGUF files
-# (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are multiplied, exact float32
-# arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for int8 dot products (AVX512-VNNI) with activations
-# quantized per 32 values as llama.cpp quantizes them: LoadOptions::quantized_activations). llama.cpp is
-# llama-cpp-python compiled from
-# its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,
+# BF16-DOT with bf16-rounded activations, on AVX512-BF16 where present, as llama.cpp computes BF16)
+# and the GGUF files (Q8_0 and Q4_0 kept in their blocks and dequantized per panel as they are
+# multiplied, exact float32 arithmetic; and as Q8_0-INT8 / Q4_0-INT8, repacked for int8 dot products
+# with activations quantized per 32 values as llama.cpp quantizes them:
+# LoadOptions::quantized_activations). Then the int8 products alone on each kernel the CPU has
+# (AVX512-VNNI, AVX2) beside the float32 sgemm (tools/bench/bench_int8.cc). llama.cpp is
+# llama-cpp-python compiled from its sdist (tools/goldens/requirements-decoders.txt, $QUARRY_VENV_LLAMA; the first run compiles it,
 # ~15 minutes on 2 cores) on GGUF files of the same weights written by tools/bench/llama_cpp_peer.py.
 # Both print the last token's top logit: equal models give equal ones. Needs ~5 GiB under $TMPDIR;
 # takes ~10 minutes.
@@ -96,3 +97,8 @@ print("\n== last token's top logit (id, value): the two systems compute the same
 for (system, dtype, n), (arg, val) in sorted(top.items()):
     print(f"{dtype:{width}} {n:5} tokens  {system:10} {arg:>6} {val}")
 PY
+if [ $real = 0 ]; then
+  echo
+  echo "== int8 products alone, GOP/s per kernel (ratio to the float32 sgemm on the dequantized matrix)"
+  "${QUARRY_BUILD_DIR:-$root/build}/bench_int8" "${lengths[@]}"
+fi
