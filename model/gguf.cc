@@ -1,6 +1,7 @@
 #include "model/gguf.h"
 
 #include <cstring>
+#include <type_traits>
 #include <fstream>
 #include <limits>
 
@@ -128,14 +129,14 @@ Status ReadValue(Reader* r, uint32_t t, GgufValue* v, const char* what) {
   return Status::Ok();
 }
 
-}  // namespace
-
+// The float16 stored (unaligned) at p, widened: a block's scale.
 float F16At(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return F16ToF32(h);
 }
 
+// Scale and min of sub-block j (< 8) of a Q4_K/Q5_K super-block: 6 bits each, packed in its 12 bytes.
 void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
@@ -144,6 +145,108 @@ void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
     *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
     *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
+}
+
+}  // namespace
+
+bool QuantBlockOf(uint32_t type, QuantBlock* f) {
+  const GgmlType t = static_cast<GgmlType>(type);
+  const GgmlBlock g = GgmlBlockOf(type);
+  switch (t) {
+    case GgmlType::kQ8_0: *f = {t, g.elements, g.bytes, 128, false, false, false}; return true;
+    case GgmlType::kQ4_0: *f = {t, g.elements, g.bytes, 8, true, false, false}; return true;
+    case GgmlType::kQ4_1: *f = {t, g.elements, g.bytes, 0, true, true, false}; return true;
+    case GgmlType::kQ5_0: *f = {t, g.elements, g.bytes, 16, false, false, false}; return true;
+    case GgmlType::kQ5_1: *f = {t, g.elements, g.bytes, 0, false, true, false}; return true;
+    case GgmlType::kQ4_K: *f = {t, g.elements, g.bytes, 0, true, true, false}; return true;
+    case GgmlType::kQ5_K: *f = {t, g.elements, g.bytes, 0, false, true, false}; return true;
+    case GgmlType::kQ6_K: *f = {t, g.elements, g.bytes, 32, false, false, true}; return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+// UnpackQuantBlock for one type, known at compile time so that the dequantizing loops specialise.
+template <GgmlType T>
+[[gnu::noinline]] void Unpack(const QuantBlock& f, const uint8_t* row, size_t b, uint8_t* u, float* scale, float* min) {
+  *min = 0;
+  if constexpr (T == GgmlType::kQ6_K) {
+    // Super-block: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales (one per 16
+    // elements), d (float16). Each 128-element half p has 4 sub-blocks s of 32: low nibbles of
+    // ql[64p + 32 (s % 2) + k] (high nibbles for s >= 2), high bits (qh[32p + k] >> 2s) & 3.
+    const uint8_t* x = row + b / 8 * f.bytes;
+    const int sub = static_cast<int>(b % 8), part = sub / 4, s = sub % 4;
+    const uint8_t* ql = x + 64 * part + 32 * (s % 2);
+    const uint8_t* qh = x + 128 + 32 * part;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192) + 8 * part + 2 * s;
+    const float d = F16At(x + 208);
+    scale[0] = d * sc[0], scale[1] = d * sc[1];
+    for (int k = 0; k < kQK; ++k) {
+      const int low = s < 2 ? ql[k] & 0x0F : ql[k] >> 4;
+      u[k] = static_cast<uint8_t>(low | ((qh[k] >> (2 * s)) & 3) << 4);
+    }
+  } else if constexpr (T == GgmlType::kQ4_K || T == GgmlType::kQ5_K) {
+    // Super-block: d, dmin (float16), 12 bytes of 6-bit sub-block scales and mins, (Q5_K: 32 bytes of
+    // fifth bits), 128 bytes of nibbles: 64-element chunk c holds sub-blocks 2c (low nibbles) and 2c + 1
+    // (high nibbles) of the same 32 bytes. Values d sc q - dmin m (both products exact in float32).
+    const uint8_t* x = row + b / 8 * f.bytes;
+    const int sub = static_cast<int>(b % 8), chunk = sub / 2;
+    uint8_t sc, mn;
+    ScaleMinK4(sub, x + 4, &sc, &mn);
+    scale[0] = scale[1] = F16At(x) * sc;
+    *min = -(F16At(x + 2) * mn);
+    constexpr bool kFive = T == GgmlType::kQ5_K;
+    const uint8_t* qh = x + 16;
+    const uint8_t* ql = x + 16 + (kFive ? 32 : 0) + 32 * chunk;
+    const int shift = sub % 2 == 0 ? 0 : 4;
+    for (int k = 0; k < kQK; ++k) {
+      const int high = kFive && (qh[k] >> sub & 1) ? 16 : 0;
+      u[k] = static_cast<uint8_t>(((ql[k] >> shift) & 0x0F) + high);
+    }
+  } else if constexpr (T == GgmlType::kQ8_0) {  // d, 32 int8 quants
+    const uint8_t* x = row + b * f.bytes;
+    scale[0] = scale[1] = F16At(x);
+    for (int k = 0; k < kQK; ++k) u[k] = static_cast<uint8_t>(static_cast<int8_t>(x[2 + k]) + 128);
+  } else {
+    // Q4_0, Q4_1, Q5_0, Q5_1: d, (m), (32 fifth bits), 16 bytes of nibbles: element k in qs[k]'s low
+    // nibble, element k + 16 in its high one.
+    constexpr bool kMin = T == GgmlType::kQ4_1 || T == GgmlType::kQ5_1;
+    constexpr bool kFive = T == GgmlType::kQ5_0 || T == GgmlType::kQ5_1;
+    const uint8_t* x = row + b * f.bytes;
+    scale[0] = scale[1] = F16At(x);
+    size_t at = 2;
+    if constexpr (kMin) *min = F16At(x + at), at += 2;
+    uint32_t qh = 0;  // each element's fifth bit
+    if constexpr (kFive) std::memcpy(&qh, x + at, 4), at += 4;
+    const uint8_t* qs = x + at;
+    for (int k = 0; k < kQK / 2; ++k) {
+      u[k] = static_cast<uint8_t>((qs[k] & 0x0F) | (((qh >> k) << 4) & 0x10));
+      u[k + 16] = static_cast<uint8_t>((qs[k] >> 4) | ((qh >> (k + 12)) & 0x10));
+    }
+  }
+}
+
+// fn(std::integral_constant<GgmlType, T>) for f's type T.
+template <typename Fn>
+void WithQuantType(const QuantBlock& f, Fn&& fn) {
+  switch (f.type) {
+    case GgmlType::kQ8_0: return fn(std::integral_constant<GgmlType, GgmlType::kQ8_0>{});
+    case GgmlType::kQ4_0: return fn(std::integral_constant<GgmlType, GgmlType::kQ4_0>{});
+    case GgmlType::kQ4_1: return fn(std::integral_constant<GgmlType, GgmlType::kQ4_1>{});
+    case GgmlType::kQ5_0: return fn(std::integral_constant<GgmlType, GgmlType::kQ5_0>{});
+    case GgmlType::kQ5_1: return fn(std::integral_constant<GgmlType, GgmlType::kQ5_1>{});
+    case GgmlType::kQ4_K: return fn(std::integral_constant<GgmlType, GgmlType::kQ4_K>{});
+    case GgmlType::kQ5_K: return fn(std::integral_constant<GgmlType, GgmlType::kQ5_K>{});
+    case GgmlType::kQ6_K: return fn(std::integral_constant<GgmlType, GgmlType::kQ6_K>{});
+    default: return;
+  }
+}
+
+}  // namespace
+
+void UnpackQuantBlock(const QuantBlock& f, const uint8_t* row, size_t b, uint8_t* u, float* scale, float* min) {
+  WithQuantType(f, [&](auto type) { Unpack<decltype(type)::value>(f, row, b, u, scale, min); });
 }
 
 std::string GgmlTypeName(uint32_t type) {
@@ -191,7 +294,26 @@ GgmlBlock GgmlBlockOf(uint32_t type) {
 bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
   const GgmlBlock blk = GgmlBlockOf(type);
   if (blk.elements == 0 || n % blk.elements != 0) return false;
-  const int64_t nb = n / blk.elements;
+  QuantBlock q;
+  if (QuantBlockOf(type, &q)) {
+    WithQuantType(q, [&](auto type) {
+      uint8_t u[kQK];
+      float scale[2], min;
+      for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
+        if constexpr (decltype(type)::value == GgmlType::kQ8_0) {  // int8 quants: no unsigned detour (~8% of a
+          const float d = F16At(x + b * q.bytes);                  // Q8_0 forward's time)
+          const int8_t* qs = reinterpret_cast<const int8_t*>(x + b * q.bytes + 2);
+          for (int k = 0; k < kQK; ++k) y[k] = static_cast<float>(qs[k]) * d;
+          continue;
+        }
+        Unpack<decltype(type)::value>(q, x, static_cast<size_t>(b), u, scale, &min);
+        for (int half = 0; half < 2; ++half) {
+          for (int k = 16 * half; k < 16 * half + 16; ++k) y[k] = scale[half] * static_cast<float>(u[k] - q.offset) + min;
+        }
+      }
+    });
+    return true;
+  }
   switch (static_cast<GgmlType>(type)) {
     case GgmlType::kF32:
       std::memcpy(y, x, n * sizeof(float));
@@ -206,83 +328,6 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
       }
       return true;
     }
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-      for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
-        const bool has_min = type == uint32_t(GgmlType::kQ4_1);
-        const float d = F16At(x), m = has_min ? F16At(x + 2) : 0.0f;
-        const int offset = has_min ? 0 : 8;
-        const uint8_t* qs = x + (has_min ? 4 : 2);
-        for (int j = 0; j < kQK / 2; ++j) {
-          y[j] = ((qs[j] & 0x0F) - offset) * d + m;
-          y[j + kQK / 2] = ((qs[j] >> 4) - offset) * d + m;
-        }
-      }
-      return true;
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-      for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
-        const bool has_min = type == uint32_t(GgmlType::kQ5_1);
-        const float d = F16At(x), m = has_min ? F16At(x + 2) : 0.0f;
-        const int offset = has_min ? 0 : 16;
-        uint32_t qh;
-        std::memcpy(&qh, x + (has_min ? 4 : 2), 4);
-        const uint8_t* qs = x + (has_min ? 8 : 6);
-        for (int j = 0; j < kQK / 2; ++j) {
-          const int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
-          y[j] = (((qs[j] & 0x0F) | h0) - offset) * d + m;
-          y[j + kQK / 2] = (((qs[j] >> 4) | h1) - offset) * d + m;
-        }
-      }
-      return true;
-    case GgmlType::kQ8_0:
-      for (int64_t i = 0; i < nb; ++i, x += blk.bytes, y += kQK) {
-        const float d = F16At(x);
-        const int8_t* qs = reinterpret_cast<const int8_t*>(x + 2);
-        for (int j = 0; j < kQK; ++j) y[j] = qs[j] * d;
-      }
-      return true;
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-      for (int64_t i = 0; i < nb; ++i, x += blk.bytes) {
-        const bool five = type == uint32_t(GgmlType::kQ5_K);
-        const float d = F16At(x), dmin = F16At(x + 2);
-        const uint8_t* scales = x + 4;
-        const uint8_t* qh = x + 16;                       // Q5_K only
-        const uint8_t* ql = x + 16 + (five ? kQK_K / 8 : 0);
-        uint8_t u1 = 1, u2 = 2;
-        for (int j = 0, is = 0; j < kQK_K; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-          uint8_t sc, mn;
-          ScaleMinK4(is, scales, &sc, &mn);
-          const float d1 = d * sc, m1 = dmin * mn;
-          ScaleMinK4(is + 1, scales, &sc, &mn);
-          const float d2 = d * sc, m2 = dmin * mn;
-          for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
-          for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
-        }
-      }
-      return true;
-    case GgmlType::kQ6_K:
-      for (int64_t i = 0; i < nb; ++i, x += blk.bytes) {
-        const uint8_t* ql = x;
-        const uint8_t* qh = x + kQK_K / 2;
-        const int8_t* sc = reinterpret_cast<const int8_t*>(x + kQK_K / 2 + kQK_K / 4);
-        const float d = F16At(x + kQK_K / 2 + kQK_K / 4 + kQK_K / 16);
-        for (int part = 0; part < kQK_K; part += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-          for (int l = 0; l < 32; ++l) {
-            const int is = l / 16;
-            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            y[l] = d * sc[is] * q1;
-            y[l + 32] = d * sc[is + 2] * q2;
-            y[l + 64] = d * sc[is + 4] * q3;
-            y[l + 96] = d * sc[is + 6] * q4;
-          }
-        }
-      }
-      return true;
     default:
       return false;
   }

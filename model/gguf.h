@@ -102,10 +102,22 @@ struct GgmlBlock {
   size_t bytes = 0;
 };
 GgmlBlock GgmlBlockOf(uint32_t type);
-// The float16 stored (unaligned) at p, widened: a block's scale.
-float F16At(const uint8_t* p);
-// Scale and min of sub-block j (< 8) of a Q4_K/Q5_K super-block: 6 bits each, packed in its 12 bytes.
-void ScaleMinK4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);
+// A quantized ggml type read as 32-element blocks of unsigned quants (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1,
+// and the K-quants' sub-blocks: Q4_K, Q5_K, Q6_K): bytes per ggml block (32 elements, or a
+// 256-element super-block), the quants' offset, whether they fit 4 bits, whether blocks have a min,
+// whether they have a scale per 16 elements (Q6_K).
+struct QuantBlock {
+  GgmlType type;
+  int64_t elements;
+  size_t bytes;
+  int offset;
+  bool four_bit, has_min, half_scales;
+};
+bool QuantBlockOf(uint32_t type, QuantBlock* block);  // false for another type
+// The 32-element block `b` of a row stored as `f` (ggml's layouts) as unsigned quants u[32], the
+// scales of its two halves of 16 (equal but for Q6_K) and a min: element k's value is
+// scale[k / 16] * (u[k] - offset) + min, which is how DequantizeRow computes it.
+void UnpackQuantBlock(const QuantBlock& f, const uint8_t* row, size_t b, uint8_t* u, float* scale, float* min);
 
 // True when `path` names a regular file that starts with the GGUF magic.
 bool IsGgufFile(const std::string& path);

@@ -303,89 +303,6 @@ TileFn TileOf(Int8Kernel kernel, const Int8Panels& w, size_t mr, size_t panels) 
   return TileOf<false, false, false, false>(kernel, mr, panels);
 }
 
-// The ggml types LinearInt8 takes: bytes per ggml block (32 elements, or a 256-element super-block of
-// 32-element sub-blocks for the K-quants), the quants' offset, whether they fit 4 bits, whether blocks
-// have a min, whether they have a scale per 16 elements.
-struct BlockFormat {
-  GgmlType type;
-  size_t elements, bytes;
-  int offset;
-  bool four_bit, has_min, halves;
-};
-bool FormatOf(uint32_t type, BlockFormat* f) {
-  const GgmlType t = static_cast<GgmlType>(type);
-  switch (t) {
-    case GgmlType::kQ8_0: *f = {t, 32, 34, 128, false, false, false}; return true;
-    case GgmlType::kQ4_0: *f = {t, 32, 18, 8, true, false, false}; return true;
-    case GgmlType::kQ4_1: *f = {t, 32, 20, 0, true, true, false}; return true;
-    case GgmlType::kQ5_0: *f = {t, 32, 22, 16, false, false, false}; return true;
-    case GgmlType::kQ5_1: *f = {t, 32, 24, 0, false, true, false}; return true;
-    case GgmlType::kQ4_K: *f = {t, 256, 144, 0, true, true, false}; return true;
-    case GgmlType::kQ5_K: *f = {t, 256, 176, 0, false, true, false}; return true;
-    case GgmlType::kQ6_K: *f = {t, 256, 210, 32, false, false, true}; return true;
-    default: return false;
-  }
-}
-
-// The 32-element block `b` of a row of format `f` (ggml's layouts, as gguf.cc's DequantizeRow reads
-// them) as unsigned quants u[32], the scales of its two halves of 16 (equal but for Q6_K) and a min:
-// element k's value is scale[k / 16] * (u[k] - offset) + min, exactly as DequantizeRow computes it.
-void UnpackBlock(const BlockFormat& f, const uint8_t* row, size_t b, uint8_t* u, float* scale, float* min) {
-  *min = 0;
-  if (f.type == GgmlType::kQ6_K) {
-    // Super-block: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales (one per 16
-    // elements), d (float16). Each 128-element half p has 4 sub-blocks s of 32: low nibbles of
-    // ql[64p + 32 (s % 2) + k] (high nibbles for s >= 2), high bits (qh[32p + k] >> 2s) & 3.
-    const uint8_t* x = row + b / 8 * f.bytes;
-    const int sub = static_cast<int>(b % 8), part = sub / 4, s = sub % 4;
-    const uint8_t* ql = x + 64 * part + 32 * (s % 2);
-    const uint8_t* qh = x + 128 + 32 * part;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192) + 8 * part + 2 * s;
-    const float d = F16At(x + 208);
-    scale[0] = d * sc[0], scale[1] = d * sc[1];
-    for (size_t k = 0; k < kBlock; ++k) {
-      const int low = s < 2 ? ql[k] & 0x0F : ql[k] >> 4;
-      u[k] = static_cast<uint8_t>(low | ((qh[k] >> (2 * s)) & 3) << 4);
-    }
-    return;
-  }
-  if (f.type == GgmlType::kQ4_K || f.type == GgmlType::kQ5_K) {
-    // Super-block: d, dmin (float16), 12 bytes of 6-bit sub-block scales and mins, (Q5_K: 32 bytes of
-    // fifth bits), 128 bytes of nibbles: 64-element chunk c holds sub-blocks 2c (low nibbles) and 2c + 1
-    // (high nibbles) of the same 32 bytes. Values d sc q - dmin m (both products exact in float32).
-    const uint8_t* x = row + b / 8 * f.bytes;
-    const int sub = static_cast<int>(b % 8), chunk = sub / 2;
-    uint8_t sc, mn;
-    ScaleMinK4(sub, x + 4, &sc, &mn);
-    scale[0] = scale[1] = F16At(x) * sc;
-    *min = -(F16At(x + 2) * mn);
-    const bool five = f.type == GgmlType::kQ5_K;
-    const uint8_t* qh = x + 16;
-    const uint8_t* ql = x + 16 + (five ? 32 : 0) + 32 * chunk;
-    const int shift = sub % 2 == 0 ? 0 : 4;
-    for (size_t k = 0; k < kBlock; ++k) {
-      const int high = five && (qh[k] >> sub & 1) ? 16 : 0;
-      u[k] = static_cast<uint8_t>(((ql[k] >> shift) & 0x0F) + high);
-    }
-    return;
-  }
-  const uint8_t* x = row + b * f.bytes;
-  scale[0] = scale[1] = F16At(x);
-  if (f.type == GgmlType::kQ8_0) {
-    for (size_t k = 0; k < kBlock; ++k) u[k] = static_cast<uint8_t>(static_cast<int8_t>(x[2 + k]) + 128);
-    return;
-  }
-  size_t at = 2;
-  if (f.has_min) *min = F16At(x + at), at += 2;
-  uint32_t qh = 0;  // Q5_0 and Q5_1: each element's fifth bit
-  if (!f.four_bit) std::memcpy(&qh, x + at, 4), at += 4;
-  const uint8_t* qs = x + at;
-  for (size_t k = 0; k < kBlock / 2; ++k) {  // element k: qs[k]'s low nibble; element k + 16: its high one
-    u[k] = static_cast<uint8_t>((qs[k] & 0x0F) | (((qh >> k) << 4) & 0x10));
-    u[k + 16] = static_cast<uint8_t>((qs[k] >> 4) | ((qh >> (k + 12)) & 0x10));
-  }
-}
-
 // The float16 bits of x rounded to nearest even (as GGML_FP32_TO_FP16 with F16C).
 QUARRY_AVX2_TARGET uint16_t ToHalf(float x) { return _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT); }
 
@@ -454,11 +371,11 @@ Int8Rows QuantizeRowsQ8(const float* x, size_t n, size_t in) {
 
 std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* src, size_t row_bytes, size_t rows,
                                            size_t cols) {
-  BlockFormat format;
-  if (!FormatOf(ggml_type, &format) || cols % format.elements != 0) return nullptr;
+  QuantBlock format;
+  if (!QuantBlockOf(ggml_type, &format) || cols % format.elements != 0) return nullptr;
   auto p = std::make_unique<Int8Panels>();
   p->four_bit = format.four_bit;
-  p->half_scales = format.halves;
+  p->half_scales = format.half_scales;
   p->offset = format.offset;
   p->rows = rows, p->cols = cols;
   p->panels = (rows + kPanel - 1) / kPanel;
@@ -468,7 +385,7 @@ std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* sr
   p->quants.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (quant_bytes + 63) / 64 * 64)));
   if (!p->quants) return nullptr;
   std::memset(p->quants.get(), 0, quant_bytes);  // padding rows: quants 0, scale 0
-  const size_t scales = format.halves ? 2 : 1;  // per block and row
+  const size_t scales = format.half_scales ? 2 : 1;  // per block and row
   p->scales.assign(p->panels * p->blocks * kPanel * scales, 0);
   if (format.has_min) p->mins.assign(p->panels * p->blocks * kPanel, 0);
   tbb::parallel_for(size_t{0}, p->panels, [&](size_t panel) {
@@ -477,7 +394,7 @@ std::unique_ptr<Int8Panels> PackInt8Panels(uint32_t ggml_type, const uint8_t* sr
     for (size_t r = panel * kPanel; r < std::min(rows, (panel + 1) * kPanel); ++r) {
       const size_t lane = r % kPanel;
       for (size_t b = 0; b < p->blocks; ++b) {
-        UnpackBlock(format, src + r * row_bytes, b, u, d, &m);
+        UnpackQuantBlock(format, src + r * row_bytes, b, u, d, &m);
         const size_t at = panel * p->blocks + b;
         for (size_t h = 0; h < scales; ++h) p->scales[(at * scales + h) * kPanel + lane] = d[h];
         if (format.has_min) p->mins[at * kPanel + lane] = m;
