@@ -135,13 +135,19 @@ Result<std::vector<SearchHit>> Collection::Impl::HitsOf(const std::vector<std::s
   return hits;
 }
 
+namespace {
+
+// The configuration the current reranker's caches must have been made with (read under the index lock).
+std::string CurrentCacheConfig(Collection::Impl& impl) {
+  std::lock_guard lock(impl.index_mu);
+  return impl.reranker_cache_config;
+}
+
+}  // namespace
+
 Result<std::vector<double>> Reranking::Scores(std::string_view query, const std::vector<std::string>& ids) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
-  std::string cache_config;
-  {
-    std::lock_guard lock(impl_->index_mu);
-    cache_config = impl_->reranker_cache_config;
-  }
+  const std::string cache_config = CurrentCacheConfig(*impl_);
   QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
   return ScoreHits(*impl_->store, /*snap=*/nullptr, *ranker, query, hits, cache_config);
 }
@@ -150,11 +156,7 @@ Result<std::vector<std::vector<double>>> Reranking::ScoresAtLayers(std::string_v
                                                                           const std::vector<std::string>& ids,
                                                                           const std::vector<int>& layers) const {
   QUARRY_ASSIGN_OR_RETURN(auto ranker, impl_->CurrentReranker());
-  std::string cache_config;
-  {
-    std::lock_guard lock(impl_->index_mu);
-    cache_config = impl_->reranker_cache_config;
-  }
+  const std::string cache_config = CurrentCacheConfig(*impl_);
   QUARRY_ASSIGN_OR_RETURN(const auto hits, impl_->HitsOf(ids));
   return ScoreHitsAtLayers(*impl_->store, /*snap=*/nullptr, *ranker, query, hits, cache_config, layers);
 }
