@@ -33,11 +33,6 @@ namespace {
 constexpr size_t kBlock = 32;  // elements per quantization block (the weights' and X's)
 constexpr size_t kPanel = 16;  // output rows per panel: one AVX-512 vector (two AVX2 ones) of int32 sums
 
-// What a tile's k loop needs of one weight type.
-struct Layout {
-  bool four_bit, mins, halves;
-};
-
 // The int32 sum a (row, block) pair starts from (for the half `half` of a block when the weights have a
 // scale per half): -offset * sum(q_x), so that u_w's offset cancels.
 inline int32_t Start(const Int8Rows& x, size_t row, size_t blocks, size_t b, int offset, bool halves, int half) {

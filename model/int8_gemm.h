@@ -20,9 +20,9 @@ namespace quarry::model {
 
 // A matrix repacked for LinearInt8: panels of 16 output rows; per panel and 32-element block, the 16
 // rows' float32 scales (two, one per 16 elements, for Q6_K) and mins, and quants laid out so that one
-// 64-byte load holds 4 consecutive elements of each of the 16 rows (the vpdpbusd operand). Quants are unsigned, a weight is
-// scale * (u - offset) + min: Q8_0's q + 128 and the 5-bit types' values one byte each; the 4-bit
-// types' nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles). Bits
+// 64-byte load holds 4 consecutive elements of each of the 16 rows (the vpdpbusd operand). Quants are
+// unsigned, a weight is scale * (u - offset) + min: Q8_0's q + 128 and the 5- and 6-bit types' values
+// one byte each; the 4-bit types' nibbles two to a byte (groups 2h and 2h + 1 of 4 elements in the low and high nibbles). Bits
 // per weight (the GGUF blocks'): Q4_0 5 (4.5), Q4_1 and Q4_K 6 (5, 4.5), Q5_0 9 (5.5), Q5_1 and Q5_K 10
 // (6, 5.5), Q6_K 10 (6.56), Q8_0 9 (8.5).
 struct Int8Panels {
