@@ -1,9 +1,9 @@
 #include "model/gguf.h"
 
 #include <cstring>
-#include <type_traits>
 #include <fstream>
 #include <limits>
+#include <type_traits>
 
 #include "model/mapped_file.h"
 #include "model/safetensors.h"  // F16ToF32, Bf16ToF32
@@ -300,8 +300,9 @@ bool DequantizeRow(uint32_t type, const uint8_t* x, float* y, int64_t n) {
       uint8_t u[kQK];
       float scale[2], min;
       for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
-        if constexpr (decltype(type)::value == GgmlType::kQ8_0) {  // int8 quants: no unsigned detour (~8% of a
-          const float d = F16At(x + b * q.bytes);                  // Q8_0 forward's time)
+        // Q8_0's quants are the values' integers: the unsigned detour cost 8% of a Q8_0 forward.
+        if constexpr (decltype(type)::value == GgmlType::kQ8_0) {
+          const float d = F16At(x + b * q.bytes);
           const int8_t* qs = reinterpret_cast<const int8_t*>(x + b * q.bytes + 2);
           for (int k = 0; k < kQK; ++k) y[k] = static_cast<float>(qs[k]) * d;
           continue;

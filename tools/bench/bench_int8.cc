@@ -40,7 +40,8 @@ double MedianSeconds(const std::function<void()>& f) {
 // Random ggml blocks of `type` for a rows x cols matrix, every float16 scale (and min) set to 2^-10 so
 // that the values stay finite.
 std::vector<uint8_t> RandomBlocks(GgmlType type, size_t rows, size_t cols, std::mt19937& rng) {
-  const GgmlBlock block = GgmlBlockOf(uint32_t(type));
+  QuantBlock block;
+  QuantBlockOf(uint32_t(type), &block);
   const size_t per_row = cols / block.elements;
   std::vector<uint8_t> w(rows * per_row * block.bytes);
   for (uint8_t& b : w) b = static_cast<uint8_t>(rng());
@@ -48,10 +49,10 @@ std::vector<uint8_t> RandomBlocks(GgmlType type, size_t rows, size_t cols, std::
   for (size_t i = 0; i < rows * per_row; ++i) {
     uint8_t* p = w.data() + i * block.bytes;
     if (type == GgmlType::kQ6_K) {
-      std::memcpy(p + 208, &small, 2);
+      std::memcpy(p + 208, &small, 2);  // its one float16, after the quants and int8 scales
     } else {
       std::memcpy(p, &small, 2);
-      if (type != GgmlType::kQ8_0 && type != GgmlType::kQ4_0 && type != GgmlType::kQ5_0) std::memcpy(p + 2, &small, 2);
+      if (block.has_min) std::memcpy(p + 2, &small, 2);
     }
   }
   return w;
